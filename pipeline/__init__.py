@@ -1,0 +1,75 @@
+"""Synthetic Market Engine: synthetic OHLCV series by block bootstrap, accepted by fidelity.
+
+The flow, one direction::
+
+    load_ohlcv -> preprocess -> sample (batched) -> reconstruct -> metrics -> score -> accept -> write
+
+Public API
+----------
+load_ohlcv, load_sample
+    Read and validate an OHLCV file, URL or DataFrame; the built-in samples.
+compute_metrics, compute_metrics_batch, METRIC_NAMES
+    The statistical metrics of one series or of a batch.
+SyntheticDataFactory
+    Generate accepted synthetic series in Python (single process).
+run_pipeline, load_config, RunConfig
+    The Dask batch pipeline, configured by YAML or mappings.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from pipeline.core.factory import SyntheticDataFactory, SyntheticSeries, fit_model
+from pipeline.core.metrics import METRIC_NAMES, compute_metrics, compute_metrics_batch
+from pipeline.core.scoring import DEFAULT_WEIGHTS
+from pipeline.errors import (
+    ConfigError,
+    DataRepairWarning,
+    FidelityNotReachedError,
+    InputDataError,
+    MissingVolumeWarning,
+    SMEError,
+    SMEWarning,
+)
+from pipeline.io.readers import load_ohlcv, load_sample
+
+try:
+    __version__ = version("synthetic-market-engine")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "__version__",
+    "load_ohlcv",
+    "load_sample",
+    "compute_metrics",
+    "compute_metrics_batch",
+    "METRIC_NAMES",
+    "DEFAULT_WEIGHTS",
+    "SyntheticDataFactory",
+    "SyntheticSeries",
+    "fit_model",
+    "run_pipeline",
+    "load_config",
+    "RunConfig",
+    "RunResult",
+    "SMEError",
+    "InputDataError",
+    "ConfigError",
+    "FidelityNotReachedError",
+    "SMEWarning",
+    "DataRepairWarning",
+    "MissingVolumeWarning",
+]
+
+
+def __getattr__(name: str):
+    # The runner pulls in dask.distributed; import it only when asked for.
+    if name in ("run_pipeline", "RunResult"):
+        from pipeline.runner import coordinator
+
+        return getattr(coordinator, name)
+    if name in ("load_config", "RunConfig"):
+        from pipeline.runner import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

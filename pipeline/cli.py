@@ -1,0 +1,201 @@
+"""The ``sme`` command.
+
+``sme run CONFIG.yaml [--set KEY=VALUE ...]``
+    The Dask batch pipeline (the main job).
+``sme generate INPUT --n-samples N --min-fidelity F --out DIR``
+    Generate in this process, one CSV (and optionally XLSX) per series.
+``sme metrics INPUT``
+    The metric table of a file.
+
+Bad input or configuration exits with code 2 and a message that says what to fix; a run whose
+scenarios could not reach ``min_fidelity`` exits with code 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+from pipeline.errors import (
+    ConfigError,
+    FidelityNotReachedError,
+    InputDataError,
+    SMEError,
+    SMEWarning,
+)
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_FIDELITY = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sme", description="Synthetic Market Engine: synthetic OHLCV series by block bootstrap."
+    )
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the batch pipeline from a YAML config")
+    run.add_argument("config", nargs="?", help="YAML config (default: the built-in defaults)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set generation.n_samples=5000")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    gen = sub.add_parser("generate", help="generate series in this process and write CSV files")
+    gen.add_argument("input", help="OHLCV file or URL, or sample:sp500")
+    gen.add_argument("--n-samples", type=int, default=10)
+    gen.add_argument("--min-fidelity", type=float, default=90.0)
+    gen.add_argument("--max-attempts", type=int, default=200)
+    gen.add_argument("--method", default="stationary",
+                     choices=["stationary", "circular", "moving", "iid"])
+    gen.add_argument("--block-size", default="auto", help="'auto' or an integer")
+    gen.add_argument("--length", type=int, default=None, help="bars per series")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--out", default="outputs/generated", help="output directory")
+    gen.add_argument("--xlsx", action="store_true", help="also write an XLSX per series")
+    gen.add_argument("--repair", action="store_true", help="drop or fix invalid input rows")
+
+    met = sub.add_parser("metrics", help="print the metric table of an OHLCV file")
+    met.add_argument("input", help="OHLCV file or URL, or sample:sp500")
+    met.add_argument("--repair", action="store_true")
+    return p
+
+
+def _load(source: str, repair: bool):
+    from pipeline.io.readers import load_ohlcv, load_sample
+
+    if source.startswith("sample:"):
+        return load_sample(source.split(":", 1)[1])
+    return load_ohlcv(source, repair=repair)
+
+
+def _cmd_metrics(args) -> int:
+    from pipeline.core.metrics import compute_metrics
+
+    frame = _load(args.input, args.repair)
+    table = compute_metrics(frame)
+    print(f"{frame.attrs.get('source', args.input)}: {len(frame)} bars, "
+          f"{frame.index[0]} .. {frame.index[-1]}")
+    print(table.to_string(float_format=lambda v: f"{v:.6g}"))
+    return 0
+
+
+def _cmd_generate(args) -> int:
+    from pipeline.core.factory import SyntheticDataFactory
+    from pipeline.io.writers import OutputStore
+
+    block = args.block_size if args.block_size == "auto" else _int_arg("--block-size",
+                                                                        args.block_size)
+    frame = _load(args.input, args.repair)
+    factory = SyntheticDataFactory(frame, method=args.method, block_size=block,
+                                   length=args.length, seed=args.seed)
+    series = factory.generate(args.n_samples, args.min_fidelity, max_attempts=args.max_attempts,
+                              progress=sys.stderr.isatty())
+    store = OutputStore(args.out)
+    for k, s in enumerate(series, start=1):
+        store.write_frame(f"synthetic_{k}.csv", s, "csv")
+        if args.xlsx:
+            store.write_frame(f"synthetic_{k}.xlsx", s, "xlsx")
+    scores = series.metrics.assign(score=series.scores, attempt=series.attempts)
+    store.write_bytes("scores.csv", scores.to_csv().encode())
+    print(f"{len(series)} series written to {args.out} (block size {factory.block_size}); "
+          f"fidelity min {series.scores.min():.2f}, median {float(_median(series.scores)):.2f}, "
+          f"max {series.scores.max():.2f}")
+    return 0
+
+
+def _median(values):
+    import numpy as np
+
+    return np.median(values)
+
+
+def _int_arg(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name}: expected 'auto' or an integer, got {value!r}") from None
+
+
+def _cmd_run(args) -> int:
+    from pipeline.runner.config import load_config
+    from pipeline.runner.coordinator import run_pipeline
+
+    cfg = load_config(args.config, args.overrides)
+    bar = None
+    announced = False
+
+    def on_progress(p) -> None:
+        nonlocal bar, announced
+        if p.dashboard_link and not announced:
+            print(f"Dask dashboard: {p.dashboard_link}", file=sys.stderr)
+            announced = True
+        if p.stage == "preparing":
+            print("preparing input and reference metrics ...", file=sys.stderr)
+            return
+        if args.no_progress:
+            return
+        if bar is None and p.stage == "generating":
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=p.requested, initial=p.accepted, desc="accepted", unit="series",
+                       file=sys.stderr, dynamic_ncols=True)
+        if bar is not None:
+            bar.update(p.accepted - bar.n)
+            rate = p.acceptance_rate
+            bar.set_postfix_str(
+                f"attempts={p.attempts} acceptance={'-' if rate is None else f'{rate:.0%}'} "
+                f"failed={p.failed}"
+            )
+            if p.stage in ("bundling", "done"):
+                bar.close()
+                bar = None
+
+    try:
+        result = run_pipeline(cfg, progress=on_progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(result.summary().to_string(header=False))
+    print(f"outputs: {result.output_path}  (manifest: {result.manifest_path})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sme`` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        import pipeline
+
+        print(pipeline.__version__)
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    handlers = {"run": _cmd_run, "generate": _cmd_generate, "metrics": _cmd_metrics}
+    # Engine warnings (repairs, missing volume) are for the user, one line each.
+    warnings.simplefilter("default", SMEWarning)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        return handlers[args.command](args)
+    except (InputDataError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FidelityNotReachedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FIDELITY
+    except SMEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Block-bootstrap index samplers, batched and reproducible per candidate.
+
+Every sampler returns integer indices of shape ``(batch, length)`` into the component rows; the
+rows are then gathered jointly, so each synthetic bar is a whole bar of the original.
+
+Reproducibility: candidate ``(scenario, attempt)`` draws only from
+``numpy.random.default_rng([attempt, scenario, root_seed])`` — the same candidate comes out
+whichever batch, task or worker computes it. Drawing each candidate from its own generator costs a
+short Python loop over the batch (tens of microseconds a candidate, a few per cent of scoring);
+the index arithmetic itself is vectorised over the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from pipeline.errors import ConfigError
+
+__all__ = ["METHODS", "candidate_rng", "sample_indices"]
+
+METHODS = ("stationary", "circular", "moving", "iid")
+
+
+def candidate_rng(root_seed: int, scenario: int, attempt: int) -> np.random.Generator:
+    """The random generator of candidate ``(scenario, attempt)`` of a run seeded ``root_seed``."""
+    return np.random.default_rng([int(attempt), int(scenario), int(root_seed)])
+
+
+def sample_indices(
+    method: str,
+    n_rows: int,
+    length: int,
+    block_size: int,
+    rngs: Sequence[np.random.Generator],
+) -> np.ndarray:
+    """Draw bootstrap indices for a batch of candidates.
+
+    Parameters
+    ----------
+    method : {"stationary", "circular", "moving", "iid"}
+        ``stationary``: Politis–Romano, geometric block lengths with mean ``block_size``, wrapping
+        around the end. ``circular``: fixed-length blocks wrapping around. ``moving``: fixed-length
+        blocks that do not wrap (Künsch). ``iid``: single rows (the baseline).
+    n_rows : int
+        Number of component rows to draw from.
+    length : int
+        Bars per candidate.
+    block_size : int
+        (Mean) block length.
+    rngs : sequence of numpy.random.Generator
+        One generator per candidate; ``len(rngs)`` is the batch size.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(rngs), length)
+    """
+    if method not in METHODS:
+        raise ConfigError(f"method: unknown method {method!r}; allowed: {', '.join(METHODS)}")
+    batch = len(rngs)
+    b = 1 if method == "iid" else max(1, min(int(block_size), n_rows))
+    out = np.empty((batch, length), dtype=np.int64)
+    if method == "iid":
+        for i, rng in enumerate(rngs):
+            out[i] = rng.integers(0, n_rows, length)
+        return out
+
+    if method == "stationary":
+        p = 1.0 / b
+        starts = np.empty((batch, length), dtype=np.int64)
+        new_block = np.empty((batch, length), dtype=bool)
+        for i, rng in enumerate(rngs):
+            starts[i] = rng.integers(0, n_rows, length)
+            new_block[i] = rng.random(length) < p
+        new_block[:, 0] = True
+        positions = np.arange(length)
+        # For every bar, the position where its block began; the block continues from the start
+        # index drawn there, one row per bar, wrapping around the end.
+        block_origin = np.maximum.accumulate(np.where(new_block, positions, 0), axis=1)
+        offsets = positions - block_origin
+        origin_start = np.take_along_axis(starts, block_origin, axis=1)
+        np.remainder(origin_start + offsets, n_rows, out=out)
+        return out
+
+    n_blocks = -(-length // b)
+    high = n_rows if method == "circular" else n_rows - b + 1
+    starts = np.empty((batch, n_blocks), dtype=np.int64)
+    for i, rng in enumerate(rngs):
+        starts[i] = rng.integers(0, high, n_blocks)
+    idx = (starts[:, :, None] + np.arange(b)).reshape(batch, n_blocks * b)[:, :length]
+    if method == "circular":
+        np.remainder(idx, n_rows, out=idx)
+    out[:] = idx
+    return out

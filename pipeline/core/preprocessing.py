@@ -1,0 +1,158 @@
+"""From an OHLCV frame to stationary per-bar components, and back to a time index.
+
+Each bar ``t >= 1`` becomes one row of components, sampled jointly so the structure inside a bar
+(gap, range, volume against the move) is kept:
+
+=================  ===============================================  ==================
+component          definition                                       range
+=================  ===============================================  ==================
+``log_return``     ``log(C_t / C_{t-1})``                           real
+``gap``            ``log(O_t / C_{t-1})`` — open against last close real
+``high_excess``    ``log(H_t / max(O_t, C_t))``                     ``>= 0``
+``low_excess``     ``log(min(O_t, C_t) / L_t)``                     ``>= 0``
+``log_volume``     ``log1p(V_t)`` minus its centred 63-bar mean     real (optional)
+=================  ===============================================  ==================
+
+Volume is detrended because traded volume drifts over years (the S&P 500 sample's volume grows
+about fourfold); resampled bars would otherwise carry the level of their own era. Synthetic volume
+is rebuilt around the input's mean log-volume, ``volume_level``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import InputDataError
+
+__all__ = ["Components", "COMPONENT_FIELDS", "VOLUME_WINDOW", "preprocess", "output_index"]
+
+COMPONENT_FIELDS = ("log_return", "gap", "high_excess", "low_excess", "log_volume")
+VOLUME_WINDOW = 63
+
+
+@dataclass(frozen=True, eq=False)
+class Components:
+    """Stationary components of one OHLCV series.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n - 1, 4) or (n - 1, 5)
+        One row per bar after the first, columns as in ``COMPONENT_FIELDS`` (without
+        ``log_volume`` when the input has no volume).
+    start_price : float
+        The input's first close: the default price synthetic series start from.
+    volume_level : float
+        Mean ``log1p(volume)`` of the input (NaN without volume).
+    index : pandas.DatetimeIndex
+        The input's timestamps (length n).
+    """
+
+    values: np.ndarray
+    start_price: float
+    volume_level: float
+    index: pd.DatetimeIndex
+
+    @property
+    def has_volume(self) -> bool:
+        return self.values.shape[1] == 5
+
+    @property
+    def n_bars(self) -> int:
+        """Number of bars of the input (one more than component rows)."""
+        return self.values.shape[0] + 1
+
+    @property
+    def log_returns(self) -> np.ndarray:
+        return self.values[:, 0]
+
+    def __repr__(self) -> str:
+        return (
+            f"Components(rows={self.values.shape[0]}, has_volume={self.has_volume}, "
+            f"start_price={self.start_price:.6g})"
+        )
+
+
+def preprocess(frame: pd.DataFrame) -> Components:
+    """Split a validated OHLCV frame into stationary components.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Columns ``Open High Low Close`` and optionally ``Volume`` with a DatetimeIndex, as returned
+        by :func:`pipeline.load_ohlcv`.
+
+    Returns
+    -------
+    Components
+    """
+    missing = [c for c in ("Open", "High", "Low", "Close") if c not in frame.columns]
+    if missing:
+        raise InputDataError(f"<DataFrame>: missing required column(s) {missing}")
+    o, h, lo, c = (frame[k].to_numpy(dtype=float) for k in ("Open", "High", "Low", "Close"))
+    if len(c) < 3:
+        raise InputDataError(f"<DataFrame>: {len(c)} rows; at least 3 are needed to preprocess")
+    if not (np.all(np.isfinite([o, h, lo, c])) and np.all(np.minimum(lo, np.minimum(o, c)) > 0)):
+        raise InputDataError("<DataFrame>: prices must be finite and positive; load the data "
+                             "with pipeline.load_ohlcv to see the offending rows")
+    prev_close = c[:-1]
+    o1, h1, l1, c1 = o[1:], h[1:], lo[1:], c[1:]
+    body_top = np.maximum(o1, c1)
+    body_bottom = np.minimum(o1, c1)
+    columns = [
+        np.log(c1 / prev_close),
+        np.log(o1 / prev_close),
+        # Clipped at 0: a High a hair below the body (rounding in the source) must not flip sign.
+        np.maximum(np.log(h1 / body_top), 0.0),
+        np.maximum(np.log(body_bottom / l1), 0.0),
+    ]
+    volume_level = float("nan")
+    if "Volume" in frame.columns and frame["Volume"].notna().all():
+        log_v = np.log1p(np.maximum(frame["Volume"].to_numpy(dtype=float), 0.0))
+        trend = (
+            pd.Series(log_v)
+            .rolling(VOLUME_WINDOW, center=True, min_periods=1)
+            .mean()
+            .to_numpy()
+        )
+        columns.append((log_v - trend)[1:])
+        volume_level = float(log_v.mean())
+    index = frame.index if isinstance(frame.index, pd.DatetimeIndex) else pd.DatetimeIndex([])
+    return Components(
+        values=np.ascontiguousarray(np.column_stack(columns)),
+        start_price=float(c[0]),
+        volume_level=volume_level,
+        index=index,
+    )
+
+
+def output_index(index: pd.DatetimeIndex, length: int) -> pd.DatetimeIndex:
+    """Timestamps for a synthetic series of ``length`` bars.
+
+    The input's own timestamps when they suffice; past the input's end they continue at the
+    input's most common spacing, on the business-day calendar for daily data that skips weekends.
+    (Intraday continuations run around the clock: session breaks are not modelled.)
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        The input's timestamps.
+    length : int
+        Bars wanted.
+    """
+    if len(index) == 0:
+        return pd.date_range("2000-01-03", periods=length, freq="B", name="Date")
+    if length <= len(index):
+        return pd.DatetimeIndex(index[:length], name="Date")
+    extra = length - len(index)
+    last = index[-1]
+    steps = pd.Series(index[-min(len(index), 500):]).diff().dropna()
+    step = steps.mode().iloc[0] if len(steps) else pd.Timedelta(days=1)
+    if step == pd.Timedelta(days=1) and (index.day_of_week < 5).all():
+        # Daily data that skips weekends continues on the business-day calendar.
+        more = pd.bdate_range(last, periods=extra + 1)[1:]
+    else:
+        more = pd.DatetimeIndex([last + step * (i + 1) for i in range(extra)])
+    return pd.DatetimeIndex(index.append(more.as_unit(index.unit)), name="Date")

@@ -1,0 +1,86 @@
+"""Exceptions and warnings of the Synthetic Market Engine, kept in one module.
+
+The tree::
+
+    SMEError                          base of every error the engine raises on purpose
+    ├── InputDataError (ValueError)   a file or frame that cannot be used as OHLCV input;
+    │                                 the message names the file, the column and the first
+    │                                 offending rows
+    ├── ConfigError (ValueError)      a bad configuration value; the message names the key
+    │                                 and what is allowed
+    └── FidelityNotReachedError       a scenario found no candidate above ``min_fidelity``
+        (RuntimeError)                within ``max_attempts``; carries the best score
+                                      reached and the attempts spent
+
+    SMEWarning (UserWarning)          base of every warning
+    └── DataRepairWarning             input rows were dropped or fixed (``repair=True``)
+        MissingVolumeWarning          input has no volume; volume metrics are skipped
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SMEError",
+    "InputDataError",
+    "ConfigError",
+    "FidelityNotReachedError",
+    "SMEWarning",
+    "DataRepairWarning",
+    "MissingVolumeWarning",
+]
+
+
+class SMEError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class InputDataError(SMEError, ValueError):
+    """Input that cannot be used as OHLCV data.
+
+    The message says which file (or ``<DataFrame>``), which column and which rows, and what to fix.
+    """
+
+
+class ConfigError(SMEError, ValueError):
+    """A configuration value that is unknown or out of range; the message names the key."""
+
+
+class FidelityNotReachedError(SMEError, RuntimeError):
+    """No candidate reached ``min_fidelity`` within ``max_attempts``.
+
+    Parameters
+    ----------
+    message : str
+        What happened and what to try.
+    best_score : float
+        The best fidelity score reached by any attempt (over all failed scenarios).
+    attempts : int
+        Candidates evaluated for the failed scenarios, in total.
+    failed_scenarios : list of int
+        The scenario numbers that found no acceptable candidate.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        best_score: float,
+        attempts: int,
+        failed_scenarios: list[int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.best_score = float(best_score)
+        self.attempts = int(attempts)
+        self.failed_scenarios = list(failed_scenarios or [])
+
+
+class SMEWarning(UserWarning):
+    """Base class of every warning the engine emits."""
+
+
+class DataRepairWarning(SMEWarning):
+    """Rows of the input were dropped or fixed because ``repair=True`` was asked for."""
+
+
+class MissingVolumeWarning(SMEWarning):
+    """The input has no volume column: series are generated without volume."""

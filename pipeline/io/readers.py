@@ -1,0 +1,1065 @@
+"""Input readers: load one OHLCV table, normalize it and validate it.
+
+Every input path of the engine (CLI, notebook, Dask runner, REST upload) goes through
+:func:`load_ohlcv`, so a file is accepted or rejected the same way everywhere.  The reader
+works in three steps:
+
+1. **read** -- bytes from a local path, an fsspec URL or a file-like object, parsed as CSV
+   (comma, semicolon or tab; decimal point or decimal comma), XLSX or Parquet; or a
+   :class:`pandas.DataFrame` taken as is;
+2. **normalize** -- map column names and aliases onto ``Open, High, Low, Close, Volume``,
+   build a tz-naive ``DatetimeIndex`` named ``Date`` and convert every cell to float64;
+3. **validate** (or, with ``repair=True``, drop and fix rows first) -- the result is
+   sorted by time, has unique timestamps, positive finite prices, non-negative volume,
+   ``Low <= min(Open, Close) <= max(Open, Close) <= High`` and at least :data:`MIN_ROWS` rows.
+
+Problems are reported as one :class:`~pipeline.errors.InputDataError` that names the file,
+each offending column and its first offending rows, and says what to fix.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.resources
+import io
+import os
+import re
+import warnings
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import fsspec
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import DataRepairWarning, InputDataError, MissingVolumeWarning
+
+__all__ = [
+    "MIN_ROWS",
+    "OHLCV_COLUMNS",
+    "PRICE_COLUMNS",
+    "SAMPLE_NAMES",
+    "REPAIR_REASONS",
+    "load_ohlcv",
+    "load_sample",
+]
+
+#: Fewest rows an input may have: the fidelity metrics (tail quantiles, ARCH LM, Ljung-Box,
+#: drawdowns, bootstrap spreads) are not meaningful on shorter series.
+MIN_ROWS = 200
+
+#: The output columns, in this order (``Volume`` only when the input has volume).
+OHLCV_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
+PRICE_COLUMNS = ("Open", "High", "Low", "Close")
+
+#: Names accepted by :func:`load_sample`.
+SAMPLE_NAMES = ("sp500", "nasdaq", "sample")
+
+#: Keys of ``frame.attrs["repair_report"]``, in the order the repairs are applied.
+REPAIR_REASONS = (
+    "bad_timestamp",
+    "missing_value",
+    "non_numeric_value",
+    "non_positive_price",
+    "negative_volume",
+    "duplicate_timestamp",
+    "high_low_fixed",
+)
+
+# Column names are compared after lower-casing and removing blanks, "_", "-", "." and the
+# angle brackets of MetaTrader exports ("<OPEN>"), so " HIGH ", "adj_close" and "Adj Close"
+# all match.  Aliases are listed in that compared form.
+_VALUE_ALIASES: dict[str, tuple[str, ...]] = {
+    "Open": ("open", "o"),
+    "High": ("high", "h"),
+    "Low": ("low", "l"),
+    "Close": ("close", "c"),
+    "Volume": ("volume", "vol", "v"),
+}
+_ADJ_CLOSE_ALIASES = ("adjclose", "adjustedclose")
+_DATETIME_ALIASES = ("datetime", "timestamp")
+_DATE_ALIASES = ("date",)
+_TIME_ALIASES = ("time",)
+_ACCEPTED_TIME_NAMES = (
+    "Date, Time, Date + Time, DateTime, Timestamp (unix seconds or milliseconds also accepted), "
+    "an unnamed first column of dates (a saved pandas index), or a DatetimeIndex"
+)
+
+_NA_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none", "nat", "#n/a", "-", "--"})
+_MAX_SHOWN = 5
+_ROW_NOTE = "rows are numbered from 1 = first data row, the header is not counted"
+
+_EXT_FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def _normalize_name(name: object) -> str:
+    return re.sub(r"[\s_\-.<>]+", "", str(name).lower())
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass
+class _Problem:
+    """One kind of defect in one column, with the 1-based rows where it occurs."""
+
+    column: str
+    what: str
+    rows: np.ndarray
+    values: list[str] = field(default_factory=list)
+    fix: str = ""
+
+    def render(self) -> str:
+        count = len(self.rows)
+        shown = []
+        for i, row in enumerate(self.rows[:_MAX_SHOWN]):
+            value = f" ({self.values[i]})" if i < len(self.values) else ""
+            shown.append(f"{int(row)}{value}")
+        more = f" and {count - _MAX_SHOWN} more" if count > _MAX_SHOWN else ""
+        word = "row" if count == 1 else "rows"
+        text = f"- column '{self.column}': {count} {self.what} at {word} {', '.join(shown)}{more}."
+        return f"{text} {self.fix}" if self.fix else text
+
+
+def _fail(label: str, problem: str) -> InputDataError:
+    return InputDataError(f"Cannot use {label!r} as OHLCV input: {problem}")
+
+
+def _show(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def _show_time(stamp: np.datetime64) -> str:
+    text = str(pd.Timestamp(stamp))
+    return text.removesuffix(" 00:00:00")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_source(
+    source: Any,
+    storage_options: Mapping[str, Any] | None,
+    name: str | None,
+) -> tuple[bytes, str]:
+    """Return the raw bytes of ``source`` and the label used in messages."""
+    if isinstance(source, (str, os.PathLike)):
+        label = name or os.fspath(source)
+        try:
+            with fsspec.open(os.fspath(source), "rb", **dict(storage_options or {})) as handle:
+                data = handle.read()
+        except FileNotFoundError as exc:
+            raise _fail(label, "the file does not exist. Check the path or URL.") from exc
+        except IsADirectoryError as exc:
+            raise _fail(label, "this is a directory, not a file.") from exc
+        except Exception as exc:  # fsspec backends raise many kinds; the user needs the gist
+            raise _fail(
+                label, f"the file could not be opened ({type(exc).__name__}: {exc})."
+            ) from exc
+        return data, label
+    if hasattr(source, "read"):
+        label = name or str(getattr(source, "name", None) or "<upload>")
+        try:
+            data = source.read()
+        except Exception as exc:
+            raise _fail(label, f"the upload could not be read ({exc}).") from exc
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise _fail(label, "the file-like object did not return bytes.")
+        return bytes(data), label
+    raise InputDataError(
+        f"Cannot read OHLCV input of type {type(source).__name__}: pass a path, an fsspec URL, "
+        "a binary file-like object or a pandas DataFrame."
+    )
+
+
+_BINARY_FORMAT_NAMES = {"xlsx": "an XLSX workbook", "parquet": "a Parquet file"}
+
+
+def _detect_format(data: bytes, label: str) -> tuple[str, bool]:
+    """Return ``(format, gzipped)`` from magic bytes first, then the extension.
+
+    Magic bytes win because uploads often carry a wrong or missing extension; a binary
+    extension on a file whose bytes do not match is reported instead of guessed around.
+    """
+    lower = label.lower().split("?", 1)[0]
+    gzipped = data[:2] == b"\x1f\x8b"
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    ext = os.path.splitext(lower)[1]
+    if not gzipped:
+        if data[:4] == b"PK\x03\x04":
+            return "xlsx", False
+        if data[:4] == b"PAR1":
+            return "parquet", False
+    by_ext = _EXT_FORMATS.get(ext)
+    if ext == ".xls":
+        raise _fail(label, "old .xls workbooks are not supported. Save the sheet as .xlsx or .csv.")
+    if by_ext in _BINARY_FORMAT_NAMES and not gzipped:
+        raise _fail(
+            label,
+            f"the extension says {ext} but the content is not {_BINARY_FORMAT_NAMES[by_ext]}. "
+            "Check that the file was not truncated or renamed.",
+        )
+    return "csv", gzipped
+
+
+def _parse_bytes(data: bytes, label: str, sheet_name: str | int) -> tuple[pd.DataFrame, bool]:
+    """Parse bytes into a raw table; return it and whether decimal commas may occur."""
+    if not data.strip():
+        raise _fail(label, "the file is empty. Provide a table with a header row and data rows.")
+    fmt, gzipped = _detect_format(data, label)
+    if gzipped:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _fail(label, f"the gzip data is corrupt or truncated ({exc}).") from exc
+        if not data.strip():
+            raise _fail(label, "the compressed file is empty.")
+    try:
+        if fmt == "xlsx":
+            raw = pd.read_excel(io.BytesIO(data), sheet_name=sheet_name, engine="openpyxl")
+            return raw, True
+        if fmt == "parquet":
+            return pd.read_parquet(io.BytesIO(data), engine="pyarrow"), True
+        return _parse_csv(data, label)
+    except InputDataError:
+        raise
+    except Exception as exc:  # pandas/openpyxl/pyarrow/zipfile errors must not reach users bare
+        what = _BINARY_FORMAT_NAMES.get(fmt, "a CSV table")
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = " and that every row has as many fields as the header" if fmt == "csv" else ""
+        raise _fail(
+            label,
+            f"it could not be read as {what} ({detail}). Check that the file is complete{hint}.",
+        ) from exc
+
+
+def _decode(data: bytes, label: str) -> str:
+    if b"\x00" in data[:4096]:
+        raise _fail(label, "this is a binary file, not a CSV, XLSX or Parquet table.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Spreadsheet exports on Windows are often cp1252/latin-1; latin-1 never fails.
+        return data.decode("latin-1")
+
+
+def _sniff_delimiter(text: str) -> str:
+    """Pick the delimiter from the header line, where no decimal commas can confuse it."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {sep: header.count(sep) for sep in ("\t", ";", ",")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] > 0 else ","
+
+
+def _parse_csv(data: bytes, label: str) -> tuple[pd.DataFrame, bool]:
+    text = _decode(data, label)
+    sep = _sniff_delimiter(text)
+    # Everything is read as text: numbers and dates are converted by this module so that bad
+    # cells can be shown to the user as they were written, and decimal commas handled.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            engine="c",
+        )
+    if not isinstance(raw.index, pd.RangeIndex):
+        raise _fail(
+            label,
+            "the data rows have more fields than the header has names. Give every column "
+            "a header name (or remove the trailing delimiters).",
+        )
+    return raw, sep != ","
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+_COMMA_DECIMAL = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
+_DOT_DECIMAL = re.compile(r"^[+-]?\d*\.\d+$")
+_THOUSANDS_COMMA = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
+_THOUSANDS_DOT = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$"
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    text = values.astype("string").str.strip()
+    missing = text.isna() | text.str.lower().isin(_NA_TOKENS)
+    return text.mask(missing)
+
+
+def _uses_decimal_comma(columns: list[pd.Series]) -> bool:
+    """Decide once per file: more cells look like ``1,25`` than like ``1.25``."""
+    comma = dot = 0
+    for values in columns:
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            continue
+        text = _as_text(values).dropna()
+        comma += int(text.str.match(_COMMA_DECIMAL).sum())
+        dot += int(text.str.match(_DOT_DECIMAL).sum())
+    return comma > dot
+
+
+@dataclass
+class _Converted:
+    """A column converted to an array, with masks of empty and unusable cells."""
+
+    values: np.ndarray
+    missing: np.ndarray
+    bad: np.ndarray
+    shown: np.ndarray  # the original cells, for messages
+
+
+def _to_float(values: pd.Series, decimal_comma: bool) -> _Converted:
+    shown = values.to_numpy(dtype=object)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        nan = np.full(len(values), np.nan)
+        return _Converted(nan, np.zeros(len(values), bool), np.ones(len(values), bool), shown)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        # A copy: with copy-on-write the array may be a read-only view of the caller's frame.
+        out = np.array(values.to_numpy(dtype=np.float64, na_value=np.nan), copy=True)
+        missing = np.isnan(out)
+        bad = np.isinf(out)
+        out[bad] = np.nan
+        return _Converted(out, missing, bad, shown)
+    text = _as_text(values)
+    missing = text.isna().to_numpy()
+    cleaned = text.str.replace(r"[\s\u00a0\u202f']", "", regex=True)
+    if decimal_comma:
+        cleaned = cleaned.mask(
+            cleaned.str.match(_THOUSANDS_DOT).fillna(False), cleaned.str.replace(".", "")
+        )
+        cleaned = cleaned.str.replace(",", ".")
+    else:
+        cleaned = cleaned.mask(
+            cleaned.str.match(_THOUSANDS_COMMA).fillna(False), cleaned.str.replace(",", "")
+        )
+    out = np.array(
+        pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan),
+        copy=True,
+    )
+    bad = ~missing & ~np.isfinite(out)
+    out[bad] = np.nan
+    return _Converted(out, missing, bad, shown)
+
+
+_EPOCH_MIN_NS = 1e17  # 1973-03-03 as unix nanoseconds
+_NS_MAX = pd.Timestamp("2200-01-01").value
+
+
+def _finish_times(parsed: pd.Series | pd.DatetimeIndex, missing: np.ndarray) -> np.ndarray:
+    """tz-aware -> UTC -> naive, nanosecond unit, implausible years turned into NaT."""
+    index = pd.DatetimeIndex(parsed)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    lo, hi = pd.Timestamp("1800-01-01"), pd.Timestamp("2200-01-01")
+    index = index.where((index >= lo) & (index < hi))
+    out = index.as_unit("ns").to_numpy().copy()  # copy: may be a read-only view
+    out[missing] = np.datetime64("NaT", "ns")
+    return out
+
+
+def _numeric_times(numbers: np.ndarray, allow_epoch: bool) -> np.ndarray:
+    """``YYYYMMDD`` integers, else unix epochs in s/ms/us/ns chosen by magnitude."""
+    out = np.full(len(numbers), np.datetime64("NaT", "ns"))
+    finite = np.isfinite(numbers)
+    if not finite.any():
+        return out
+    values = numbers[finite]
+    integral = np.all(values == np.round(values))
+    if integral and np.all((values >= 18000101) & (values <= 22001231)):
+        text = pd.Series(values.astype(np.int64).astype(str))
+        parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+        out[finite] = pd.DatetimeIndex(parsed).as_unit("ns").to_numpy()
+        return out
+    if not allow_epoch:
+        return out
+    magnitude = np.median(np.abs(values))
+    scale = 1e9 if magnitude < 1e11 else 1e6 if magnitude < 1e14 else 1e3 if magnitude < 1e17 else 1
+    ns = values * scale
+    # Epochs before 1973 (below 1e8 seconds) are far more likely row counters than times.
+    ok = (ns >= _EPOCH_MIN_NS) & (ns < _NS_MAX)
+    stamps = np.full(len(values), np.datetime64("NaT", "ns"))
+    stamps[ok] = ns[ok].astype(np.int64).astype("datetime64[ns]")
+    out[finite] = stamps
+    return out
+
+
+def _text_times(text: pd.Series) -> pd.Series:
+    """Parse date strings; try month-first and day-first and keep the better reading."""
+    best: pd.Series | None = None
+    best_key: tuple[int, int] | None = None
+    for dayfirst in (False, True):
+        with warnings.catch_warnings():
+            # "Could not infer format" and dayfirst warnings are expected on messy input.
+            warnings.simplefilter("ignore")
+            try:
+                parsed = pd.to_datetime(text, errors="coerce", utc=True, dayfirst=dayfirst)
+            except (ValueError, TypeError, OverflowError):
+                continue
+        valid = parsed.dropna()
+        # Fewest unparseable cells first, then a reading that is in time order (ascending or
+        # descending) beats one that jumps around, which is how 01/02 vs 02/01 is decided.
+        ordered = valid.is_monotonic_increasing or valid.is_monotonic_decreasing
+        key = (int(parsed.isna().sum()), 0 if ordered else 1)
+        if best_key is None or key < best_key:
+            best, best_key = parsed, key
+    if best is None:
+        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    return best
+
+
+_CLOCK_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
+
+
+def _to_times(values: pd.Series | pd.Index, *, allow_epoch: bool) -> _Converted:
+    series = pd.Series(values).reset_index(drop=True)
+    shown = series.to_numpy(dtype=object)
+    n = len(series)
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
+        series.dtype
+    ):
+        missing = series.isna().to_numpy()
+        out = _finish_times(series, missing)
+        return _Converted(out, missing, np.isnat(out) & ~missing, shown)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        nat = np.full(n, np.datetime64("NaT", "ns"))
+        return _Converted(nat, np.zeros(n, bool), np.ones(n, bool), shown)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(numbers)
+        out = _numeric_times(numbers, allow_epoch)
+        return _Converted(out, missing, np.isnat(out) & ~missing, shown)
+
+    # Text, or objects mixing datetimes and text (spreadsheets): datetimes go through as is.
+    is_stamp = series.map(
+        lambda v: (
+            isinstance(v, (pd.Timestamp, np.datetime64))
+            or (hasattr(v, "year") and hasattr(v, "month") and hasattr(v, "day"))
+        )
+    ).to_numpy(dtype=bool)
+    text = _as_text(series.where(~is_stamp))
+    missing = text.isna().to_numpy() & ~is_stamp
+    out = np.full(n, np.datetime64("NaT", "ns"))
+    if is_stamp.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stamps = pd.to_datetime(series[is_stamp].astype(object), errors="coerce", utc=True)
+        out[is_stamp] = _finish_times(stamps, np.zeros(int(is_stamp.sum()), bool))
+    has_text = ~missing & ~is_stamp
+    if has_text.any():
+        words = text[has_text]
+        numeric = pd.to_numeric(words, errors="coerce")
+        if numeric.notna().all():
+            out[has_text] = _numeric_times(numeric.to_numpy(dtype=np.float64), allow_epoch)
+        elif not words.str.match(_CLOCK_ONLY).all():
+            parsed = _text_times(words)
+            out[has_text] = _finish_times(parsed, np.zeros(len(words), bool))
+    return _Converted(out, missing, np.isnat(out) & ~missing, shown)
+
+
+def _to_clock(values: pd.Series) -> _Converted:
+    """Convert a ``Time`` column (``09:30``, ``09:30:00``, time objects, day fractions)."""
+    series = values.reset_index(drop=True)
+    shown = series.to_numpy(dtype=object)
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        # Spreadsheets store a time of day as a fraction of a day.
+        days = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        missing = np.isnan(days)
+        ok = ~missing & (days >= 0) & (days < 1)
+        out = np.full(len(series), np.timedelta64("NaT", "ns"))
+        out[ok] = np.round(days[ok] * 86_400e9).astype(np.int64).astype("timedelta64[ns]")
+        return _Converted(out, missing, ~missing & ~ok, shown)
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        stamps = pd.DatetimeIndex(series)
+        out = (stamps - stamps.normalize()).as_unit("ns").to_numpy().copy()
+        missing = np.isnat(out)
+        return _Converted(out, missing, np.zeros(len(series), bool), shown)
+    text = _as_text(series.map(lambda v: v.strftime("%H:%M:%S.%f") if hasattr(v, "hour") else v))
+    missing = text.isna().to_numpy()
+    # "09:30" is read by to_timedelta as minutes:seconds; pad it to hours:minutes:seconds.
+    padded = text.where(~text.str.match(r"^\d{1,2}:\d{2}$").fillna(False), text + ":00")
+    clock = padded.where(padded.str.match(_CLOCK_ONLY).fillna(False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        delta = pd.to_timedelta(clock, errors="coerce")
+    out = pd.TimedeltaIndex(delta).as_unit("ns").to_numpy().copy()
+    too_long = ~np.isnat(out) & (out >= np.timedelta64(1, "D"))
+    out[too_long] = np.timedelta64("NaT", "ns")
+    return _Converted(out, missing, np.isnat(out) & ~missing, shown)
+
+
+# --------------------------------------------------------------------------- columns
+
+
+@dataclass
+class _Layout:
+    """Which input columns feed which output fields."""
+
+    values: dict[str, str]  # output name -> input column
+    time_columns: tuple[str, ...]  # () means the frame's DatetimeIndex
+    time_kind: str  # "datetime", "date+time", "date", "time", "unnamed" or "index"
+
+
+def _find_layout(raw: pd.DataFrame, label: str) -> _Layout:
+    by_key: dict[str, list[str]] = {}
+    for column in raw.columns:
+        by_key.setdefault(_normalize_name(column), []).append(column)
+
+    def lookup(aliases: tuple[str, ...], what: str) -> str | None:
+        found = [c for alias in aliases for c in by_key.get(alias, [])]
+        if len(found) > 1:
+            raise _fail(
+                label,
+                f"several columns could be {what}: {', '.join(map(repr, found))}. "
+                "Keep one of them or rename the others.",
+            )
+        return found[0] if found else None
+
+    values = {}
+    for target, aliases in _VALUE_ALIASES.items():
+        column = lookup(aliases, target)
+        if column is not None:
+            values[target] = column
+    missing = [c for c in PRICE_COLUMNS if c not in values]
+    if missing:
+        accepted = "; ".join(
+            f"{target}: {', '.join(aliases)}" for target, aliases in _VALUE_ALIASES.items()
+        )
+        hint = ""
+        if "Close" in missing and any(k in by_key for k in _ADJ_CLOSE_ALIASES):
+            hint = (
+                " An 'Adj Close' column is present but is never used as Close, because "
+                "adjusted prices do not match Open/High/Low; add the unadjusted Close."
+            )
+        found = ", ".join(repr(str(c)) for c in raw.columns) or "none"
+        raise _fail(
+            label,
+            f"required column(s) {', '.join(missing)} not found. Found columns: {found}. "
+            f"Accepted names (case, blanks and '_' ignored) - {accepted}.{hint}",
+        )
+
+    datetime_col = lookup(_DATETIME_ALIASES, "the timestamp")
+    date_col = lookup(_DATE_ALIASES, "the date")
+    time_col = lookup(_TIME_ALIASES, "the time")
+    if datetime_col is not None:
+        return _Layout(values, (datetime_col,), "datetime")
+    if date_col is not None and time_col is not None:
+        return _Layout(values, (date_col, time_col), "date+time")
+    if date_col is not None:
+        return _Layout(values, (date_col,), "date")
+    if time_col is not None:
+        return _Layout(values, (time_col,), "time")
+    first = raw.columns[0]
+    if _looks_unnamed(first) and first not in values.values():
+        probe = _to_times(raw[first], allow_epoch=False)
+        filled = ~probe.missing
+        if filled.any() and (~probe.bad[filled]).mean() > 0.5:
+            return _Layout(values, (first,), "unnamed")
+    if isinstance(raw.index, pd.DatetimeIndex):
+        return _Layout(values, (), "index")
+    found = ", ".join(repr(str(c)) for c in raw.columns)
+    raise _fail(
+        label,
+        f"no time column found. Found columns: {found}. Accepted for time: {_ACCEPTED_TIME_NAMES}.",
+    )
+
+
+def _looks_unnamed(column: object) -> bool:
+    text = str(column).strip()
+    return text == "" or text.lower().startswith("unnamed:") or text.lower() == "index"
+
+
+# --------------------------------------------------------------------------- normalize
+
+
+def _time_values(raw: pd.DataFrame, layout: _Layout) -> tuple[_Converted, str]:
+    """Timestamps of every row and the column name used in messages."""
+    if layout.time_kind == "index":
+        return _to_times(raw.index.to_series(), allow_epoch=True), str(raw.index.name or "index")
+    if layout.time_kind == "date+time":
+        date_col, time_col = layout.time_columns
+        dates = _to_times(raw[date_col], allow_epoch=False)
+        clock = _to_clock(raw[time_col])
+        day = dates.values.astype("datetime64[D]").astype("datetime64[ns]")
+        combined = day + clock.values
+        missing = dates.missing | clock.missing
+        bad = ~missing & (dates.bad | clock.bad)
+        combined[missing | bad] = np.datetime64("NaT", "ns")
+        shown = np.array(
+            [f"{d} {t}" for d, t in zip(dates.shown, clock.shown, strict=True)], dtype=object
+        )
+        return _Converted(combined, missing, bad, shown), f"{date_col} + {time_col}"
+    column = layout.time_columns[0]
+    allow_epoch = layout.time_kind != "unnamed"  # a saved integer index is no time column
+    return _to_times(raw[column], allow_epoch=allow_epoch), str(column)
+
+
+@dataclass
+class _Table:
+    """The converted input, one entry per input row, before any row is dropped."""
+
+    label: str
+    rows: np.ndarray  # 1-based data-row numbers, as in the input
+    times: _Converted
+    time_column: str
+    values: dict[str, _Converted]  # output name -> converted cells
+    columns: dict[str, str]  # output name -> input column name
+    blank: np.ndarray  # rows with every used cell empty
+    time_kind: str  # as in _Layout
+
+
+def _convert(raw: pd.DataFrame, label: str, decimal_comma_allowed: bool) -> _Table:
+    if raw.shape[1] == 0 or raw.shape[0] == 0:
+        raise _fail(label, "the table has no data rows. Provide a header row and data rows.")
+    raw = raw.copy()
+    if raw.index.name is not None and not isinstance(raw.index, (pd.RangeIndex, pd.DatetimeIndex)):
+        # A frame indexed by a text "Date" column (set_index on strings): use it as a column.
+        raw = raw.reset_index()
+    raw.columns = [str(c) for c in raw.columns]
+    layout = _find_layout(raw, label)
+
+    decimal_comma = decimal_comma_allowed and _uses_decimal_comma(
+        [raw[col] for col in layout.values.values()]
+    )
+    values = {name: _to_float(raw[col], decimal_comma) for name, col in layout.values.items()}
+    times, time_column = _time_values(raw, layout)
+    # Blank lines and trailing ",,,,," rows that spreadsheets leave behind are not data.
+    blank = times.missing.copy()
+    for conv in values.values():
+        blank &= conv.missing
+    if blank.all():
+        raise _fail(label, "the table has no data rows (every row is empty).")
+    rows = np.arange(1, len(raw) + 1)
+    table = _Table(
+        label, rows, times, time_column, values, dict(layout.values), blank, layout.time_kind
+    )
+    _drop_unusable_volume(table)
+    return table
+
+
+def _drop_unusable_volume(table: _Table) -> None:
+    """Warn about absent volume; an all-empty or all-zero Volume column counts as absent."""
+    if "Volume" not in table.values:
+        warnings.warn(
+            f"{table.label!r} has no volume column; volume metrics are skipped. (Accepted "
+            f"volume column names: {', '.join(_VALUE_ALIASES['Volume'])}.)",
+            MissingVolumeWarning,
+            stacklevel=5,
+        )
+        return
+    volume = table.values["Volume"]
+    used = ~table.blank
+    filled = used & ~volume.missing
+    if not filled.any():
+        why = "is empty"
+    elif not volume.bad[used].any() and np.all(volume.values[filled] == 0):
+        # Index data (e.g. some ^GSPC downloads) carries Volume = 0 everywhere.
+        why = "is zero in every row"
+    else:
+        return
+    warnings.warn(
+        f"{table.label!r}: column {table.columns['Volume']!r} {why}; it is treated as no "
+        "volume, and volume metrics are skipped.",
+        MissingVolumeWarning,
+        stacklevel=5,
+    )
+    del table.values["Volume"], table.columns["Volume"]
+
+
+_Defect = tuple[str, np.ndarray, Callable[[np.ndarray], _Problem]]
+
+
+def _cell_defects(table: _Table) -> list[_Defect]:
+    """Cell-level defects as ``(repair reason, row mask, problem maker)``, in repair order."""
+
+    def maker(conv: _Converted, column: str, what: str, fix: str, *, show: bool = True):
+        def make(hit: np.ndarray) -> _Problem:
+            idx = np.flatnonzero(hit)[:_MAX_SHOWN]
+            shown = [_show(conv.shown[i]) for i in idx] if show else []
+            return _Problem(column, what, table.rows[hit], shown, fix)
+
+        return make
+
+    times, values, columns = table.times, table.values, table.columns
+    defects: list[_Defect] = [
+        (
+            "bad_timestamp",
+            times.missing,
+            maker(
+                times,
+                table.time_column,
+                "empty timestamp cell(s)",
+                "Fill in the date or drop the row.",
+                show=False,
+            ),
+        ),
+        (
+            "bad_timestamp",
+            times.bad,
+            maker(
+                times,
+                table.time_column,
+                "unparseable timestamp(s)",
+                "Use one date format throughout, e.g. 2024-01-31 or 2024-01-31 09:30:00, "
+                "with years 1800-2199; numbers are read as YYYYMMDD or as unix epoch "
+                "seconds/milliseconds after 1973."
+                + (
+                    " A Time column alone must hold dates too: for clock times add a Date column."
+                    if table.time_kind == "time"
+                    else ""
+                ),
+            ),
+        ),
+    ]
+    defects += [
+        (
+            "missing_value",
+            conv.missing,
+            maker(
+                conv, columns[name], "empty cell(s)", f"Every row needs a {name} value.", show=False
+            ),
+        )
+        for name, conv in values.items()
+    ]
+    defects += [
+        (
+            "non_numeric_value",
+            conv.bad,
+            maker(
+                conv,
+                columns[name],
+                "non-numeric value(s)",
+                "Write plain finite numbers such as 101.25 (a decimal comma such as 101,25 "
+                "works with ';' or tab delimiters).",
+            ),
+        )
+        for name, conv in values.items()
+    ]
+    defects += [
+        (
+            "non_positive_price",
+            values[name].values <= 0,
+            maker(
+                values[name], columns[name], "non-positive price(s)", "Prices must be above zero."
+            ),
+        )
+        for name in PRICE_COLUMNS
+    ]
+    if "Volume" in values:
+        volume = values["Volume"]
+        defects.append(
+            (
+                "negative_volume",
+                volume.values < 0,
+                maker(
+                    volume, columns["Volume"], "negative volume(s)", "Volume must be zero or more."
+                ),
+            )
+        )
+    return defects
+
+
+def _duplicates(stamps: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (among ``keep``) whose timestamp repeats: all of them, and all but the last."""
+    order = np.flatnonzero(keep)
+    order = order[np.argsort(stamps[order], kind="stable")]
+    same_as_next = stamps[order][:-1] == stamps[order][1:]
+    involved = np.zeros(len(stamps), bool)
+    earlier = np.zeros(len(stamps), bool)
+    # The stable sort keeps equal timestamps in input order, so the last one of a run is the
+    # row that repair keeps.
+    earlier[order[:-1][same_as_next]] = True
+    involved[order[:-1][same_as_next]] = True
+    involved[order[1:][same_as_next]] = True
+    return involved, earlier
+
+
+def _high_low_problems(table: _Table, keep: np.ndarray) -> list[_Problem]:
+    o, h, low, c = (table.values[name].values for name in PRICE_COLUMNS)
+
+    def problem(mask: np.ndarray, column: str, what: str, fix: str) -> list[_Problem]:
+        hit = keep & mask
+        if not hit.any():
+            return []
+        shown = [
+            f"O={o[i]:g} H={h[i]:g} L={low[i]:g} C={c[i]:g}"
+            for i in np.flatnonzero(hit)[:_MAX_SHOWN]
+        ]
+        return [_Problem(table.columns[column], what, table.rows[hit], shown, fix)]
+
+    with np.errstate(invalid="ignore"):
+        return [
+            *problem(h < low, "High", "High below Low", "High and Low look swapped."),
+            *problem(
+                h < np.fmax(o, c),
+                "High",
+                "High below max(Open, Close)",
+                "High must be the highest price of the bar.",
+            ),
+            *problem(
+                low > np.fmin(o, c),
+                "Low",
+                "Low above min(Open, Close)",
+                "Low must be the lowest price of the bar.",
+            ),
+        ]
+
+
+def _widen_high_low(table: _Table, keep: np.ndarray) -> int:
+    """Set High/Low to the max/min of the row's four prices where they are violated."""
+    stack = np.vstack([table.values[name].values for name in PRICE_COLUMNS])
+    high, low = stack.max(axis=0), stack.min(axis=0)
+    fix = keep & ((table.values["High"].values < high) | (table.values["Low"].values > low))
+    table.values["High"].values[fix] = high[fix]
+    table.values["Low"].values[fix] = low[fix]
+    return int(fix.sum())
+
+
+def _normalize(
+    raw: pd.DataFrame,
+    label: str,
+    *,
+    repair: bool,
+    decimal_comma_allowed: bool,
+) -> pd.DataFrame:
+    table = _convert(raw, label, decimal_comma_allowed)
+    keep = ~table.blank
+    if keep.sum() < MIN_ROWS:
+        # Checked first: fixing cells cannot help a history that is too short anyway.
+        raise _too_short(label, int(keep.sum()), "data rows")
+    report = dict.fromkeys(REPAIR_REASONS, 0)
+
+    problems: list[_Problem] = []
+    for reason, mask, make_problem in _cell_defects(table):
+        hit = mask & keep
+        if not hit.any():
+            continue
+        if repair:
+            # A row is counted under its first defect only, so the counts add up to the drops.
+            report[reason] += int(hit.sum())
+            keep &= ~hit
+        else:
+            problems.append(make_problem(hit))
+    if problems:
+        # Row-level checks below compare cells, which is meaningless until the cells are clean.
+        raise _problems_error(label, problems, len(table.rows))
+
+    stamps = table.times.values
+    involved, earlier = _duplicates(stamps, keep)
+    if repair:
+        report["duplicate_timestamp"] = int(earlier.sum())
+        keep &= ~earlier
+        report["high_low_fixed"] = _widen_high_low(table, keep)
+    else:
+        if involved.any():
+            idx = np.flatnonzero(involved)[:_MAX_SHOWN]
+            problems.append(
+                _Problem(
+                    table.time_column,
+                    "rows sharing a timestamp with another row",
+                    table.rows[involved],
+                    [_show_time(stamps[i]) for i in idx],
+                    "Each timestamp may occur once; remove the duplicated rows.",
+                )
+            )
+        problems += _high_low_problems(table, keep)
+        if problems:
+            raise _problems_error(label, problems, len(table.rows))
+
+    final = np.flatnonzero(keep)
+    final = final[np.argsort(stamps[final], kind="stable")]
+    frame = pd.DataFrame(
+        {name: table.values[name].values[final] for name in OHLCV_COLUMNS if name in table.values},
+        index=pd.DatetimeIndex(stamps[final], name="Date"),
+    )
+
+    dropped = int((~keep & ~table.blank).sum())
+    if repair:
+        frame.attrs["repair_report"] = report
+        if dropped or report["high_low_fixed"]:
+            details = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report.items() if v)
+            warnings.warn(
+                f"{label!r}: repaired the input - dropped {dropped} of "
+                f"{int((~table.blank).sum())} rows and fixed High/Low in "
+                f"{report['high_low_fixed']} ({details}).",
+                DataRepairWarning,
+                stacklevel=3,
+            )
+    if len(frame) < MIN_ROWS:
+        raise _too_short(label, len(frame), f"usable rows after repair dropped {dropped} rows")
+    return frame
+
+
+def _too_short(label: str, n_rows: int, what: str) -> InputDataError:
+    return _fail(
+        label,
+        f"it has {n_rows} {what}, but at least {MIN_ROWS} (MIN_ROWS) are needed for the "
+        "fidelity metrics. Provide a longer history.",
+    )
+
+
+def _problems_error(label: str, problems: list[_Problem], n_rows: int) -> InputDataError:
+    count = len(problems)
+    head = "1 problem" if count == 1 else f"{count} problems"
+    body = "\n".join(p.render() for p in problems)
+    return _fail(
+        label,
+        f"{head} found in {n_rows} rows ({_ROW_NOTE}):\n{body}\n"
+        "Fix the file, or pass repair=True to drop or fix such rows automatically.",
+    )
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_ohlcv(
+    source: str | os.PathLike[str] | BinaryIO | pd.DataFrame,
+    *,
+    repair: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+    sheet_name: str | int = 0,
+    name: str | None = None,
+) -> pd.DataFrame:
+    """Load, normalize and validate one OHLCV table.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, binary file-like or pandas.DataFrame
+        A local path, any fsspec URL (``s3://bucket/x.csv``, ``memory://x.parquet``), a
+        file-like object returning bytes (an upload), or a DataFrame, which is normalized
+        and validated the same way (it is not modified).
+    repair : bool, default False
+        When False any defect raises :class:`~pipeline.errors.InputDataError`. When True, rows
+        with a missing or unparseable timestamp, a missing or non-numeric cell, a non-positive
+        price or a negative volume are dropped, of duplicate timestamps the last row is kept,
+        and High/Low violations are fixed by widening High to the row's maximum and Low to its
+        minimum of Open, High, Low, Close. One :class:`~pipeline.errors.DataRepairWarning`
+        then says what was done, and ``frame.attrs["repair_report"]`` holds the counts per
+        reason (keys :data:`REPAIR_REASONS`, zero included).
+    storage_options : mapping, optional
+        Passed to ``fsspec.open`` for URLs (credentials, endpoint, ...).
+    sheet_name : str or int, default 0
+        The worksheet of an XLSX workbook.
+    name : str, optional
+        The file name used in messages (and for the format's extension) when ``source`` is
+        a file-like object; defaults to its ``name`` attribute or ``"<upload>"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by a sorted, unique, tz-naive ``DatetimeIndex`` (nanosecond unit) named
+        ``Date``; float64 columns ``Open, High, Low, Close`` and ``Volume`` (only when the
+        input has volume). ``frame.attrs["source"]`` is the source string, or
+        ``"<DataFrame>"``.
+
+    Raises
+    ------
+    InputDataError
+        The input is missing, unreadable, not a table, lacks a required column, or has
+        defects; the message names the file, each offending column and up to five offending
+        rows with their values, and says what to fix.
+
+    Warns
+    -----
+    MissingVolumeWarning
+        The input has no volume column, or its volume is empty or zero in every row.
+    DataRepairWarning
+        ``repair=True`` dropped or fixed rows.
+
+    Notes
+    -----
+    *Formats.* Binary formats are recognised by their magic bytes (``PK`` -> XLSX, ``PAR1`` ->
+    Parquet, ``1f 8b`` -> gzip-compressed CSV), everything else is read as CSV text. A file
+    named ``.xlsx``/``.parquet`` whose bytes do not match is rejected rather than guessed at.
+    The CSV delimiter (comma, semicolon, tab) is taken from the header line; with semicolon
+    or tab delimiters a decimal comma (``1,25``, also ``1.234,5``) is recognised when most
+    numeric cells use it.
+
+    *Columns.* Names are matched ignoring case, blanks, ``_``, ``-``, ``.`` and ``<>``;
+    aliases are ``o/h/l/c/v`` and ``vol``. Other columns are ignored. **Adj Close is
+    dropped**: adjusted prices are not consistent with Open/High/Low, so it is never used as
+    Close and is not kept, which keeps the output schema fixed for all downstream code.
+
+    *Time.* In order of preference: a ``DateTime``/``Timestamp`` column, ``Date`` plus
+    ``Time`` (combined), ``Date``, ``Time``, an unnamed first column of dates (a saved pandas
+    index), the DataFrame's ``DatetimeIndex``. Numeric values are read as ``YYYYMMDD`` when
+    they all look like it, else as unix epochs in seconds, milliseconds, microseconds or
+    nanoseconds, chosen by magnitude, from 1973 on (earlier values are more likely row
+    counters); an unnamed first column is used only when it holds dates, never epochs. Text dates are parsed month-first and
+    day-first and the reading with fewer failures (then the one in time order) wins.
+    tz-aware times are converted to UTC and made naive. Years must be in 1800..2199. Rows are
+    sorted by time; unsorted input is not an error.
+
+    *Row numbers* in messages count data rows from 1 (the header is not counted), in the
+    order of the input, for every format; fully empty rows are skipped silently but still
+    counted, so numbers stay aligned with the file's data rows.
+    """
+    if isinstance(source, pd.DataFrame):
+        label = name or "<DataFrame>"
+        frame = _normalize(source, label, repair=repair, decimal_comma_allowed=True)
+        frame.attrs["source"] = "<DataFrame>"
+        return frame
+    data, label = _read_source(source, storage_options, name)
+    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name)
+    if isinstance(raw, dict):  # sheet_name=None returns every sheet
+        raise _fail(label, "sheet_name must name one worksheet, not None.")
+    frame = _normalize(raw, label, repair=repair, decimal_comma_allowed=decimal_comma_allowed)
+    frame.attrs["source"] = label
+    return frame
+
+
+def load_sample(name: str = "sp500") -> pd.DataFrame:
+    """Load a bundled sample as a normalized OHLCV frame.
+
+    Parameters
+    ----------
+    name : {"sp500", "nasdaq", "sample"}, default "sp500"
+        ``"sp500"``: S&P 500 daily OHLCV 1999-2018 from :mod:`arch.data.sp500` (5031 rows).
+        ``"nasdaq"``: NASDAQ Composite daily OHLCV from :mod:`arch.data.nasdaq`.
+        ``"sample"``: the last 750 S&P 500 rows, shipped as ``pipeline/data/sample_ohlcv.csv``
+        (read with :mod:`importlib.resources`, so it also works from an installed wheel).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`load_ohlcv` returns it (Adj Close dropped); ``attrs["source"]`` names the
+        sample, e.g. ``"arch.data.sp500"``.
+
+    Raises
+    ------
+    InputDataError
+        ``name`` is not one of :data:`SAMPLE_NAMES`.
+    """
+    key = str(name).strip().lower()
+    if key in ("sp500", "nasdaq"):
+        if key == "sp500":
+            from arch.data import sp500 as dataset
+        else:
+            from arch.data import nasdaq as dataset
+        label = f"arch.data.{key}"
+        frame = _normalize(dataset.load(), label, repair=False, decimal_comma_allowed=False)
+        frame.attrs["source"] = label
+        return frame
+    if key == "sample":
+        resource = importlib.resources.files("pipeline").joinpath("data", "sample_ohlcv.csv")
+        return load_ohlcv(io.BytesIO(resource.read_bytes()), name="sample_ohlcv.csv")
+    raise InputDataError(
+        f"Unknown sample {name!r}; choose one of {', '.join(map(repr, SAMPLE_NAMES))}."
+    )

@@ -1,0 +1,64 @@
+"""Connecting to Dask: a LocalCluster by default, or an existing scheduler by address."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from distributed import Client, LocalCluster
+
+from pipeline.errors import ConfigError
+from pipeline.runner.config import ClusterConfig
+
+__all__ = ["connect", "total_threads"]
+
+
+@contextmanager
+def connect(config: ClusterConfig, client: Client | None = None) -> Iterator[Client]:
+    """Yield a Dask client for ``config``; close what this function opened, and only that.
+
+    Parameters
+    ----------
+    config : ClusterConfig
+        ``address`` null starts a LocalCluster (``n_workers``, ``threads_per_worker``,
+        ``processes``) on 127.0.0.1 with its dashboard on a free port.
+    client : distributed.Client, optional
+        A client the caller owns (a notebook's, the REST API's): used as is, never closed.
+    """
+    if client is not None:
+        yield client
+        return
+    if config.address:
+        try:
+            own = Client(config.address, timeout="15s")
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(
+                f"cluster.address: cannot reach the Dask scheduler at {config.address} ({exc}); "
+                "check that `dask scheduler` runs there, or set cluster.address: null for a "
+                "local cluster"
+            ) from None
+        try:
+            yield own
+        finally:
+            own.close()
+        return
+    cluster = LocalCluster(
+        n_workers=config.n_workers,
+        threads_per_worker=config.threads_per_worker,
+        processes=config.processes,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+    )
+    own = Client(cluster)
+    try:
+        yield own
+    finally:
+        own.close()
+        cluster.close()
+
+
+def total_threads(client: Client) -> int:
+    """Threads across the cluster's workers (at least 1)."""
+    return max(1, sum(client.nthreads().values()))

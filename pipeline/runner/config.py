@@ -1,0 +1,258 @@
+"""The run configuration: one set of pydantic models for YAML, CLI overrides, REST API and UI.
+
+Every model forbids unknown keys; :func:`load_config` turns pydantic's errors into one
+:class:`~pipeline.errors.ConfigError` whose lines name each bad key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.core.generators import METHODS
+from pipeline.core.scoring import DEFAULT_TOLERANCE, resolve_weights
+from pipeline.errors import ConfigError
+
+__all__ = [
+    "InputConfig",
+    "GenerationConfig",
+    "ScoringConfig",
+    "ClusterConfig",
+    "OutputConfig",
+    "RunConfig",
+    "DEFAULT_CONFIG_PATH",
+    "load_config",
+    "apply_overrides",
+]
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+OutputFormat = Literal["csv", "xlsx", "parquet"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class InputConfig(_Model):
+    """Where the original series comes from: a file/URL, or a built-in sample."""
+
+    path: str | None = Field(None, description="Local path or fsspec URL of a CSV, XLSX or Parquet file.")
+    sample: Literal["sp500", "nasdaq", "sample"] | None = Field(
+        None, description="Built-in sample instead of a file."
+    )
+    repair: bool = Field(False, description="Drop or fix invalid rows instead of failing.")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InputConfig:
+        if (self.path is None) == (self.sample is None):
+            raise ValueError("give exactly one of input.path or input.sample")
+        return self
+
+
+class GenerationConfig(_Model):
+    """How candidates are made and accepted."""
+
+    method: Literal[METHODS] = Field("stationary", description="Block-bootstrap method.")  # type: ignore[valid-type]
+    block_size: int | Literal["auto"] = Field(
+        "auto", description="(Mean) block length in bars, or 'auto' (Politis-White)."
+    )
+    length: int | None = Field(
+        None, ge=200, le=10_000_000, description="Bars per series; default the input's length."
+    )
+    n_samples: int = Field(1000, ge=1, le=10_000_000, description="Scenarios to generate.")
+    min_fidelity: float = Field(90.0, ge=0, le=100, description="Acceptance threshold, percent.")
+    max_attempts: int = Field(200, ge=1, le=1_000_000, description="Candidates per scenario at most.")
+    seed: int = Field(42, ge=0, lt=2**63, description="Root seed of the run.")
+    start_price: float | None = Field(None, gt=0, description="Close before the first bar.")
+    allow_partial: bool = Field(
+        False, description="Finish with the scenarios that passed instead of failing."
+    )
+
+    @field_validator("block_size")
+    @classmethod
+    def _positive_block(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("block_size must be 'auto' or an integer >= 1")
+        return v
+
+
+class ScoringConfig(_Model):
+    """How the fidelity score weighs the metrics."""
+
+    weights: dict[str, float] = Field(default_factory=dict, description="Metric weight overrides.")
+    tolerance: float = Field(DEFAULT_TOLERANCE, gt=0, description="Spreads at which similarity is e^-1/2.")
+    n_replicates: int = Field(256, ge=20, le=100_000, description="Bootstrap replicates for spreads.")
+
+    @field_validator("weights")
+    @classmethod
+    def _known_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        try:
+            resolve_weights(v)
+        except ConfigError as exc:
+            raise ValueError(str(exc).split(": ", 1)[-1]) from None
+        return v
+
+
+class ClusterConfig(_Model):
+    """Where tasks run: a LocalCluster (address null) or an existing scheduler."""
+
+    address: str | None = Field(None, description="Scheduler address, e.g. tcp://127.0.0.1:8786.")
+    n_workers: int | None = Field(None, ge=1, le=1024, description="LocalCluster workers.")
+    threads_per_worker: int = Field(1, ge=1, le=256, description="LocalCluster threads per worker.")
+    processes: bool = Field(True, description="LocalCluster with processes (else threads).")
+    task_candidates: int = Field(
+        256, ge=1, le=100_000, description="Candidates a task scores before it returns."
+    )
+
+
+class OutputConfig(_Model):
+    """Where and how accepted series are written."""
+
+    path: str = Field("outputs/{run_id}", description="Directory or URL; {run_id} is filled in.")
+    formats: list[OutputFormat] = Field(
+        default_factory=lambda: ["csv", "parquet"], min_length=1, description="Files per series."
+    )
+    zip: bool = Field(True, description="Also bundle the CSVs (and XLSXs) into ZIP files.")
+    storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options.")
+
+    @field_validator("formats")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
+class CacheConfig(_Model):
+    """Where preprocessing and reference metrics are cached (by input content hash)."""
+
+    path: str | None = Field(".sme-cache", description="Cache directory; null disables the cache.")
+
+
+class RunConfig(_Model):
+    """A whole run."""
+
+    input: InputConfig = Field(default_factory=lambda: InputConfig(sample="sp500"))
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    report: bool = Field(False, description="Write an HTML fidelity report at the end.")
+
+    def fingerprint(self, input_hash: str) -> str:
+        """Hash of everything that decides the run's outputs (not where or how fast it runs)."""
+        payload = {
+            "input": input_hash,
+            "generation": self.generation.model_dump(mode="json"),
+            "scoring": self.scoring.model_dump(mode="json"),
+            "formats": sorted(self.output.formats),
+            "zip": self.output.zip,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _format_errors(exc: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            model = _model_at(err["loc"][:-1])
+            allowed = ", ".join(model.model_fields) if model else "see configs/default.yaml"
+            lines.append(f"{key}: unknown key; allowed keys here: {allowed}")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+            lines.append(f"{key}: {msg}{shown}")
+    where = f" in {source}" if source else ""
+    return ConfigError(f"invalid configuration{where}:\n  " + "\n  ".join(lines))
+
+
+def _model_at(loc: Sequence[Any]) -> type[BaseModel] | None:
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (values parsed as YAML) to a config mapping."""
+    out = copy.deepcopy(dict(data))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. generation.n_samples=500")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc})") from None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(
+    source: str | Path | Mapping[str, Any] | RunConfig | None = None,
+    overrides: Sequence[str] = (),
+) -> RunConfig:
+    """Read and validate a run configuration.
+
+    Parameters
+    ----------
+    source : path, mapping, RunConfig or None
+        A YAML file, a mapping of the same shape, a ready config, or None for the defaults.
+    overrides : sequence of str
+        ``key.path=value`` items applied on top, e.g. ``generation.n_samples=5000``.
+
+    Raises
+    ------
+    ConfigError
+        Unreadable YAML, unknown keys or bad values; the message names every bad key.
+    """
+    name = ""
+    if isinstance(source, RunConfig):
+        if not overrides:
+            return source
+        data: Any = source.model_dump(mode="json")
+    elif source is None:
+        data = {}
+    elif isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        name = str(source)
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {name}: {exc.strerror or exc}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{name} is not valid YAML: {exc}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{name}: the top level must be a mapping of sections")
+    data = apply_overrides(data, overrides)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _format_errors(exc, name) from None

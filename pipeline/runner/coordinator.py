@@ -1,0 +1,437 @@
+"""The client-side coordinator: submits search tasks, accepts by threshold, resubmits the rest.
+
+Flow of :func:`run_pipeline`::
+
+    config -> load input -> content hash -> fitted model (cached) -> scatter to workers once
+      -> tasks: (scenarios, attempt windows) -> workers write accepted series + markers
+      -> open scenarios resubmitted with their next windows until accepted or max_attempts
+      -> ZIP bundles (on a worker) -> scores.parquet + manifest.json (client; small)
+
+Only scores, metrics and file names travel back to the client. For each scenario the accepted
+candidate is its lowest passing attempt, found by searching attempt windows in order, so the
+outputs are byte-identical whatever the number of workers or the order tasks finish in.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from distributed import Client, Future, wait
+from distributed import TimeoutError as DaskTimeoutError
+
+import pipeline
+from pipeline.core.metrics import METRIC_NAMES
+from pipeline.errors import FidelityNotReachedError, SMEError
+from pipeline.io.writers import OutputStore
+from pipeline.runner.cluster import connect, total_threads
+from pipeline.runner.config import RunConfig, load_config
+from pipeline.runner.inputs import content_hash, fitted_model, load_input
+from pipeline.runner.tasks import STATE_DIR, search_task, series_name, zip_task
+
+__all__ = ["Progress", "RunResult", "RunCancelled", "run_pipeline", "MANIFEST", "SCORES"]
+
+MANIFEST = "manifest.json"
+SCORES = "scores.parquet"
+#: Acceptance rate assumed before the first task reports.
+_PRIOR_ACCEPTANCE = 0.5
+#: Longest attempt window one task searches for one scenario.
+_MAX_WINDOW = 64
+
+
+class RunCancelled(SMEError):
+    """The run was cancelled through its ``cancel`` event; finished scenarios are kept."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report, sent to ``progress=`` callbacks after every finished task."""
+
+    run_id: str
+    stage: str  # "preparing", "generating", "bundling", "done"
+    accepted: int
+    requested: int
+    attempts: int
+    failed: int
+    elapsed_seconds: float
+    eta_seconds: float | None
+    dashboard_link: str | None = None
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted_now / self.attempts if self.attempts else None
+
+    # Scenarios accepted in this process (resumed ones cost no attempts here).
+    accepted_now: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "stage": self.stage,
+            "accepted": self.accepted,
+            "requested": self.requested,
+            "attempts": self.attempts,
+            "failed": self.failed,
+            "acceptance_rate": self.acceptance_rate,
+            "elapsed_seconds": self.elapsed_seconds,
+            "eta_seconds": self.eta_seconds,
+        }
+
+
+@dataclass
+class RunResult:
+    """What a run produced. Series stay in ``output_path``; this holds scores and names only."""
+
+    run_id: str
+    output_path: str
+    config: RunConfig
+    scores: pd.DataFrame  # one row per accepted scenario: score, attempt, metrics, files
+    reference_metrics: pd.Series
+    failed: dict[int, float]  # scenario -> best score reached
+    attempts: int
+    elapsed_seconds: float
+    resumed: int
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def n_accepted(self) -> int:
+        return len(self.scores)
+
+    @property
+    def manifest_path(self) -> str:
+        return _join(self.output_path, MANIFEST)
+
+    def summary(self) -> pd.DataFrame:
+        s = self.scores["score"]
+        rows = {
+            "run id": self.run_id,
+            "accepted": f"{self.n_accepted} / {self.n_accepted + len(self.failed)}",
+            "fidelity min / median / max": (
+                f"{s.min():.2f} / {s.median():.2f} / {s.max():.2f}" if len(s) else "-"
+            ),
+            "attempts": self.attempts,
+            "resumed scenarios": self.resumed,
+            "time": f"{self.elapsed_seconds:.1f} s",
+            "outputs": self.output_path,
+        }
+        return pd.DataFrame({"value": rows})
+
+
+def _join(base: str, name: str) -> str:
+    return base.rstrip("/") + "/" + name
+
+
+def run_pipeline(
+    config: RunConfig | Mapping[str, Any] | str | Path | None = None,
+    client: Client | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    *,
+    cancel: threading.Event | None = None,
+    overrides: tuple[str, ...] = (),
+) -> RunResult:
+    """Run the batch pipeline.
+
+    Parameters
+    ----------
+    config : RunConfig, mapping, YAML path or None
+        The run configuration (None: the defaults, i.e. ``configs/default.yaml``).
+    client : distributed.Client, optional
+        Use this client (a notebook's, the API's) instead of connecting per ``config.cluster``.
+    progress : callable, optional
+        Called with a :class:`Progress` after each finished task and at each stage change.
+    cancel : threading.Event, optional
+        When set, outstanding tasks are cancelled and :class:`RunCancelled` is raised; finished
+        scenarios stay on disk and a rerun resumes from them.
+    overrides : tuple of str
+        ``key.path=value`` overrides applied to ``config``.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ConfigError, InputDataError
+        Bad configuration or input, before any task runs.
+    FidelityNotReachedError
+        Scenarios exhausted ``max_attempts`` and ``generation.allow_partial`` is false.
+    """
+    cfg = load_config(config, overrides)
+    started = time.perf_counter()
+    frame = load_input(cfg)
+    input_hash = content_hash(frame)
+    run_id = cfg.fingerprint(input_hash)[:12]
+    output_path = cfg.output.path.replace("{run_id}", run_id)
+    store = OutputStore(output_path, storage_options=cfg.output.storage_options or None)
+    gen = cfg.generation
+    requested = gen.n_samples
+
+    def report(stage: str, accepted: int, attempts: int, failed: int, eta: float | None,
+               accepted_now: int = 0, link: str | None = None) -> None:
+        if progress is not None:
+            progress(Progress(run_id, stage, accepted, requested, attempts, failed,
+                              time.perf_counter() - started, eta, link, accepted_now))
+
+    report("preparing", 0, 0, 0, None)
+    model = fitted_model(frame, cfg, input_hash)
+
+    done = _completed_scenarios(store, requested)
+    if store.exists(MANIFEST):
+        manifest = store.read_json(MANIFEST)
+        if manifest.get("fingerprint") == cfg.fingerprint(input_hash) and manifest.get(
+            "status"
+        ) == "complete":
+            return _result_from_manifest(manifest, cfg, output_path, started)
+
+    with connect(cfg.cluster, client) as cl:
+        link = getattr(cl, "dashboard_link", None)
+        records, failed, attempts = _coordinate(
+            cl, model, store, cfg, run_id, done, report, cancel, link
+        )
+        if failed and not gen.allow_partial:
+            best = max(failed.values())
+            ids = sorted(failed)
+            raise FidelityNotReachedError(
+                f"{len(failed)} of {requested} scenario(s) found no candidate with fidelity >= "
+                f"{gen.min_fidelity} within max_attempts={gen.max_attempts}: scenarios "
+                f"{[i + 1 for i in ids[:20]]}{' ...' if len(ids) > 20 else ''}, best score "
+                f"{best:.2f}. Lower generation.min_fidelity, raise generation.max_attempts, or "
+                "set generation.allow_partial: true. Accepted scenarios are kept in "
+                f"{output_path}; a rerun resumes from them.",
+                best_score=best,
+                attempts=len(failed) * gen.max_attempts,
+                failed_scenarios=[i + 1 for i in ids],
+            )
+        report("bundling", len(records), attempts, len(failed), 0.0, link=link)
+        files = _bundle(cl, store, cfg, run_id, records)
+
+    scores = _scores_frame(records)
+    store.write_bytes(SCORES, _parquet_bytes(scores))
+    files += [SCORES, MANIFEST]
+    elapsed = time.perf_counter() - started
+    manifest = _manifest(cfg, input_hash, run_id, model, records, failed, files, attempts, elapsed,
+                         frame)
+    store.write_json(MANIFEST, manifest)
+    # The markers are the resume record of an unfinished run; the manifest now replaces them.
+    for name in store.list(STATE_DIR):
+        store.remove(_join(STATE_DIR, name) if not name.startswith(STATE_DIR) else name)
+    report("done", len(records), attempts, len(failed), 0.0)
+    return RunResult(
+        run_id=run_id,
+        output_path=output_path,
+        config=cfg,
+        scores=scores,
+        reference_metrics=model.scorer.reference_metrics,
+        failed=failed,
+        attempts=attempts,
+        elapsed_seconds=elapsed,
+        resumed=len(done),
+        files=files,
+    )
+
+
+def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
+    """Records of scenarios finished by an earlier, interrupted run of the same config."""
+    out: dict[int, dict] = {}
+    for name in store.list(STATE_DIR):
+        rel = name if name.startswith(STATE_DIR) else _join(STATE_DIR, name)
+        try:
+            record = store.read_json(rel)
+            if 0 <= int(record["scenario"]) < requested and all(
+                store.exists(f) for f in record["files"].values()
+            ):
+                out[int(record["scenario"])] = record
+        except (ValueError, KeyError, TypeError, OSError):
+            continue  # an unreadable marker means the scenario is simply redone
+    return out
+
+
+def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
+    gen = cfg.generation
+    records: dict[int, dict] = dict(done)
+    failed: dict[int, float] = {}
+    queue: deque[int] = deque(s for s in range(gen.n_samples) if s not in done)
+    next_attempt = dict.fromkeys(queue, 0)
+    best = dict.fromkeys(queue, -math.inf)
+    evaluated = accepted_now = 0
+    gen_started = time.perf_counter()
+    report("generating", len(records), 0, 0, None, link=link)
+    if not queue:
+        return records, failed, 0
+
+    model_future = cl.scatter(model, broadcast=True, hash=False)
+    in_flight_target = 2 * total_threads(cl)
+    formats = list(cfg.output.formats)
+    futures: dict[Future, dict[int, tuple[int, int]]] = {}  # future -> windows it searches
+
+    def acceptance() -> float:
+        if evaluated < 32:
+            return _PRIOR_ACCEPTANCE
+        return max(accepted_now / evaluated, 1.0 / _MAX_WINDOW / 4)
+
+    def submit() -> None:
+        while queue and len(futures) < in_flight_target:
+            p = acceptance()
+            window = int(min(_MAX_WINDOW, max(1, math.ceil(1.5 / p))))
+            n_scen = max(1, int(cfg.cluster.task_candidates * min(1.0, p)))
+            windows = {}
+            while queue and len(windows) < n_scen:
+                s = queue.popleft()
+                a = next_attempt[s]
+                windows[s] = (a, min(a + window, gen.max_attempts))
+            fut = cl.submit(search_task, model_future, store, run_id, gen.seed, windows,
+                            gen.min_fidelity, formats, pure=False, retries=2)
+            futures[fut] = windows
+
+    try:
+        submit()
+        while futures:
+            if cancel is not None and cancel.is_set():
+                raise RunCancelled(
+                    f"run {run_id} cancelled: {len(records)} of {gen.n_samples} scenarios done "
+                    "and kept; rerun the same configuration to resume"
+                )
+            try:
+                finished = wait(list(futures), timeout=0.25, return_when="FIRST_COMPLETED").done
+            except DaskTimeoutError:
+                continue
+            for fut in finished:
+                windows = futures.pop(fut)
+                out = fut.result()
+                evaluated += out["evaluated"]
+                for rec in out["accepted"]:
+                    records[rec["scenario"]] = rec
+                    accepted_now += 1
+                for s, (score, _attempt) in out["open"].items():
+                    s = int(s)
+                    best[s] = max(best[s], score)
+                    next_attempt[s] = windows[s][1]
+                    if next_attempt[s] >= gen.max_attempts:
+                        failed[s] = best[s]
+                    else:
+                        queue.appendleft(s)
+                fut.release()
+            rate = accepted_now / max(time.perf_counter() - gen_started, 1e-9)
+            remaining = gen.n_samples - len(records) - len(failed)
+            report("generating", len(records), evaluated, len(failed),
+                   remaining / rate if rate > 0 else None, accepted_now, link)
+            submit()
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
+    finally:
+        model_future.release()
+    return records, failed, evaluated
+
+
+def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str,
+            records: dict[int, dict]) -> list[str]:
+    files = [f for s in sorted(records) for f in records[s]["files"].values()]
+    if not cfg.output.zip:
+        return files
+    jobs = []
+    for fmt, zip_name in (("csv", f"synthetic_batch_{run_id}.zip"),
+                          ("xlsx", f"synthetic_batch_{run_id}_xlsx.zip")):
+        if fmt in cfg.output.formats:
+            members = [series_name(s, run_id, fmt) for s in sorted(records)]
+            jobs.append(cl.submit(zip_task, store, zip_name, members, pure=False, retries=2))
+    return files + [f.result() for f in jobs]
+
+
+def _scores_frame(records: dict[int, dict]) -> pd.DataFrame:
+    rows = []
+    for s in sorted(records):
+        rec = records[s]
+        row = {"scenario": s + 1, "attempt": rec["attempt"], "score": rec["score"]}
+        row.update({m: rec["metrics"].get(m, np.nan) for m in METRIC_NAMES})
+        rows.append(row)
+    cols = ["scenario", "attempt", "score", *METRIC_NAMES]
+    return pd.DataFrame(rows, columns=cols).astype({"scenario": "int64", "attempt": "int64"})
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False, compression="zstd")
+    return buf.getvalue()
+
+
+def _manifest(cfg, input_hash, run_id, model, records, failed, files, attempts, elapsed,
+              frame) -> dict:
+    return {
+        "run_id": run_id,
+        "status": "complete" if not failed else "partial",
+        "fingerprint": cfg.fingerprint(input_hash),
+        "package_version": pipeline.__version__,
+        "config": cfg.model_dump(mode="json"),
+        "seed": cfg.generation.seed,
+        "input": {
+            "content_sha256": input_hash,
+            "source": str(frame.attrs.get("source", "")),
+            "rows": len(frame),
+            "start": str(frame.index[0]),
+            "end": str(frame.index[-1]),
+            "columns": list(frame.columns),
+        },
+        "model": {
+            "method": model.method,
+            "block_size": model.block_size,
+            "length": model.length,
+            "start_price": model.start_price,
+            "scored_metrics": list(model.scorer.names),
+            "weights": dict(zip(model.scorer.names, model.scorer.weights.tolist(), strict=True)),
+            "spreads": dict(zip(model.scorer.names, model.scorer.spread.tolist(), strict=True)),
+        },
+        "reference_metrics": {k: _finite(v) for k, v in model.scorer.reference_metrics.items()},
+        "summary": {
+            "requested": cfg.generation.n_samples,
+            "accepted": len(records),
+            "failed": {str(s + 1): b for s, b in sorted(failed.items())},
+            "attempts": attempts,
+            "elapsed_seconds": round(elapsed, 3),
+        },
+        "scenarios": [
+            {
+                "scenario": s + 1,
+                "attempt": records[s]["attempt"],
+                "score": records[s]["score"],
+                "metrics": {k: _finite(v) for k, v in records[s]["metrics"].items()},
+                "files": records[s]["files"],
+            }
+            for s in sorted(records)
+        ],
+        "files": files,
+    }
+
+
+def _finite(v: float) -> float | None:
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _result_from_manifest(manifest: dict, cfg: RunConfig, output_path: str,
+                          started: float) -> RunResult:
+    records = {int(e["scenario"]) - 1: e for e in manifest["scenarios"]}
+    return RunResult(
+        run_id=manifest["run_id"],
+        output_path=output_path,
+        config=cfg,
+        scores=_scores_frame(records),
+        reference_metrics=pd.Series(
+            {k: np.nan if v is None else v for k, v in manifest["reference_metrics"].items()}
+        ),
+        failed={int(k) - 1: v for k, v in manifest["summary"]["failed"].items()},
+        attempts=0,
+        elapsed_seconds=time.perf_counter() - started,
+        resumed=len(records),
+        files=list(manifest["files"]),
+    )

@@ -1,0 +1,84 @@
+"""The run's input: loading, content hashing and the fitted-model cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.factory import fit_model
+from pipeline.core.sampler import GenerationModel
+from pipeline.io.readers import load_ohlcv, load_sample
+from pipeline.runner.config import RunConfig
+
+__all__ = ["load_input", "content_hash", "fitted_model"]
+
+#: Bumped whenever preprocessing, metrics or scoring change what a cached model contains.
+CACHE_VERSION = 1
+
+
+def load_input(config: RunConfig) -> pd.DataFrame:
+    """Load and validate the configured input (a file/URL or a built-in sample)."""
+    cfg = config.input
+    if cfg.sample is not None:
+        return load_sample(cfg.sample)
+    return load_ohlcv(cfg.path, repair=cfg.repair, storage_options=cfg.storage_options or None)
+
+
+def content_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 of a normalized OHLCV frame's timestamps, column names and values."""
+    h = hashlib.sha256()
+    h.update(",".join(map(str, frame.columns)).encode())
+    h.update(np.ascontiguousarray(frame.index.asi8 if isinstance(frame.index, pd.DatetimeIndex)
+                                  else np.arange(len(frame))).tobytes())
+    h.update(np.ascontiguousarray(frame.to_numpy(dtype=float)).tobytes())
+    return h.hexdigest()
+
+
+def fitted_model(frame: pd.DataFrame, config: RunConfig, input_hash: str) -> GenerationModel:
+    """The generation model for ``frame``, from the cache when an identical fit was made before.
+
+    The cache key covers the input's content hash and every setting the fit depends on; entries
+    are written atomically (temporary file, then rename), so concurrent runs cannot corrupt them.
+    """
+    gen, sc = config.generation, config.scoring
+    settings = (
+        CACHE_VERSION, input_hash, gen.method, gen.block_size, gen.length, gen.start_price,
+        sorted(sc.weights.items()), sc.tolerance, sc.n_replicates,
+    )
+    key = hashlib.sha256(repr(settings).encode()).hexdigest()[:32]
+    cache_dir = Path(config.cache.path) if config.cache.path else None
+    path = cache_dir / f"model-{key}.pkl" if cache_dir else None
+    if path is not None and path.exists():
+        try:
+            with path.open("rb") as fh:
+                model = pickle.load(fh)
+            if isinstance(model, GenerationModel):
+                return model
+        except Exception:  # noqa: BLE001 - a damaged cache entry is refitted, not fatal
+            pass
+    model = fit_model(
+        frame,
+        method=gen.method,
+        block_size=gen.block_size,
+        length=gen.length,
+        start_price=gen.start_price,
+        weights=sc.weights,
+        tolerance=sc.tolerance,
+        n_replicates=sc.n_replicates,
+    )
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-model-")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only cache location only costs a refit next time
+    return model

@@ -1,0 +1,180 @@
+"""Block sizes, index samplers and reconstruction: shapes, invariants and references."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from arch.bootstrap import optimal_block_length
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from pipeline.core.blocks import (
+    MIN_AUTO_BLOCK,
+    auto_block_size,
+    politis_white_block_length,
+    resolve_block_size,
+)
+from pipeline.core.generators import METHODS, candidate_rng, sample_indices
+from pipeline.core.preprocessing import output_index, preprocess
+from pipeline.core.reconstruction import reconstruct
+from pipeline.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def sp500():
+    import arch.data.sp500
+
+    return arch.data.sp500.load()[["Open", "High", "Low", "Close", "Volume"]].astype(float)
+
+
+@pytest.fixture(scope="module")
+def returns(sp500):
+    return np.log(sp500["Close"]).diff().dropna().to_numpy()
+
+
+@pytest.mark.parametrize("transform", [lambda r: r, lambda r: r**2, np.abs])
+def test_politis_white_matches_arch(returns, transform):
+    x = transform(returns)
+    expected = optimal_block_length(x).to_numpy()[0]
+    assert_allclose(politis_white_block_length(x), expected, rtol=1e-10)
+
+
+def test_politis_white_matches_arch_on_ar1():
+    rng = np.random.default_rng(3)
+    e = rng.standard_normal(2000)
+    x = np.empty_like(e)
+    x[0] = e[0]
+    for t in range(1, len(e)):
+        x[t] = 0.6 * x[t - 1] + e[t]
+    assert_allclose(politis_white_block_length(x), optimal_block_length(x).to_numpy()[0],
+                    rtol=1e-10)
+
+
+def test_auto_block_size_uses_squared_returns_and_clamps(returns):
+    b = auto_block_size(returns, "stationary")
+    raw = optimal_block_length(returns**2).to_numpy()[0, 0]
+    assert b == min(round(raw), int(np.sqrt(len(returns))))
+    assert MIN_AUTO_BLOCK <= b <= int(np.sqrt(len(returns)))
+    assert auto_block_size(returns, "iid") == 1
+    rng = np.random.default_rng(0)
+    assert auto_block_size(rng.standard_normal(3000), "circular") >= MIN_AUTO_BLOCK
+
+
+@pytest.mark.parametrize("bad", ["big", 0, -3, 1.5, True, 10**9])
+def test_resolve_block_size_rejects_bad_values(returns, bad):
+    with pytest.raises(ConfigError, match="block_size"):
+        resolve_block_size(bad, returns, "stationary")
+
+
+def test_resolve_block_size_accepts_auto_and_int(returns):
+    assert resolve_block_size("AUTO", returns, "moving") == auto_block_size(returns, "moving")
+    assert resolve_block_size(12, returns, "circular") == 12
+    assert resolve_block_size(12, returns, "iid") == 1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_sample_indices_shape_range_and_reproducibility(method):
+    rngs = [candidate_rng(7, s, 0) for s in range(5)]
+    idx = sample_indices(method, 100, 333, 10, rngs)
+    assert idx.shape == (5, 333) and idx.dtype == np.int64
+    assert idx.min() >= 0 and idx.max() < 100
+    again = sample_indices(method, 100, 333, 10, [candidate_rng(7, s, 0) for s in range(5)])
+    assert_array_equal(idx, again)
+    # A candidate does not depend on its batch neighbours.
+    alone = sample_indices(method, 100, 333, 10, [candidate_rng(7, 3, 0)])
+    assert_array_equal(idx[3], alone[0])
+
+
+def _runs(row, n_rows, wrap):
+    """Lengths of runs of consecutive indices (wrapping when ``wrap``)."""
+    step = np.diff(row)
+    cont = (step == 1) | (wrap & (step == 1 - n_rows))
+    breaks = np.flatnonzero(~cont)
+    edges = np.concatenate([[0], breaks + 1, [len(row)]])
+    return np.diff(edges)
+
+
+def test_stationary_blocks_have_geometric_mean_length():
+    rngs = [candidate_rng(1, s, 0) for s in range(200)]
+    idx = sample_indices("stationary", 100_000, 2000, 20, rngs)
+    lengths = np.concatenate([_runs(r, 100_000, True)[:-1] for r in idx])
+    # Geometric with p = 1/20; adjacent accidental continuations are negligible at this size.
+    assert abs(lengths.mean() - 20) < 1.0
+
+
+def test_moving_and_circular_blocks_are_fixed_length():
+    rngs = [candidate_rng(2, s, 0) for s in range(20)]
+    mov = sample_indices("moving", 500, 250, 25, rngs)
+    for row in mov:
+        for block in row.reshape(10, 25):
+            assert_array_equal(np.diff(block), 1)
+    assert mov.max() <= 499
+    circ = sample_indices("circular", 30, 250, 25, rngs)
+    for row in circ:
+        for block in row.reshape(10, 25):
+            assert_array_equal((block - block[0]) % 30, np.arange(25) % 30)
+
+
+def test_unknown_method_is_a_config_error():
+    with pytest.raises(ConfigError, match="allowed: stationary"):
+        sample_indices("garch-ish", 10, 10, 2, [candidate_rng(0, 0, 0)])
+
+
+def test_preprocess_and_reconstruct_round_trip(sp500):
+    comp = preprocess(sp500)
+    n = len(sp500)
+    idx = np.arange(n - 1)[None]
+    out = reconstruct(comp.values, idx, comp.start_price, comp.volume_level)[0]
+    # The identity resampling rebuilds bars 1..n-1 of the original.
+    assert_allclose(out[:, :4], sp500[["Open", "High", "Low", "Close"]].to_numpy()[1:],
+                    rtol=1e-9)
+    # Volume comes back detrended around the mean level, correlated with the original's.
+    v = sp500["Volume"].to_numpy()[1:]
+    assert np.corrcoef(np.log(out[:, 4]), np.log(v))[0, 1] > 0.3
+
+
+def test_preprocess_without_volume(sp500):
+    comp = preprocess(sp500.drop(columns="Volume"))
+    assert not comp.has_volume and comp.values.shape == (len(sp500) - 1, 4)
+    out = reconstruct(comp.values, np.zeros((2, 10), dtype=np.int64), 100.0)
+    assert out.shape == (2, 10, 4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.floats(1e-4, 0.5),
+    start=st.floats(1e-6, 1e9),
+)
+def test_reconstruction_invariants_hold_exactly(seed, scale, start):
+    rng = np.random.default_rng(seed)
+    n = 300
+    comps = np.column_stack([
+        rng.standard_t(3, n) * scale,
+        rng.standard_t(3, n) * scale / 4,
+        np.abs(rng.standard_normal(n)) * scale / 2,
+        np.abs(rng.standard_normal(n)) * scale / 2,
+        rng.standard_normal(n),
+    ])
+    comps[rng.integers(0, n, 20), 2:4] = 0.0  # bars whose high/low sit on the body
+    idx = rng.integers(0, n, (4, 2000))
+    o, h, lo, c, v = np.moveaxis(reconstruct(comps, idx, start, 10.0), -1, 0)
+    assert np.all(lo > 0) and np.all(np.isfinite(h))
+    assert np.all(lo <= np.minimum(o, c))
+    assert np.all(np.minimum(o, c) <= np.maximum(o, c))
+    assert np.all(np.maximum(o, c) <= h)
+    assert np.all(v >= 0)
+
+
+def test_output_index_continues_business_days(sp500):
+    idx = output_index(sp500.index, len(sp500) + 10)
+    assert len(idx) == len(sp500) + 10 and idx.is_monotonic_increasing and idx.is_unique
+    assert (idx[len(sp500):].day_of_week < 5).all()
+    assert_array_equal(idx[: len(sp500)], sp500.index)
+    assert len(output_index(sp500.index, 300)) == 300
+
+
+def test_output_index_continues_intraday_frequency():
+    base = pd.date_range("2024-01-01 09:30", periods=500, freq="5min")
+    idx = output_index(base, 700)
+    assert (np.diff(idx)[-200:] == pd.Timedelta(minutes=5)).all()

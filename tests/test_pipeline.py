@@ -1,0 +1,263 @@
+"""The Dask pipeline end to end: real clusters, real processes, real S3, faults and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+from pipeline.errors import ConfigError, FidelityNotReachedError
+from pipeline.io.writers import OutputStore
+from pipeline.runner.config import RunConfig, load_config
+from pipeline.runner.coordinator import MANIFEST, SCORES, RunCancelled, run_pipeline
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = str(REPO / "data" / "sample_ohlcv.csv")
+
+
+def small_config(tmp_path: Path, **generation) -> dict:
+    gen = {"n_samples": 12, "min_fidelity": 85.0, "seed": 3, "max_attempts": 100}
+    gen.update(generation)
+    return {
+        "input": {"path": SAMPLE},
+        "generation": gen,
+        "scoring": {"n_replicates": 64},
+        "cluster": {"n_workers": 2, "threads_per_worker": 1, "task_candidates": 16},
+        "output": {"path": str(tmp_path / "out" / "{run_id}"), "formats": ["csv", "parquet"]},
+        "cache": {"path": str(tmp_path / "cache")},
+    }
+
+
+def file_digests(root: Path) -> dict[str, bytes]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != MANIFEST:
+            out[str(p.relative_to(root))] = p.read_bytes()
+    return out
+
+
+@pytest.fixture(scope="module")
+def local_client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client
+
+
+def test_default_yaml_is_the_embedded_default():
+    assert load_config(REPO / "configs" / "default.yaml") == RunConfig()
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "cluster.yaml", "stress.yaml"])
+def test_shipped_configs_validate(name):
+    load_config(REPO / "configs" / name)
+
+
+@pytest.mark.parametrize(
+    ("data", "overrides", "match"),
+    [
+        ({"generation": {"n_sample": 5}}, (), r"generation\.n_sample: unknown key"),
+        ({"generation": {"n_samples": 0}}, (), r"generation\.n_samples"),
+        ({"generation": {"method": "magic"}}, (), r"generation\.method"),
+        ({"output": {"formats": ["csv", "xls"]}}, (), r"output\.formats"),
+        ({"scoring": {"weights": {"hurts": 1}}}, (), r"scoring\.weights.*unknown metric"),
+        ({"input": {"path": "a.csv", "sample": "sp500"}}, (), "exactly one"),
+        ({"bogus": 1}, (), "bogus: unknown key"),
+        ({}, ("generation.min_fidelity=150",), r"generation\.min_fidelity"),
+        ({}, ("nonsense",), "KEY=VALUE"),
+    ],
+)
+def test_config_errors_name_the_key(data, overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(data, overrides)
+
+
+def test_run_writes_outputs_and_manifest(tmp_path, local_client):
+    events = []
+    result = run_pipeline(small_config(tmp_path), client=local_client, progress=events.append)
+    out = Path(result.output_path)
+    assert result.n_accepted == 12 and not result.failed
+    rid = result.run_id
+    for k in range(1, 13):
+        frame = pd.read_csv(out / f"synthetic_{k}_batch_{rid}.csv", index_col="Date",
+                            parse_dates=True)
+        assert len(frame) == 750 and list(frame.columns) == ["Open", "High", "Low", "Close",
+                                                             "Volume"]
+        assert (frame["Low"] <= frame[["Open", "Close"]].min(axis=1)).all()
+        assert (frame["High"] >= frame[["Open", "Close"]].max(axis=1)).all()
+        pq = pd.read_parquet(out / f"synthetic_{k}_batch_{rid}.parquet")
+        np.testing.assert_allclose(pq["Close"].to_numpy(), frame["Close"].to_numpy())
+    assert (out / f"synthetic_batch_{rid}.zip").exists()
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["status"] == "complete" and len(manifest["scenarios"]) == 12
+    assert manifest["input"]["content_sha256"] and manifest["seed"] == 3
+    assert all(s["score"] >= 85.0 for s in manifest["scenarios"])
+    scores = pd.read_parquet(out / SCORES)
+    assert list(scores["scenario"]) == list(range(1, 13))
+    assert not (out / "_state").exists() or not any((out / "_state").iterdir())
+    assert events[0].stage == "preparing" and events[-1].stage == "done"
+    assert events[-1].accepted == 12
+
+
+def test_identical_outputs_on_one_or_two_workers_threads_or_processes(tmp_path, local_client):
+    cfg = small_config(tmp_path)
+    a = run_pipeline({**cfg, "output": {**cfg["output"], "path": str(tmp_path / "a")}},
+                     client=local_client)
+    one = {**cfg, "cluster": {"n_workers": 1, "processes": False, "task_candidates": 5},
+           "output": {**cfg["output"], "path": str(tmp_path / "b")}}
+    b = run_pipeline(one)
+    assert a.run_id == b.run_id
+    assert file_digests(tmp_path / "a") == file_digests(tmp_path / "b")
+
+
+def test_failure_lists_scenarios_and_partial_run_keeps_them(tmp_path, local_client):
+    cfg = small_config(tmp_path, n_samples=4, min_fidelity=99.9, max_attempts=3)
+    with pytest.raises(FidelityNotReachedError, match="max_attempts=3") as info:
+        run_pipeline(cfg, client=local_client)
+    assert info.value.best_score < 99.9 and info.value.failed_scenarios
+    cfg["generation"]["allow_partial"] = True
+    result = run_pipeline(cfg, client=local_client)
+    assert len(result.failed) + result.n_accepted == 4
+    manifest = json.loads((Path(result.output_path) / MANIFEST).read_text())
+    assert manifest["status"] in ("partial", "complete")
+
+
+def test_cancel_then_resume_keeps_finished_scenarios(tmp_path, local_client):
+    cfg = small_config(tmp_path, n_samples=40)
+    cancel = threading.Event()
+
+    def on_progress(p):
+        if p.accepted >= 5:
+            cancel.set()
+
+    with pytest.raises(RunCancelled, match="resume"):
+        run_pipeline(cfg, client=local_client, progress=on_progress, cancel=cancel)
+    out = next((tmp_path / "out").iterdir())
+    kept = len(list((out / "_state").iterdir()))
+    assert kept >= 5
+    assert not (out / MANIFEST).exists()
+    result = run_pipeline(cfg, client=local_client)
+    assert result.resumed == kept and result.n_accepted == 40
+    # The resumed run equals a fresh one.
+    fresh = run_pipeline({**cfg, "output": {**cfg["output"], "path": str(tmp_path / "fresh")}},
+                         client=local_client)
+    assert file_digests(out) == file_digests(tmp_path / "fresh")
+    assert fresh.run_id == result.run_id
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def dask_processes(tmp_path):
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1",
+                               "--port", str(port), "--dashboard-address", ":0"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    workers = []
+    try:
+        for i in range(2):
+            workers.append(subprocess.Popen(
+                [str(bindir / "dask"), "worker", address, "--nthreads", "1", "--no-nanny",
+                 "--host", "127.0.0.1", "--dashboard-address", ":0", "--name", f"w{i}",
+                 "--local-directory", str(tmp_path / f"w{i}")],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs += workers
+        with Client(address, timeout="20s") as c:
+            c.wait_for_workers(2, timeout=60)
+        yield address, workers
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_run_against_dask_scheduler_processes(tmp_path, dask_processes):
+    address, _ = dask_processes
+    cfg = small_config(tmp_path)
+    cfg["cluster"] = {"address": address, "task_candidates": 16}
+    result = run_pipeline(cfg)
+    local = run_pipeline({**small_config(tmp_path),
+                          "output": {"path": str(tmp_path / "local"),
+                                     "formats": ["csv", "parquet"]},
+                          "cluster": {"n_workers": 1, "processes": False}})
+    assert result.n_accepted == 12
+    assert file_digests(Path(result.output_path)) == file_digests(Path(local.output_path))
+
+
+def test_killed_worker_mid_run_still_completes_exactly_once(tmp_path, dask_processes):
+    address, workers = dask_processes
+    cfg = small_config(tmp_path, n_samples=60)
+    cfg["cluster"] = {"address": address, "task_candidates": 8}
+    killed = threading.Event()
+
+    def on_progress(p):
+        if p.accepted >= 6 and not killed.is_set():
+            killed.set()
+            workers[0].kill()  # SIGKILL: no goodbye to the scheduler, tasks in flight are lost
+
+    result = run_pipeline(cfg, progress=on_progress)
+    assert killed.is_set() and workers[0].poll() is not None
+    out = Path(result.output_path)
+    assert result.n_accepted == 60
+    names = sorted(p.name for p in out.glob("synthetic_*_batch_*.csv"))
+    assert len(names) == 60
+    assert not list(out.rglob(".*tmp*"))
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert sorted(s["scenario"] for s in manifest["scenarios"]) == list(range(1, 61))
+
+
+def test_s3_output_through_moto_server(tmp_path, s3_server, s3_bucket, local_client):
+    cfg = small_config(tmp_path, n_samples=5)
+    cfg["output"] = {"path": f"{s3_bucket}/runs/{{run_id}}", "formats": ["csv", "parquet"],
+                     "storage_options": s3_server.storage_options}
+    result = run_pipeline(cfg, client=local_client)
+    store = OutputStore(result.output_path, storage_options=s3_server.storage_options)
+    manifest = store.read_json(MANIFEST)
+    assert manifest["status"] == "complete"
+    for entry in manifest["scenarios"]:
+        for name in entry["files"].values():
+            assert store.exists(name)
+        csv = pd.read_csv(pd.io.common.BytesIO(store.read_bytes(entry["files"]["csv"])))
+        assert len(csv) == 750
+    assert store.exists(f"synthetic_batch_{result.run_id}.zip")
+    assert store.exists(SCORES)
+
+
+def test_cli_run_prints_summary_and_bad_config_exits_2(tmp_path):
+    cfg_path = tmp_path / "run.yaml"
+    import yaml
+
+    cfg = small_config(tmp_path, n_samples=3)
+    cfg["cluster"] = {"n_workers": 1, "processes": False}
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    sme = Path(sys.executable).parent / "sme"
+    done = subprocess.run([str(sme), "run", str(cfg_path), "--no-progress"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "fidelity min / median / max" in done.stdout and "outputs:" in done.stdout
+    bad = subprocess.run([str(sme), "run", str(cfg_path), "--set", "generation.n_sampels=3"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "generation.n_sampels: unknown key" in bad.stderr and "Traceback" not in bad.stderr
