@@ -105,6 +105,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -175,6 +176,18 @@ _CHUNK_ELEMENTS = 2**18
 _KEEP_ELEMENTS = 2**21
 
 
+def _sum_lags(a: np.ndarray) -> np.ndarray:
+    """Sum a ``(lags, batch)`` array over lags, in lag order.
+
+    ``a.sum(axis=0)`` may add in another order for a batch of one (a contiguous, unrolled
+    reduction) than for a larger batch; a candidate's metrics must not depend on its batch.
+    """
+    out = a[0].copy()
+    for row in a[1:]:
+        out += row
+    return out
+
+
 def compute_metrics_batch(
     ohlcv: Float64Array, *, has_volume: bool = True
 ) -> dict[str, Float64Array]:
@@ -233,7 +246,7 @@ def compute_metrics_batch(
     out = {name: np.empty(batch, dtype=np.float64) for name in names}
     if batch == 0:
         return out
-    plan = _Plan(length - 1)
+    plan = _plan(length - 1)
     step = max(1, _CHUNK_ELEMENTS // length)
     with np.errstate(all="ignore"):
         for start in range(0, batch, step):
@@ -301,7 +314,7 @@ def compute_metrics(frame: pd.DataFrame) -> pd.Series:
 
 
 class _Plan:
-    """Constants that depend only on the number of returns ``n``, computed once per call."""
+    """Constants that depend only on the number of returns ``n`` (cached per length, read-only)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -335,6 +348,15 @@ class _Plan:
         self.iir_carry = decay ** (i + 1.0)
         self.iir_block_decay = decay**_IIR_BLOCK
         self.iir_blocks = -(-n // _IIR_BLOCK)
+        for value in vars(self).values():  # shared between threads through the cache
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+
+
+@functools.lru_cache(maxsize=16)
+def _plan(n: int) -> _Plan:
+    """The (immutable) plan for ``n`` returns; series lengths repeat, so it is cached."""
+    return _Plan(n)
 
 
 _IIR_BLOCK = 16  # block length of the blocked recurrence: 2 * 16 flops a value in one GEMM
@@ -404,7 +426,7 @@ def _kernel(block: Float64Array, plan: _Plan, use_volume: bool) -> dict[str, Flo
     acf_r = lagdots[1:, 0] / lagdots[0, 0]  # (10, b)
     acf_a = lagdots[1:, 1] / lagdots[0, 1]
     lags = np.arange(1, _MAX_LAG + 1, dtype=np.float64)
-    lb_stat = n * (n + 2.0) * np.sum(acf_r**2 / (n - lags)[:, None], axis=0)
+    lb_stat = n * (n + 2.0) * _sum_lags(acf_r**2 / (n - lags)[:, None])
     arch_stat = _arch_lm(sc, lagdots[:, 2].T, plan)
 
     # --- prefix sums of demeaned returns and their squares: Hurst, vol windows, corr --
@@ -451,8 +473,8 @@ def _kernel(block: Float64Array, plan: _Plan, use_volume: bool) -> dict[str, Flo
         "kurtosis": kurtosis,
         "max_drawdown": max_drawdown,
         "acf_lag1": acf_r[0],
-        "acf_sum_10": acf_r.sum(axis=0),
-        "vol_clustering": acf_a.mean(axis=0),
+        "acf_sum_10": _sum_lags(acf_r),
+        "vol_clustering": _sum_lags(acf_a) / _MAX_LAG,
         "hurst": hurst,
         "ljung_box_p": special.chdtrc(_MAX_LAG, lb_stat),
         "arch_lm_p": special.chdtrc(_MAX_LAG, arch_stat),

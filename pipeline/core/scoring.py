@@ -186,7 +186,9 @@ class FidelityScorer:
     def score(self, metrics: Mapping[str, np.ndarray], n_obs: int | None = None) -> np.ndarray:
         """Fidelity in ``[0, 100]``, shape ``(batch,)``."""
         s = self.similarities(metrics, n_obs)
-        return 100.0 * (s @ self.weights) / self.weights.sum()
+        # A row-wise sum, not a BLAS matrix product: a candidate's score must not depend on the
+        # batch it was scored in (BLAS kernels pick summation orders by size and thread count).
+        return 100.0 * (s * self.weights).sum(axis=1) / self.weights.sum()
 
     def explain(self, metrics: Mapping[str, float], n_obs: int | None = None) -> pd.DataFrame:
         """One candidate's score, metric by metric: value, original, spreads away, similarity."""

@@ -43,13 +43,15 @@ def connect(config: ClusterConfig, client: Client | None = None) -> Iterator[Cli
         finally:
             own.close()
         return
+    # Threads-only clusters talk in-process (inproc://) and take no host.
+    where = {"host": "127.0.0.1"} if config.processes else {}
     cluster = LocalCluster(
         n_workers=config.n_workers,
         threads_per_worker=config.threads_per_worker,
         processes=config.processes,
-        host="127.0.0.1",
         dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR,
+        **where,
     )
     own = Client(cluster)
     try:

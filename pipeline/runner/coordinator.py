@@ -296,6 +296,9 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
         submit()
         while futures:
             if cancel is not None and cancel.is_set():
+                # Running tasks cannot be interrupted; let the few in flight finish so that
+                # nothing writes into the output after this call returns.
+                wait(list(futures), timeout=120)
                 raise RunCancelled(
                     f"run {run_id} cancelled: {len(records)} of {gen.n_samples} scenarios done "
                     "and kept; rerun the same configuration to resume"
