@@ -117,8 +117,9 @@ def reference_metrics(frame: pd.DataFrame) -> dict[str, float]:
     out["vol_persistence"] = acf(v, nlags=1, fft=False)[1]
     out["leverage_effect"] = r.corr(r.abs().shift(-1))
     if "Volume" in frame:
-        lv = np.log1p(frame["Volume"].astype(float)).iloc[1:]
-        out["volume_volatility_corr"] = lv.corr(r.abs())
+        lv = np.log1p(frame["Volume"].astype(float))
+        trend = lv.rolling(63, center=True, min_periods=1).mean()
+        out["volume_volatility_corr"] = (lv - trend).iloc[1:].corr(r.abs())
     else:
         out["volume_volatility_corr"] = float("nan")
     var = r.quantile(0.01)

@@ -175,7 +175,7 @@ class SyntheticDataFactory:
         the integer in use.
     weights : mapping, optional
         Metric weight overrides, e.g. ``{"hurst": 0}``.
-    tolerance : float, default 2.0
+    tolerance : float, default 2.5
         Spreads at which a metric keeps ``exp(-1/2)`` of its weight.
 
     Examples

@@ -73,8 +73,11 @@ Metrics
 ``leverage_effect``
     ``corr(r_t, |r_{t+1}|)`` over ``t = 1 .. n - 1``: negative when falls precede larger moves.
 ``volume_volatility_corr``
-    ``corr(log(1 + V_t), |r_t|)`` over the bars with a return, ``t = 1 .. n``. NaN without
-    volume.
+    ``corr(u_t, |r_t|)`` over the bars with a return, ``t = 1 .. n``, where ``u_t`` is the
+    abnormal log-volume ``log(1 + V_t)`` minus its centred 63-bar rolling mean (shorter at the
+    ends, like pandas' ``rolling(63, center=True, min_periods=1)``). Detrending matters: traded
+    volume drifts over years, and a raw correlation would mostly measure whether the volume
+    trend happened to coincide with calm or volatile eras. NaN without volume.
 ``var_1pct``
     1 % value at risk of one bar, as a (negative) return: the 0.01 quantile of ``r`` with linear
     interpolation (``numpy.quantile`` default).
@@ -119,6 +122,8 @@ __all__ = [
     "METRIC_NAMES",
     "EXTRA_NAMES",
     "VOLUME_METRICS",
+    "VOLUME_TREND_WINDOW",
+    "abnormal_log_volume",
     "MIN_ROWS",
     "compute_metrics_batch",
     "compute_metrics",
@@ -186,6 +191,25 @@ def _sum_lags(a: np.ndarray) -> np.ndarray:
     for row in a[1:]:
         out += row
     return out
+
+
+#: Window of the rolling mean that abnormal volume is measured against (about a quarter).
+VOLUME_TREND_WINDOW = 63
+
+
+def abnormal_log_volume(volume: np.ndarray) -> np.ndarray:
+    """``log1p(V)`` minus its centred rolling mean, ``(batch, bars)``, by prefix sums."""
+    lv = np.log1p(np.maximum(volume, 0.0))
+    # Centre first so the prefix sums stay small and their differences exact enough.
+    lv -= (lv.sum(axis=1) / lv.shape[1])[:, None]
+    bars = lv.shape[1]
+    half = VOLUME_TREND_WINDOW // 2
+    prefix = np.zeros((lv.shape[0], bars + 1))
+    np.cumsum(lv, axis=1, out=prefix[:, 1:])
+    pos = np.arange(bars)
+    lo = np.maximum(pos - half, 0)
+    hi = np.minimum(pos + half + 1, bars)
+    return lv - (prefix[:, hi] - prefix[:, lo]) / (hi - lo)
 
 
 def compute_metrics_batch(
@@ -449,8 +473,7 @@ def _kernel(block: Float64Array, plan: _Plan, use_volume: bool) -> dict[str, Flo
     )
     if use_volume:
         lv = ws.array("x2", (b, n))  # reuse: Hurst is done with it
-        np.copyto(lv, block[:, 1:, 4])
-        np.log1p(lv, out=lv)
+        np.copyto(lv, abnormal_log_volume(block[:, :, 4])[:, 1:])
         lv -= (lv.sum(axis=1) / n)[:, None]
         vv_corr = _safe_ratio(np.vecdot(lv, xa), np.sqrt(np.vecdot(lv, lv) * lagdots[0, 1]))
     else:

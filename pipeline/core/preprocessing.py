@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.core.metrics import abnormal_log_volume
 from pipeline.errors import InputDataError
 
-__all__ = ["Components", "COMPONENT_FIELDS", "VOLUME_WINDOW", "preprocess", "output_index"]
+__all__ = ["Components", "COMPONENT_FIELDS", "preprocess", "output_index"]
 
 COMPONENT_FIELDS = ("log_return", "gap", "high_excess", "low_excess", "log_volume")
-VOLUME_WINDOW = 63
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,15 +110,10 @@ def preprocess(frame: pd.DataFrame) -> Components:
     ]
     volume_level = float("nan")
     if "Volume" in frame.columns and frame["Volume"].notna().all():
-        log_v = np.log1p(np.maximum(frame["Volume"].to_numpy(dtype=float), 0.0))
-        trend = (
-            pd.Series(log_v)
-            .rolling(VOLUME_WINDOW, center=True, min_periods=1)
-            .mean()
-            .to_numpy()
-        )
-        columns.append((log_v - trend)[1:])
-        volume_level = float(log_v.mean())
+        volume = frame["Volume"].to_numpy(dtype=float)[None]
+        # The same detrending as the volume metric, so what is resampled is what is scored.
+        columns.append(abnormal_log_volume(volume)[0, 1:])
+        volume_level = float(np.log1p(np.maximum(volume, 0.0)).mean())
     index = frame.index if isinstance(frame.index, pd.DatetimeIndex) else pd.DatetimeIndex([])
     return Components(
         values=np.ascontiguousarray(np.column_stack(columns)),

@@ -1,0 +1,158 @@
+/** A small client of the REST API: JSON in and out, `detail` errors, an optional bearer token. */
+import type { Dataset, Health, Job, JobRequest, JobResults, Options, Series } from "./types";
+
+const TOKEN_KEY = "sme.token";
+
+/** An error answer of the API; `detail` is its message, shown to the user as it is. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly detail: string;
+
+  constructor(status: number, detail: string) {
+    super(detail);
+    this.name = "ApiError";
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+type Listener = () => void;
+const unauthorizedListeners = new Set<Listener>();
+
+/** Called whenever the API answers 401, so the app can ask for a token. */
+export function onUnauthorized(listener: Listener): () => void {
+  unauthorizedListeners.add(listener);
+  return () => unauthorizedListeners.delete(listener);
+}
+
+export function getToken(): string {
+  try {
+    return localStorage.getItem(TOKEN_KEY) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+export function setToken(token: string): void {
+  try {
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* storage disabled: the token lives for this page only */
+  }
+}
+
+/** FastAPI's own 422 answers carry a list of `{loc, msg}`; ours carry a string. Show both. */
+export function formatDetail(detail: unknown): string {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail
+      .map((d) => {
+        if (d && typeof d === "object" && "msg" in d) {
+          const loc = Array.isArray((d as { loc?: unknown[] }).loc)
+            ? (d as { loc: unknown[] }).loc.filter((p) => p !== "body").join(".")
+            : "";
+          return loc ? `${loc}: ${(d as { msg: string }).msg}` : String((d as { msg: string }).msg);
+        }
+        return typeof d === "string" ? d : JSON.stringify(d);
+      })
+      .join("\n");
+  }
+  if (detail == null) return "";
+  return JSON.stringify(detail);
+}
+
+function authHeaders(): Record<string, string> {
+  const token = getToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+export async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", ...authHeaders() };
+  if (init.body && typeof init.body === "string") headers["Content-Type"] = "application/json";
+  let response: Response;
+  try {
+    response = await fetch(path, { ...init, headers: { ...headers, ...(init.headers as object) } });
+  } catch (err) {
+    throw new ApiError(0, `Cannot reach the API (${(err as Error).message}). Is \`sme serve\` running?`);
+  }
+  if (response.status === 401) unauthorizedListeners.forEach((l) => l());
+  if (!response.ok) {
+    let detail = `${response.status} ${response.statusText}`.trim();
+    try {
+      const body = await response.json();
+      if (body && typeof body === "object" && "detail" in body) detail = formatDetail(body.detail);
+    } catch {
+      /* not JSON: keep the status line */
+    }
+    if (response.status === 413 && !/[a-z]/i.test(detail.replace(/^413/, ""))) {
+      detail = "The file is larger than the upload limit.";
+    }
+    throw new ApiError(response.status, detail);
+  }
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** URL with `?token=` for the clients that cannot send headers (EventSource, plain links). */
+export function withToken(path: string): string {
+  const token = getToken();
+  if (!token) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  health: () => request<Health>("/api/health"),
+  options: () => request<Options>("/api/options"),
+  datasets: () => request<Dataset[]>("/api/datasets"),
+  dataset: (id: string) => request<Dataset>(`/api/datasets/${enc(id)}`),
+  uploadDataset: (file: File) => {
+    const body = new FormData();
+    body.append("file", file, file.name);
+    return request<Dataset>("/api/datasets", { method: "POST", body });
+  },
+  sampleDataset: (name: string) =>
+    request<Dataset>(`/api/datasets/samples/${enc(name)}`, { method: "POST" }),
+  ohlcv: (id: string, maxPoints = 1000) =>
+    request<Series>(`/api/datasets/${enc(id)}/ohlcv?max_points=${maxPoints}`),
+  jobs: () => request<Job[]>("/api/jobs"),
+  job: (id: string) => request<Job>(`/api/jobs/${enc(id)}`),
+  createJob: (req: JobRequest) =>
+    request<Job>("/api/jobs", { method: "POST", body: JSON.stringify(req) }),
+  cancelJob: (id: string) => request<Job | undefined>(`/api/jobs/${enc(id)}`, { method: "DELETE" }),
+  results: (id: string, maxPoints = 500) =>
+    request<JobResults>(`/api/jobs/${enc(id)}/results?max_points=${maxPoints}`),
+  series: (id: string, k: number, maxPoints = 1000) =>
+    request<Series>(`/api/jobs/${enc(id)}/series/${k}?max_points=${maxPoints}`),
+  eventsUrl: (id: string) => withToken(`/api/jobs/${enc(id)}/events`),
+  downloadUrl: (id: string, artifact: string) => `/api/jobs/${enc(id)}/download/${enc(artifact)}`,
+};
+
+/** Download an artifact with the Authorization header (a plain link cannot send one). */
+export async function downloadWithToken(url: string, filename: string): Promise<void> {
+  const response = await fetch(url, { headers: authHeaders() });
+  if (response.status === 401) unauthorizedListeners.forEach((l) => l());
+  if (!response.ok) {
+    let detail = `${response.status} ${response.statusText}`;
+    try {
+      detail = formatDetail((await response.json()).detail);
+    } catch {
+      /* keep the status line */
+    }
+    throw new ApiError(response.status, detail);
+  }
+  const disposition = response.headers.get("Content-Disposition") ?? "";
+  const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
+  const blob = await response.blob();
+  const href = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = href;
+  a.download = match ? decodeURIComponent(match[1]) : filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
+}
