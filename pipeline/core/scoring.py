@@ -26,6 +26,7 @@ resampling about 63, a Gaussian random walk about 51): "quality data scores 90-9
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -154,7 +155,11 @@ class FidelityScorer:
         ref_table = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in reference_metrics.items()}
         reference = score_space(ref_table, candidates, n_obs_reference)[0]
         replicates = score_space(replicate_metrics, candidates, n_obs)
-        q75, q25 = np.nanpercentile(replicates, [75, 25], axis=0)
+        with warnings.catch_warnings():
+            # A metric that is NaN in every replicate (volume metrics without volume) is dropped
+            # below; numpy's all-NaN warning about it says nothing to the user.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q75, q25 = np.nanpercentile(replicates, [75, 25], axis=0)
         spread = (q75 - q25) / 1.349
         spread = np.maximum(spread, 1e-9 * np.maximum(np.abs(reference), 1e-12))
         keep = np.isfinite(reference) & np.isfinite(spread)
