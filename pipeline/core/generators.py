@@ -67,20 +67,22 @@ def sample_indices(
         return out
 
     if method == "stationary":
+        # Geometric block lengths (mean b) and a uniform start per block; the rows of a block
+        # follow on from its start, wrapping around the end. Drawing per block, not per bar,
+        # keeps the random draws to about 2 * length / b per candidate.
         p = 1.0 / b
-        starts = np.empty((batch, length), dtype=np.int64)
-        new_block = np.empty((batch, length), dtype=bool)
-        for i, rng in enumerate(rngs):
-            starts[i] = rng.integers(0, n_rows, length)
-            new_block[i] = rng.random(length) < p
-        new_block[:, 0] = True
         positions = np.arange(length)
-        # For every bar, the position where its block began; the block continues from the start
-        # index drawn there, one row per bar, wrapping around the end.
-        block_origin = np.maximum.accumulate(np.where(new_block, positions, 0), axis=1)
-        offsets = positions - block_origin
-        origin_start = np.take_along_axis(starts, block_origin, axis=1)
-        np.remainder(origin_start + offsets, n_rows, out=out)
+        expected = length // b + 8
+        for i, rng in enumerate(rngs):
+            lengths = rng.geometric(p, size=expected)
+            while lengths.sum() < length:
+                lengths = np.concatenate([lengths, rng.geometric(p, size=expected)])
+            ends = np.cumsum(lengths)
+            n_used = int(np.searchsorted(ends, length)) + 1
+            starts = rng.integers(0, n_rows, n_used)
+            block_pos = np.concatenate([[0], ends[: n_used - 1]])
+            used = np.diff(np.concatenate([block_pos, [length]]))
+            np.remainder(np.repeat(starts - block_pos, used) + positions, n_rows, out=out[i])
         return out
 
     n_blocks = -(-length // b)

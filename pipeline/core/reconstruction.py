@@ -42,28 +42,43 @@ def reconstruct(
     ndarray, shape (batch, length, 5) or (batch, length, 4)
         Fields ``Open High Low Close [Volume]``.
     """
-    rows = components[indices]  # (batch, length, fields)
-    batch, length, n_fields = rows.shape
-    start = np.broadcast_to(np.asarray(start_price, dtype=float), (batch,))[:, None]
+    # Per-row factors first (n_rows exponentials), then gathers per bar: far cheaper than
+    # exponentiating every gathered bar of every candidate. Fields are kept as separate
+    # contiguous (batch, length) arrays; strided (batch, length, field) arithmetic is slow.
+    n_fields = components.shape[1]
+    tiny, huge = np.finfo(float).tiny, np.finfo(float).max
+    gap_f = np.exp(components[:, 1])
+    high_f = np.exp(components[:, 2])
+    low_f = np.exp(-components[:, 3])
+    batch, length = indices.shape
+    start = np.broadcast_to(np.asarray(start_price, dtype=float), (batch,))
     out = np.empty((batch, length, 5 if n_fields == 5 else 4))
 
-    log_close = np.cumsum(rows[:, :, 0], axis=1)
-    close = start * np.exp(log_close)
-    prev_close = np.empty_like(close)
-    prev_close[:, 0] = start[:, 0]
-    prev_close[:, 1:] = close[:, :-1]
-    open_ = prev_close * np.exp(rows[:, :, 1])
-    top = np.maximum(open_, close)
-    bottom = np.minimum(open_, close)
-    high = np.maximum(top * np.exp(rows[:, :, 2]), top)
-    low = np.minimum(bottom * np.exp(-rows[:, :, 3]), bottom)
+    close = np.take(components[:, 0], indices)
+    np.cumsum(close, axis=1, out=close)
+    np.exp(close, out=close)
+    close *= start[:, None]
     # A long path can underflow to 0 (or overflow); keep prices strictly positive and finite.
-    tiny = np.finfo(float).tiny
+    np.clip(close, tiny, huge, out=close)
+    open_ = np.empty_like(close)
+    open_[:, 0] = start
+    open_[:, 1:] = close[:, :-1]
+    open_ *= np.take(gap_f, indices)
+    np.clip(open_, tiny, huge, out=open_)
     out[:, :, 0] = open_
-    out[:, :, 1] = high
-    out[:, :, 2] = low
     out[:, :, 3] = close
-    np.clip(out[:, :, :4], tiny, np.finfo(float).max, out=out[:, :, :4])
+    top = np.maximum(open_, close)
+    bottom = np.minimum(open_, close, out=open_)
+    # max/min with the body pins the invariant even where a factor rounds or under/overflows.
+    factor = np.take(high_f, indices)
+    factor *= top
+    np.clip(factor, tiny, huge, out=factor)
+    out[:, :, 1] = np.maximum(factor, top, out=top)
+    np.take(low_f, indices, out=factor)
+    factor *= bottom
+    np.clip(factor, tiny, huge, out=factor)
+    out[:, :, 2] = np.minimum(factor, bottom, out=bottom)
     if n_fields == 5:
-        out[:, :, 4] = np.maximum(np.expm1(rows[:, :, 4] + volume_level), 0.0)
+        volume = np.maximum(np.expm1(components[:, 4] + volume_level), 0.0)
+        out[:, :, 4] = np.take(volume, indices)
     return out

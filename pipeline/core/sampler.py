@@ -34,9 +34,9 @@ __all__ = [
     "search_attempts",
 ]
 
-#: Candidates scored together: large enough to amortise numpy call overheads, small enough that
-#: a (batch, length, 5) float64 block of a 5,000-bar input stays near 10 MB.
-DEFAULT_BATCH_SIZE = 64
+#: Candidates scored together. Measured on the S&P 500 sample (5,031 bars): 16 candidates keep
+#: the working arrays (a few MB) in cache and score fastest per candidate; 64 were 35 % slower.
+DEFAULT_BATCH_SIZE = 16
 
 
 @dataclass(frozen=True, eq=False)

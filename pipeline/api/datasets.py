@@ -1,0 +1,171 @@
+"""Uploaded datasets: stored normalized as Parquet beside a JSON record, under ``datasets/{id}/``.
+
+Everything goes through an :class:`~pipeline.io.writers.OutputStore` on the server's data
+directory, so the data directory may be a local path or an fsspec URL (``s3://bucket/sme``).
+Ids are made here (``ds_`` + ``uuid4().hex``); a client's id is checked against
+:data:`~pipeline.api.schemas.DATASET_ID` before it is used in a path, and an uploaded file's
+name is kept only as a display name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import logging
+import math
+import threading
+import uuid
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.metrics import METRIC_NAMES, compute_metrics
+from pipeline.io.writers import OutputStore, frame_to_bytes
+
+from .schemas import DATASET_ID
+
+__all__ = ["DatasetStore", "describe_frequency", "display_name", "now_iso"]
+
+log = logging.getLogger(__name__)
+
+RECORD = "dataset.json"
+DATA = "data.parquet"
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+def display_name(filename: str | None) -> str:
+    """A harmless display name from a client's file name (never used as a path)."""
+    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return (name or "upload")[:200]
+
+
+_UNITS = (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def describe_frequency(index: pd.Index) -> str:
+    """The typical bar spacing in words, e.g. ``"1 day (business days)"`` or ``"5 minutes"``."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
+        return "unknown"
+    seconds = float(np.median(np.diff(index.asi8))) / 1e9
+    if seconds <= 0:
+        return "unknown"
+    if index.dayofweek.max() <= 4 and 86400 <= seconds <= 3 * 86400:
+        return "1 day (business days)"
+    for unit, size in _UNITS:
+        count = seconds / size
+        if count >= 1 and abs(count - round(count)) < 1e-6:
+            n = int(round(count))
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds:g} seconds"
+
+
+def _finite(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class DatasetStore:
+    """Dataset records (kept in memory, persisted as JSON) and their Parquet data."""
+
+    def __init__(self, store: OutputStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._records: dict[str, dict] = {}
+
+    def load(self) -> None:
+        """Read every dataset record from storage (at server start)."""
+        records = {}
+        for name in self.store.list("datasets/"):
+            parts = name.split("/")
+            if len(parts) != 3 or parts[2] != RECORD or not DATASET_ID.match(parts[1]):
+                continue
+            try:
+                record = self.store.read_json(name)
+                if record.get("id") == parts[1] and self.store.exists(self._data_name(parts[1])):
+                    records[parts[1]] = record
+            except (OSError, ValueError):
+                log.warning("skipping unreadable dataset record %s", name)
+        with self._lock:
+            self._records = records
+
+    @staticmethod
+    def _data_name(dataset_id: str) -> str:
+        return f"datasets/{dataset_id}/{DATA}"
+
+    def data_url(self, dataset_id: str) -> str:
+        """URL (or local path) of the dataset's normalized Parquet file."""
+        return self.store.path(self._data_name(dataset_id))
+
+    def create(self, frame: pd.DataFrame, name: str, size_bytes: int = 0) -> dict:
+        """Store a normalized OHLCV frame as a new dataset; returns its record."""
+        dataset_id = f"ds_{uuid.uuid4().hex}"
+        metrics = compute_metrics(frame)
+        notes = []
+        if "Volume" not in frame.columns:
+            notes.append("no usable volume column: volume metrics are skipped")
+        repairs = frame.attrs.get("repair_report") or {}
+        fixed = {k: int(v) for k, v in repairs.items() if int(v)}
+        if fixed:
+            notes.append("repaired rows: " + ", ".join(f"{k} {v}" for k, v in fixed.items()))
+        record = {
+            "id": dataset_id,
+            "name": name,
+            "rows": int(len(frame)),
+            "start": frame.index[0].isoformat(),
+            "end": frame.index[-1].isoformat(),
+            "columns": [str(c) for c in frame.columns],
+            "frequency": describe_frequency(frame.index),
+            "has_volume": "Volume" in frame.columns,
+            "created_at": now_iso(),
+            "reference_metrics": {m: _finite(metrics[m]) for m in METRIC_NAMES},
+            "size_bytes": int(size_bytes),
+            "notes": notes,
+        }
+        # Data first, record last: a record on disk always has its data.
+        self.store.write_bytes(self._data_name(dataset_id), frame_to_bytes(frame, "parquet"))
+        self.store.write_json(f"datasets/{dataset_id}/{RECORD}", record)
+        with self._lock:
+            self._records[dataset_id] = record
+        return record
+
+    def get(self, dataset_id: str) -> dict | None:
+        with self._lock:
+            record = self._records.get(dataset_id)
+        return dict(record) if record else None
+
+    def list(self) -> list[dict]:
+        with self._lock:
+            records = [dict(r) for r in self._records.values()]
+        return sorted(records, key=lambda r: (r["created_at"], r["id"]), reverse=True)
+
+    def frame(self, dataset_id: str) -> pd.DataFrame:
+        """The dataset's normalized OHLCV frame."""
+        frame = pd.read_parquet(io.BytesIO(self.store.read_bytes(self._data_name(dataset_id))))
+        if "Date" in frame.columns:
+            frame = frame.set_index("Date")
+        return frame
+
+    def delete(self, dataset_id: str) -> bool:
+        with self._lock:
+            found = self._records.pop(dataset_id, None) is not None
+        # Record first: a crash half-way leaves data without a record, which load() ignores.
+        self.store.remove(f"datasets/{dataset_id}/{RECORD}")
+        remove_tree(self.store, f"datasets/{dataset_id}")
+        return found
+
+
+def remove_tree(store: OutputStore, prefix: str) -> None:
+    """Remove the directory ``prefix`` of ``store`` with everything in it (missing: no error)."""
+    for name in store.list(prefix.rstrip("/") + "/"):
+        store.remove(name)
+    path = store.path(prefix)
+    try:
+        if store.fs.exists(path):
+            store.fs.rm(path, recursive=True)
+    except FileNotFoundError:
+        pass
+    store.fs.invalidate_cache(path)

@@ -1,0 +1,412 @@
+"""Generation jobs: each runs :func:`~pipeline.runner.coordinator.run_pipeline` in a thread.
+
+A job's record is JSON at ``jobs/{id}/job.json`` in the data directory (written atomically by
+:class:`~pipeline.io.writers.OutputStore`), its outputs are in ``jobs/{id}/output``. The record
+is saved at every status change and at most once a second while progress comes in; in memory
+every change bumps a version number, which the SSE route polls.
+
+Restart behaviour: records of jobs that were queued or running when the server stopped are
+marked ``failed`` with :data:`RESTART_ERROR` when the next server loads them. ``POST
+/api/jobs/{id}/retry`` reruns such a job (or a cancelled one) *in place*: the same request into
+the same output directory, so ``run_pipeline`` resumes and the scenarios finished before the
+restart are reused, not regenerated.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from distributed import Client
+
+from pipeline.errors import SMEError
+from pipeline.io.writers import OutputStore
+from pipeline.runner.config import RunConfig, load_config
+from pipeline.runner.coordinator import MANIFEST, SCORES, Progress, RunCancelled, run_pipeline
+
+from .datasets import DatasetStore, now_iso, remove_tree
+from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, JobProgress
+
+__all__ = ["JobManager", "TooManyJobs", "JobConflict", "RESTART_ERROR", "artifact_files"]
+
+log = logging.getLogger(__name__)
+
+RECORD = "job.json"
+RESTART_ERROR = (
+    "server restarted while the job was running; resubmit it (finished scenarios are reused)"
+)
+#: Seconds between progress saves of a running job's record (status changes save at once).
+_SAVE_INTERVAL = 1.0
+#: How long DELETE waits for a cancelled job's in-flight tasks (run_pipeline waits <= 120 s).
+CANCEL_WAIT = 150.0
+
+
+class TooManyJobs(Exception):
+    """``max_concurrent_jobs`` jobs are queued or running already."""
+
+
+class JobConflict(Exception):
+    """The job is not in a state that allows the operation."""
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def artifact_files(run_id: str) -> dict[str, tuple[str, str]]:
+    """Artifact -> (file name in the job's output, download file name)."""
+    return {
+        "csv.zip": (f"synthetic_batch_{run_id}.zip", f"synthetic_batch_{run_id}.zip"),
+        "xlsx.zip": (f"synthetic_batch_{run_id}_xlsx.zip", f"synthetic_batch_{run_id}_xlsx.zip"),
+        "parquet": (f"synthetic_batch_{run_id}_parquet.zip",
+                    f"synthetic_batch_{run_id}_parquet.zip"),
+        "manifest.json": (MANIFEST, f"manifest_{run_id}.json"),
+        "scores.parquet": (SCORES, f"scores_{run_id}.parquet"),
+    }
+
+
+def _artifacts(config: RunConfig) -> list[str]:
+    formats = config.output.formats
+    out = []
+    if config.output.zip and "csv" in formats:
+        out.append("csv.zip")
+    if config.output.zip and "xlsx" in formats:
+        out.append("xlsx.zip")
+    if "parquet" in formats:
+        out.append("parquet")
+    return [*out, "manifest.json", "scores.parquet"]
+
+
+@dataclass
+class _Entry:
+    record: dict
+    version: int = 0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    save_lock: threading.Lock = field(default_factory=threading.Lock)
+    last_save: float = 0.0
+    bundle_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class JobManager:
+    """Starts, tracks, cancels, persists and deletes jobs.
+
+    Parameters
+    ----------
+    store : OutputStore
+        The server's data directory.
+    datasets : DatasetStore
+        Where job inputs come from.
+    client : callable
+        Returns the shared Dask client (it exists only once the app has started).
+    max_concurrent : int
+        Jobs queued or running at once; :class:`TooManyJobs` beyond.
+    run_overrides : mapping
+        Server-side run settings merged under every job's config (e.g. ``scoring.n_replicates``,
+        ``cluster.task_candidates``); the request, input, output and cache always win.
+    cache_path : str or None
+        The fitted-model cache directory (local only).
+    """
+
+    def __init__(self, store: OutputStore, datasets: DatasetStore, client: Callable[[], Client],
+                 *, max_concurrent: int = 2, run_overrides: Mapping[str, Any] | None = None,
+                 cache_path: str | None = None) -> None:
+        self.store = store
+        self.datasets = datasets
+        self._client = client
+        self.max_concurrent = max_concurrent
+        self.run_overrides = dict(run_overrides or {})
+        self.cache_path = cache_path
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+        self._shutting_down = False
+
+    # -- storage -------------------------------------------------------------------------------
+
+    def output_store(self, job_id: str) -> OutputStore:
+        return OutputStore(self.store.path(f"jobs/{job_id}/output"),
+                           self.store.storage_options or None)
+
+    def load(self) -> None:
+        """Read job records; jobs left queued/running by a previous server are marked failed."""
+        entries = {}
+        for name in self.store.list("jobs/"):
+            parts = name.split("/")
+            if len(parts) != 3 or parts[2] != RECORD or not JOB_ID.match(parts[1]):
+                continue
+            try:
+                record = self.store.read_json(name)
+            except (OSError, ValueError):
+                log.warning("skipping unreadable job record %s", name)
+                continue
+            if record.get("id") != parts[1]:
+                continue
+            entry = _Entry(record)
+            if record.get("status") in ACTIVE_STATUSES:
+                record.update(status="failed", error=RESTART_ERROR,
+                              finished_at=record.get("finished_at") or now_iso())
+                self._save(entry, force=True, listed=False)
+            entries[parts[1]] = entry
+        with self._lock:
+            self._entries = entries
+
+    def _save(self, entry: _Entry, *, force: bool = False, listed: bool = True) -> None:
+        now = time.monotonic()
+        if not force and now - entry.last_save < _SAVE_INTERVAL:
+            return
+        with entry.save_lock:
+            with self._lock:
+                if listed and self._entries.get(entry.record["id"]) is not entry:
+                    return  # deleted meanwhile: do not write the record back
+                snapshot = copy.deepcopy(entry.record)
+            self.store.write_json(f"jobs/{snapshot['id']}/{RECORD}", snapshot)
+            entry.last_save = now
+
+    def _update(self, entry: _Entry, **changes: Any) -> None:
+        with self._lock:
+            entry.record.update(changes)
+            entry.version += 1
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> dict | None:
+        with self._lock:
+            entry = self._entries.get(job_id)
+            return copy.deepcopy(entry.record) if entry else None
+
+    def snapshot(self, job_id: str) -> tuple[int, dict] | None:
+        """(version, record) of a job, or None when it does not exist (any more)."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            return (entry.version, copy.deepcopy(entry.record)) if entry else None
+
+    def list(self) -> list[dict]:
+        with self._lock:
+            records = [copy.deepcopy(e.record) for e in self._entries.values()]
+        return sorted(records, key=lambda r: (r["created_at"], r["id"]), reverse=True)
+
+    def active_count(self) -> int:
+        with self._lock:
+            return sum(e.record["status"] in ACTIVE_STATUSES for e in self._entries.values())
+
+    def uses_dataset(self, dataset_id: str) -> bool:
+        """Whether a queued or running job reads the dataset."""
+        with self._lock:
+            return any(e.record["dataset_id"] == dataset_id
+                       and e.record["status"] in ACTIVE_STATUSES for e in self._entries.values())
+
+    # -- config --------------------------------------------------------------------------------
+
+    def run_config(self, job_id: str, request: Mapping[str, Any]) -> RunConfig:
+        """The run configuration of a job request (validated like a YAML config)."""
+        sections: dict[str, dict[str, Any]] = {}
+        for section, _model, names in JOB_REQUEST_SOURCES:
+            sections[section] = {n: request[n] for n in names if n in request}
+        options = self.store.storage_options
+        data = deep_merge(self.run_overrides, {
+            **sections,
+            "input": {"path": self.datasets.data_url(request["dataset_id"]),
+                      "storage_options": options},
+            "output": {**sections["output"], "path": self.output_store(job_id).url,
+                       "storage_options": options},
+            "cache": {"path": self.cache_path},
+            "report": False,
+        })
+        data["input"] = {k: v for k, v in data["input"].items() if k != "sample"}
+        return load_config(data)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def submit(self, request: Mapping[str, Any], dataset_name: str | None = None) -> dict:
+        """Create a job for a validated request and start it; returns its record."""
+        job_id = f"job_{uuid.uuid4().hex}"
+        config = self.run_config(job_id, request)  # ConfigError (422) before anything is made
+        record = {
+            "id": job_id,
+            "dataset_id": request["dataset_id"],
+            "dataset_name": dataset_name,
+            "status": "queued",
+            "created_at": now_iso(),
+            "started_at": None,
+            "finished_at": None,
+            "request": dict(request),
+            "progress": JobProgress(requested=config.generation.n_samples).model_dump(),
+            "error": None,
+            "run_id": None,
+            "artifacts": [],
+            "cancel_requested": False,
+        }
+        entry = _Entry(record)
+        with self._lock:
+            self._check_capacity()
+            self._entries[job_id] = entry
+        try:
+            self._save(entry, force=True)
+        except BaseException:
+            with self._lock:
+                self._entries.pop(job_id, None)
+            raise
+        self._start(entry, config)
+        return self.get(job_id) or record
+
+    def retry(self, job_id: str) -> dict:
+        """Rerun a failed or cancelled job into its own output directory (resuming)."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None:
+                raise KeyError(job_id)
+            status = entry.record["status"]
+            if status not in ("failed", "cancelled"):
+                raise JobConflict(
+                    f"job {job_id} is {status}; only failed or cancelled jobs can be retried"
+                )
+            self._check_capacity()
+            request = entry.record["request"]
+        if self.datasets.get(request["dataset_id"]) is None:
+            raise JobConflict(f"the dataset {request['dataset_id']} of job {job_id} was deleted; "
+                              "upload it again and submit a new job")
+        config = self.run_config(job_id, request)
+        with self._lock:
+            if entry.record["status"] not in ("failed", "cancelled"):
+                raise JobConflict(f"job {job_id} is {entry.record['status']} already")
+            self._check_capacity()
+            entry.cancel = threading.Event()
+            entry.record.update(
+                status="queued", started_at=None, finished_at=None, error=None, artifacts=[],
+                cancel_requested=False,
+                progress=JobProgress(requested=config.generation.n_samples).model_dump(),
+            )
+            entry.version += 1
+        self._save(entry, force=True)
+        self._start(entry, config)
+        return self.get(job_id) or entry.record
+
+    def _check_capacity(self) -> None:  # call with self._lock held
+        if self._shutting_down:
+            raise TooManyJobs("the server is shutting down; submit the job again after restart")
+        active = sum(e.record["status"] in ACTIVE_STATUSES for e in self._entries.values())
+        if active >= self.max_concurrent:
+            raise TooManyJobs(
+                f"{active} jobs are queued or running and this server runs at most "
+                f"{self.max_concurrent} at once; wait for one to finish or cancel one "
+                "(DELETE /api/jobs/{id}), then submit again"
+            )
+
+    def _start(self, entry: _Entry, config: RunConfig) -> None:
+        thread = threading.Thread(target=self._run, args=(entry, config),
+                                  name=f"sme-{entry.record['id']}", daemon=True)
+        entry.thread = thread
+        thread.start()
+
+    def _run(self, entry: _Entry, config: RunConfig) -> None:
+        job_id = entry.record["id"]
+        if entry.cancel.is_set():
+            self._finish(entry, "cancelled", None)
+            return
+        self._update(entry, status="running", started_at=now_iso())
+        self._save(entry, force=True)
+        last_stage = None
+
+        def on_progress(p: Progress) -> None:
+            nonlocal last_stage
+            progress = JobProgress(**{k: v for k, v in p.as_dict().items()
+                                      if k in JobProgress.model_fields}).model_dump()
+            self._update(entry, progress=progress, run_id=p.run_id)
+            try:
+                self._save(entry, force=p.stage != last_stage)
+            except Exception:  # noqa: BLE001 - a failed progress save must not stop the run
+                log.warning("could not save progress of job %s", job_id, exc_info=True)
+            last_stage = p.stage
+
+        try:
+            result = run_pipeline(config, client=self._client(), progress=on_progress,
+                                  cancel=entry.cancel)
+        except RunCancelled:
+            if self._shutting_down and not entry.record.get("cancel_requested"):
+                self._finish(entry, "failed", RESTART_ERROR)
+            else:
+                self._finish(entry, "cancelled", None)
+        except SMEError as exc:
+            self._finish(entry, "failed", str(exc))
+        except Exception as exc:  # noqa: BLE001 - reported on the job, logged in full here
+            log.exception("job %s failed unexpectedly", job_id)
+            self._finish(entry, "failed",
+                         f"internal error while running the job ({type(exc).__name__}); "
+                         "see the server log")
+        else:
+            progress = dict(entry.record["progress"], stage="done",
+                            accepted=result.n_accepted, failed=len(result.failed), eta_seconds=0.0)
+            self._finish(entry, "succeeded", None, run_id=result.run_id,
+                         artifacts=_artifacts(config), progress=progress)
+
+    def _finish(self, entry: _Entry, status: str, error: str | None, **changes: Any) -> None:
+        self._update(entry, status=status, error=error, finished_at=now_iso(), **changes)
+        try:
+            self._save(entry, force=True)
+        except Exception:  # noqa: BLE001 - the in-memory record stays right; log the cause
+            log.exception("could not save the record of job %s", entry.record["id"])
+
+    def cancel(self, job_id: str, timeout: float = CANCEL_WAIT) -> dict:
+        """Cancel a queued or running job and wait until it has stopped (up to ``timeout``)."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None:
+                raise KeyError(job_id)
+            if entry.record["status"] not in ACTIVE_STATUSES:
+                return copy.deepcopy(entry.record)
+            entry.record["cancel_requested"] = True
+            entry.version += 1
+            entry.cancel.set()
+            thread = entry.thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.get(job_id) or {}
+
+    def delete(self, job_id: str) -> None:
+        """Delete a finished job's files and record."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None:
+                raise KeyError(job_id)
+            if entry.record["status"] in ACTIVE_STATUSES:
+                raise JobConflict(f"job {job_id} is {entry.record['status']}; cancel it first")
+            del self._entries[job_id]
+            entry.version += 1
+        with entry.save_lock:
+            # The record goes last: a crash mid-way leaves a listed job that can be deleted again.
+            remove_tree(self.store, f"jobs/{job_id}/output")
+            self.store.remove(f"jobs/{job_id}/{RECORD}")
+            remove_tree(self.store, f"jobs/{job_id}")
+
+    def bundle_lock(self, job_id: str) -> threading.Lock:
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None:
+                raise KeyError(job_id)
+            return entry.bundle_lock
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop running jobs (they are recorded as failed by a restart) and wait for them."""
+        with self._lock:
+            self._shutting_down = True
+            threads = []
+            for entry in self._entries.values():
+                if entry.record["status"] in ACTIVE_STATUSES:
+                    entry.cancel.set()
+                    if entry.thread is not None:
+                        threads.append(entry.thread)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
