@@ -6,6 +6,8 @@
     Generate in this process, one CSV (and optionally XLSX) per series.
 ``sme metrics INPUT``
     The metric table of a file.
+``sme serve --host 127.0.0.1 --port 8000 --data-dir DIR [--scheduler ADDRESS] [--workers N]``
+    The REST API and web dashboard (``docs/rest_api.md``).
 
 Bad input or configuration exits with code 2 and a message that says what to fix; a run whose
 scenarios could not reach ``min_fidelity`` exits with code 3.
@@ -62,6 +64,27 @@ def _parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="print the metric table of an OHLCV file")
     met.add_argument("input", help="OHLCV file or URL, or sample:sp500")
     met.add_argument("--repair", action="store_true")
+
+    srv = sub.add_parser("serve", help="serve the REST API and the web dashboard")
+    srv.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--data-dir", default="sme-data",
+                     help="datasets and job outputs (local path or fsspec URL)")
+    srv.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="Dask scheduler to use instead of a LocalCluster")
+    srv.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
+    srv.add_argument("--threads", action="store_true",
+                     help="LocalCluster of threads in the server process (no worker processes)")
+    srv.add_argument("--max-upload-mb", type=float, default=200)
+    srv.add_argument("--max-concurrent-jobs", type=int, default=2)
+    srv.add_argument("--cors-origin", dest="cors_origins", action="append", default=[],
+                     metavar="ORIGIN", help="allow this origin (CORS); repeatable")
+    srv.add_argument("--ui-dir", default=None, help="built dashboard (default ui/dist)")
+    srv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="server-side run setting under every job, e.g. "
+                          "--set scoring.n_replicates=128")
+    srv.add_argument("--log-level", default="info",
+                     choices=["critical", "error", "warning", "info", "debug"])
     return p
 
 
@@ -165,6 +188,18 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_serve(args) -> int:
+    from pipeline.api.server import serve
+    from pipeline.runner.config import apply_overrides
+
+    serve(args.host, args.port, args.data_dir, scheduler=args.scheduler, workers=args.workers,
+          processes=not args.threads, max_upload_mb=args.max_upload_mb,
+          max_concurrent_jobs=args.max_concurrent_jobs, cors_origins=args.cors_origins,
+          ui_dir=args.ui_dir, run_overrides=apply_overrides({}, args.overrides),
+          log_level=args.log_level)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sme`` command; returns the exit code."""
     parser = _parser()
@@ -177,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
-    handlers = {"run": _cmd_run, "generate": _cmd_generate, "metrics": _cmd_metrics}
+    handlers = {"run": _cmd_run, "generate": _cmd_generate, "metrics": _cmd_metrics,
+                "serve": _cmd_serve}
     # Engine warnings (repairs, missing volume) are for the user, one line each.
     warnings.simplefilter("default", SMEWarning)
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"

@@ -251,7 +251,9 @@ def test_failure_during_serialization_writes_nothing(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("serializer crashed")
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
+    import pipeline.io.writers as writers
+
+    monkeypatch.setattr(writers.pq, "write_table", broken)
     with pytest.raises(RuntimeError, match="serializer crashed"):
         store.write_frame("series/s.parquet", make_frame(), "parquet")
     assert not (tmp_path / "series" / "s.parquet").exists()
@@ -276,7 +278,7 @@ def test_failure_in_rename_leaves_no_file_and_no_temp(tmp_path, monkeypatch):
 
 
 def test_failure_while_writing_temp_leaves_nothing(tmp_path, monkeypatch):
-    store = OutputStore(tmp_path)
+    store = OutputStore(tmp_path, fsync=True)
 
     def broken_fsync(fd):
         raise OSError(28, "No space left on device")

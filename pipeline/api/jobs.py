@@ -33,7 +33,7 @@ from pipeline.runner.coordinator import MANIFEST, SCORES, Progress, RunCancelled
 from .datasets import DatasetStore, now_iso, remove_tree
 from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, JobProgress
 
-__all__ = ["JobManager", "TooManyJobs", "JobConflict", "RESTART_ERROR", "artifact_files"]
+__all__ = ["JobManager", "TooManyJobs", "JobConflict", "JobNotFound", "RESTART_ERROR", "artifact_files"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ CANCEL_WAIT = 150.0
 
 class TooManyJobs(Exception):
     """``max_concurrent_jobs`` jobs are queued or running already."""
+
+
+class JobNotFound(KeyError):
+    """No job with this id (any more)."""
 
 
 class JobConflict(Exception):
@@ -266,7 +270,7 @@ class JobManager:
         with self._lock:
             entry = self._entries.get(job_id)
             if entry is None:
-                raise KeyError(job_id)
+                raise JobNotFound(job_id)
             status = entry.record["status"]
             if status not in ("failed", "cancelled"):
                 raise JobConflict(
@@ -323,6 +327,9 @@ class JobManager:
             nonlocal last_stage
             progress = JobProgress(**{k: v for k, v in p.as_dict().items()
                                       if k in JobProgress.model_fields}).model_dump()
+            if p.stage in ("bundling", "done"):
+                # These reports carry no per-run acceptance; keep the generating stage's rate.
+                progress["acceptance_rate"] = entry.record["progress"].get("acceptance_rate")
             self._update(entry, progress=progress, run_id=p.run_id)
             try:
                 self._save(entry, force=p.stage != last_stage)
@@ -363,7 +370,7 @@ class JobManager:
         with self._lock:
             entry = self._entries.get(job_id)
             if entry is None:
-                raise KeyError(job_id)
+                raise JobNotFound(job_id)
             if entry.record["status"] not in ACTIVE_STATUSES:
                 return copy.deepcopy(entry.record)
             entry.record["cancel_requested"] = True
@@ -379,7 +386,7 @@ class JobManager:
         with self._lock:
             entry = self._entries.get(job_id)
             if entry is None:
-                raise KeyError(job_id)
+                raise JobNotFound(job_id)
             if entry.record["status"] in ACTIVE_STATUSES:
                 raise JobConflict(f"job {job_id} is {entry.record['status']}; cancel it first")
             del self._entries[job_id]
@@ -394,7 +401,7 @@ class JobManager:
         with self._lock:
             entry = self._entries.get(job_id)
             if entry is None:
-                raise KeyError(job_id)
+                raise JobNotFound(job_id)
             return entry.bundle_lock
 
     def shutdown(self, timeout: float = 30.0) -> None:

@@ -15,6 +15,7 @@ outputs are byte-identical whatever the number of workers or the order tasks fin
 from __future__ import annotations
 
 import io
+import json
 import math
 import threading
 import time
@@ -126,6 +127,48 @@ class RunResult:
         return pd.DataFrame({"value": rows})
 
 
+class Ledger:
+    """Compact per-scenario results on the client: arrays, not a dict per scenario.
+
+    Client memory must stay flat as ``n_samples`` grows; a dict of metrics per scenario costs
+    about 2 KB, these arrays cost 8 bytes a number. File names are not stored: they follow from
+    the scenario number, the run id and the formats.
+    """
+
+    def __init__(self, n_samples: int) -> None:
+        self.accepted = np.zeros(n_samples, dtype=bool)
+        self.attempt = np.full(n_samples, -1, dtype=np.int64)
+        self.score = np.full(n_samples, np.nan)
+        self.metrics = np.full((n_samples, len(METRIC_NAMES)), np.nan)
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        s = int(record["scenario"])
+        self.accepted[s] = True
+        self.attempt[s] = int(record["attempt"])
+        self.score[s] = float(record["score"])
+        m = record["metrics"]
+        self.metrics[s] = [np.nan if m.get(k) is None else m[k] for k in METRIC_NAMES]
+
+    def __len__(self) -> int:
+        return int(self.accepted.sum())
+
+    def __contains__(self, scenario: int) -> bool:
+        return bool(self.accepted[scenario])
+
+    def scenarios(self) -> np.ndarray:
+        """Accepted scenarios (0-based), in order."""
+        return np.flatnonzero(self.accepted)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per accepted scenario (numbered from 1): attempt, score and metrics."""
+        idx = self.scenarios()
+        frame = pd.DataFrame(self.metrics[idx], columns=list(METRIC_NAMES))
+        frame.insert(0, "score", self.score[idx])
+        frame.insert(0, "attempt", self.attempt[idx])
+        frame.insert(0, "scenario", idx.astype(np.int64) + 1)
+        return frame
+
+
 def _join(base: str, name: str) -> str:
     return base.rstrip("/") + "/" + name
 
@@ -194,7 +237,7 @@ def run_pipeline(
 
     with connect(cfg.cluster, client) as cl:
         link = getattr(cl, "dashboard_link", None)
-        records, failed, attempts = _coordinate(
+        ledger, failed, attempts = _coordinate(
             cl, model, store, cfg, run_id, done, report, cancel, link
         )
         if failed and not gen.allow_partial:
@@ -211,20 +254,19 @@ def run_pipeline(
                 attempts=len(failed) * gen.max_attempts,
                 failed_scenarios=[i + 1 for i in ids],
             )
-        report("bundling", len(records), attempts, len(failed), 0.0, link=link)
-        files = _bundle(cl, store, cfg, run_id, records)
+        report("bundling", len(ledger), attempts, len(failed), 0.0, link=link)
+        files = _bundle(cl, store, cfg, run_id, ledger)
 
-    scores = _scores_frame(records)
+    scores = ledger.frame()
     store.write_bytes(SCORES, _parquet_bytes(scores))
     files += [SCORES, MANIFEST]
     elapsed = time.perf_counter() - started
-    manifest = _manifest(cfg, input_hash, run_id, model, records, failed, files, attempts, elapsed,
-                         frame)
-    store.write_json(MANIFEST, manifest)
+    store.write_bytes(MANIFEST, _manifest_bytes(cfg, input_hash, run_id, model, ledger, failed,
+                                                files, attempts, elapsed, frame))
     # The markers are the resume record of an unfinished run; the manifest now replaces them.
     for name in store.list(STATE_DIR):
-        store.remove(_join(STATE_DIR, name) if not name.startswith(STATE_DIR) else name)
-    report("done", len(records), attempts, len(failed), 0.0)
+        store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
+    report("done", len(ledger), attempts, len(failed), 0.0)
     return RunResult(
         run_id=run_id,
         output_path=output_path,
@@ -245,28 +287,33 @@ def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
     for name in store.list(STATE_DIR):
         rel = name if name.startswith(STATE_DIR) else _join(STATE_DIR, name)
         try:
-            record = store.read_json(rel)
-            if 0 <= int(record["scenario"]) < requested and all(
-                store.exists(f) for f in record["files"].values()
-            ):
-                out[int(record["scenario"])] = record
+            records = store.read_json(rel)["accepted"]
         except (ValueError, KeyError, TypeError, OSError):
-            continue  # an unreadable marker means the scenario is simply redone
+            continue  # an unreadable marker means its scenarios are simply redone
+        for record in records:
+            try:
+                s = int(record["scenario"])
+                if 0 <= s < requested and all(store.exists(f) for f in record["files"].values()):
+                    out[s] = record
+            except (ValueError, KeyError, TypeError, AttributeError, OSError):
+                continue
     return out
 
 
 def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
     gen = cfg.generation
-    records: dict[int, dict] = dict(done)
+    ledger = Ledger(gen.n_samples)
+    for record in done.values():
+        ledger.add(record)
     failed: dict[int, float] = {}
     queue: deque[int] = deque(s for s in range(gen.n_samples) if s not in done)
     next_attempt = dict.fromkeys(queue, 0)
     best = dict.fromkeys(queue, -math.inf)
     evaluated = accepted_now = 0
     gen_started = time.perf_counter()
-    report("generating", len(records), 0, 0, None, link=link)
+    report("generating", len(ledger), 0, 0, None, link=link)
     if not queue:
-        return records, failed, 0
+        return ledger, failed, 0
 
     model_future = cl.scatter(model, broadcast=True, hash=False)
     in_flight_target = 2 * total_threads(cl)
@@ -300,7 +347,7 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
                 # nothing writes into the output after this call returns.
                 wait(list(futures), timeout=120)
                 raise RunCancelled(
-                    f"run {run_id} cancelled: {len(records)} of {gen.n_samples} scenarios done "
+                    f"run {run_id} cancelled: {len(ledger)} of {gen.n_samples} scenarios done "
                     "and kept; rerun the same configuration to resume"
                 )
             try:
@@ -312,7 +359,7 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
                 out = fut.result()
                 evaluated += out["evaluated"]
                 for rec in out["accepted"]:
-                    records[rec["scenario"]] = rec
+                    ledger.add(rec)
                     accepted_now += 1
                 for s, (score, _attempt) in out["open"].items():
                     s = int(s)
@@ -324,8 +371,8 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
                         queue.appendleft(s)
                 fut.release()
             rate = accepted_now / max(time.perf_counter() - gen_started, 1e-9)
-            remaining = gen.n_samples - len(records) - len(failed)
-            report("generating", len(records), evaluated, len(failed),
+            remaining = gen.n_samples - len(ledger) - len(failed)
+            report("generating", len(ledger), evaluated, len(failed),
                    remaining / rate if rate > 0 else None, accepted_now, link)
             submit()
     except BaseException:
@@ -334,32 +381,21 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
         raise
     finally:
         model_future.release()
-    return records, failed, evaluated
+    return ledger, failed, evaluated
 
 
 def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str,
-            records: dict[int, dict]) -> list[str]:
-    files = [f for s in sorted(records) for f in records[s]["files"].values()]
+            ledger: Ledger) -> list[str]:
+    """ZIP bundles, built on a worker (series data never passes through the client)."""
     if not cfg.output.zip:
-        return files
+        return []
     jobs = []
     for fmt, zip_name in (("csv", f"synthetic_batch_{run_id}.zip"),
                           ("xlsx", f"synthetic_batch_{run_id}_xlsx.zip")):
         if fmt in cfg.output.formats:
-            members = [series_name(s, run_id, fmt) for s in sorted(records)]
+            members = [series_name(int(s), run_id, fmt) for s in ledger.scenarios()]
             jobs.append(cl.submit(zip_task, store, zip_name, members, pure=False, retries=2))
-    return files + [f.result() for f in jobs]
-
-
-def _scores_frame(records: dict[int, dict]) -> pd.DataFrame:
-    rows = []
-    for s in sorted(records):
-        rec = records[s]
-        row = {"scenario": s + 1, "attempt": rec["attempt"], "score": rec["score"]}
-        row.update({m: rec["metrics"].get(m, np.nan) for m in METRIC_NAMES})
-        rows.append(row)
-    cols = ["scenario", "attempt", "score", *METRIC_NAMES]
-    return pd.DataFrame(rows, columns=cols).astype({"scenario": "int64", "attempt": "int64"})
+    return [f.result() for f in jobs]
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -368,9 +404,10 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _manifest(cfg, input_hash, run_id, model, records, failed, files, attempts, elapsed,
-              frame) -> dict:
-    return {
+def _manifest_bytes(cfg, input_hash, run_id, model, ledger, failed, files, attempts, elapsed,
+                    frame) -> bytes:
+    """The manifest as JSON bytes, the per-scenario part streamed scenario by scenario."""
+    header = {
         "run_id": run_id,
         "status": "complete" if not failed else "partial",
         "fingerprint": cfg.fingerprint(input_hash),
@@ -397,23 +434,30 @@ def _manifest(cfg, input_hash, run_id, model, records, failed, files, attempts, 
         "reference_metrics": {k: _finite(v) for k, v in model.scorer.reference_metrics.items()},
         "summary": {
             "requested": cfg.generation.n_samples,
-            "accepted": len(records),
+            "accepted": len(ledger),
             "failed": {str(s + 1): b for s, b in sorted(failed.items())},
             "attempts": attempts,
             "elapsed_seconds": round(elapsed, 3),
         },
-        "scenarios": [
-            {
-                "scenario": s + 1,
-                "attempt": records[s]["attempt"],
-                "score": records[s]["score"],
-                "metrics": {k: _finite(v) for k, v in records[s]["metrics"].items()},
-                "files": records[s]["files"],
-            }
-            for s in sorted(records)
-        ],
         "files": files,
     }
+    out = io.StringIO()
+    out.write(json.dumps(header, indent=2, sort_keys=True)[:-2])  # reopen the top-level object
+    out.write(',\n  "scenarios": [')
+    formats = list(cfg.output.formats)
+    for i, s in enumerate(ledger.scenarios()):
+        s = int(s)
+        entry = {
+            "scenario": s + 1,
+            "attempt": int(ledger.attempt[s]),
+            "score": float(ledger.score[s]),
+            "metrics": {k: _finite(v) for k, v in zip(METRIC_NAMES, ledger.metrics[s],
+                                                       strict=True)},
+            "files": {fmt: series_name(s, run_id, fmt) for fmt in formats},
+        }
+        out.write(("\n    " if i == 0 else ",\n    ") + json.dumps(entry, sort_keys=True))
+    out.write("\n  ]\n}\n")
+    return out.getvalue().encode("utf-8")
 
 
 def _finite(v: float) -> float | None:
@@ -423,18 +467,20 @@ def _finite(v: float) -> float | None:
 
 def _result_from_manifest(manifest: dict, cfg: RunConfig, output_path: str,
                           started: float) -> RunResult:
-    records = {int(e["scenario"]) - 1: e for e in manifest["scenarios"]}
+    ledger = Ledger(cfg.generation.n_samples)
+    for entry in manifest["scenarios"]:
+        ledger.add({**entry, "scenario": int(entry["scenario"]) - 1})
     return RunResult(
         run_id=manifest["run_id"],
         output_path=output_path,
         config=cfg,
-        scores=_scores_frame(records),
+        scores=ledger.frame(),
         reference_metrics=pd.Series(
             {k: np.nan if v is None else v for k, v in manifest["reference_metrics"].items()}
         ),
         failed={int(k) - 1: v for k, v in manifest["summary"]["failed"].items()},
         attempts=0,
         elapsed_seconds=time.perf_counter() - started,
-        resumed=len(records),
+        resumed=len(ledger),
         files=list(manifest["files"]),
     )

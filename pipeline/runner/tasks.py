@@ -13,7 +13,8 @@ from pipeline.io.writers import EXTENSIONS, OutputStore
 
 __all__ = ["STATE_DIR", "series_name", "marker_name", "search_task", "zip_task"]
 
-#: Per-scenario completion markers, written after the scenario's files: the resume record.
+#: Completion markers, one per task that accepted anything, written after the series files of
+#: the scenarios it lists: the resume record of an interrupted run.
 STATE_DIR = "_state"
 
 
@@ -22,8 +23,13 @@ def series_name(scenario: int, run_id: str, fmt: str) -> str:
     return f"synthetic_{scenario + 1}_batch_{run_id}{EXTENSIONS[fmt]}"
 
 
-def marker_name(scenario: int) -> str:
-    return f"{STATE_DIR}/scenario_{scenario:08d}.json"
+def marker_name(first_scenario: int) -> str:
+    """Marker of the task whose lowest accepted scenario is ``first_scenario``.
+
+    A scenario is accepted by exactly one task (a retried task writes the same marker), so the
+    lowest accepted scenario names a task's marker uniquely and deterministically.
+    """
+    return f"{STATE_DIR}/accepted_{first_scenario:08d}.json"
 
 
 def search_task(
@@ -35,7 +41,7 @@ def search_task(
     min_fidelity: float,
     formats: Sequence[str],
 ) -> dict:
-    """Search the scenarios' attempt windows; write each accepted series and its marker.
+    """Search the scenarios' attempt windows; write the accepted series, then one marker.
 
     Returns
     -------
@@ -59,8 +65,9 @@ def search_task(
             "metrics": acc.metrics,
             "files": files,
         }
-        store.write_json(marker_name(acc.scenario), record)
         accepted.append(record)
+    if accepted:
+        store.write_json(marker_name(accepted[0]["scenario"]), {"accepted": accepted})
     return {"accepted": accepted, "open": result.open, "evaluated": result.evaluated}
 
 

@@ -20,12 +20,16 @@ interface Props {
   onSubmit: (request: JobRequest) => Promise<unknown>;
 }
 
-/** The field an API message is about, when it starts with one ("generation.n_samples: …"). */
-function fieldOfDetail(detail: string, fields: FieldSpec[]): string | null {
-  const m = /^\s*([\w.[\]]+)\s*:/.exec(detail);
-  if (!m) return null;
-  const key = m[1].split(".").map((s) => s.replace(/\[.*$/, ""));
-  return fields.find((f) => key.includes(f.name))?.name ?? null;
+/** The field an API message is about: a line starting with its key ("n_samples: …"). */
+export function fieldOfDetail(detail: string, fields: FieldSpec[]): string | null {
+  for (const line of detail.split("\n")) {
+    const m = /^\s*([\w.[\]]+)\s*:/.exec(line);
+    if (!m) continue;
+    const key = m[1].split(".").map((s) => s.replace(/\[.*$/, ""));
+    const hit = fields.find((f) => key.includes(f.name));
+    if (hit) return hit.name;
+  }
+  return null;
 }
 
 export default function JobForm({ options, datasetId, onSubmit }: Props) {
@@ -208,7 +212,6 @@ function Field({ field, value, error, apiError, options, onChange }: FieldProps)
       {field.kind !== "boolean" && (
         <label htmlFor={field.kind === "checkboxes" || field.kind === "weights" ? undefined : id} id={`${id}-label`}>
           {field.label}
-          {hint && <span className="hint">{hint}</span>}
         </label>
       )}
       {control}
@@ -217,7 +220,13 @@ function Field({ field, value, error, apiError, options, onChange }: FieldProps)
           {error}
         </div>
       ) : (
-        field.description && field.kind !== "boolean" && <div className="help">{field.description}</div>
+        (field.description || hint) &&
+        field.kind !== "boolean" && (
+          <div className="help">
+            {field.description}
+            {hint && <span className="hint"> {hint}</span>}
+          </div>
+        )
       )}
     </div>
   );

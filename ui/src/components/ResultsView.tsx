@@ -1,6 +1,6 @@
 /** A finished job's results: fan chart, score histogram, metric table, single series, downloads. */
 import { useEffect, useMemo, useState } from "react";
-import { api, ApiError, downloadWithToken, getToken } from "../lib/api";
+import { api, ApiError, withToken } from "../lib/api";
 import type { Job, JobResults, Options, Series } from "../lib/types";
 import { formatCount, formatMetric, summary } from "../lib/format";
 import CandleChart from "./CandleChart";
@@ -16,38 +16,27 @@ export const ARTIFACTS: { name: string; label: string; hint: string }[] = [
 ];
 
 export function Downloads({ job }: { job: Job }) {
-  const [error, setError] = useState<string | null>(null);
   const available = ARTIFACTS.filter((a) => job.artifacts?.includes(a.name));
   if (available.length === 0) return <p className="muted small">No files to download.</p>;
-  const token = getToken();
   return (
     <div className="downloads" data-testid="downloads">
-      {available.map((a) => {
-        const url = api.downloadUrl(job.id, a.name);
-        return (
-          <a
-            key={a.name}
-            className="btn download"
-            href={url}
-            download
-            data-artifact={a.name}
-            title={a.hint}
-            onClick={(e) => {
-              if (!token) return;
-              e.preventDefault();
-              setError(null);
-              downloadWithToken(url, a.name).catch((err) => setError(err instanceof ApiError ? err.detail : String(err)));
-            }}
-          >
-            <svg viewBox="0 0 24 24" width="15" height="15" aria-hidden="true">
-              <path d="M12 4v12m0 0-4-4m4 4 4-4M5 20h14" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
-            </svg>
-            {a.label}
-            <span className="ext">{a.name}</span>
-          </a>
-        );
-      })}
-      {error && <div className="alert error" role="alert">{error}</div>}
+      {available.map((a) => (
+        // Downloads accept ?token= (a link cannot send an Authorization header).
+        <a
+          key={a.name}
+          className="btn download"
+          href={withToken(api.downloadUrl(job.id, a.name))}
+          download
+          data-artifact={a.name}
+          title={a.hint}
+        >
+          <svg viewBox="0 0 24 24" width="15" height="15" aria-hidden="true">
+            <path d="M12 4v12m0 0-4-4m4 4 4-4M5 20h14" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" />
+          </svg>
+          {a.label}
+          <span className="ext">{a.name}</span>
+        </a>
+      ))}
     </div>
   );
 }
@@ -150,7 +139,9 @@ export default function ResultsView({ job, options }: Props) {
         <section className="card">
           <header className="card-head">
             <h3>Fidelity scores</h3>
-            <span className="muted small">{scores.length} accepted</span>
+            <span className="muted small">
+              {scores.length} accepted{threshold != null ? ` · threshold ${threshold}` : ""}
+            </span>
           </header>
           <ScoreHistogram scores={scores} threshold={threshold} />
         </section>

@@ -2,16 +2,19 @@
 import uPlot from "uplot";
 import { useUplot } from "./useUplot";
 
-/** Equal-width bins of a nice width (0.25, 0.5, 1, 2, 2.5, 5, 10) giving about 8–25 bins. */
+const NICE = [0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20];
+
+/** Equal-width bins of a nice width, about sqrt(n) of them (5 to 30), aligned to the width. */
 export function binScores(scores: number[]): { centers: number[]; counts: number[]; width: number } {
   const v = scores.filter(Number.isFinite);
   if (v.length === 0) return { centers: [], counts: [], width: 1 };
   const lo = Math.min(...v);
   const hi = Math.max(...v);
-  const span = Math.max(hi - lo, 1);
-  const width = [0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10].find((w) => span / w <= 20) ?? 10;
+  const target = Math.min(30, Math.max(5, Math.ceil(Math.sqrt(v.length))));
+  const span = Math.max(hi - lo, 0.5);
+  const width = NICE.find((w) => span / w <= target) ?? NICE[NICE.length - 1];
   const start = Math.floor(lo / width) * width;
-  const n = Math.max(1, Math.floor((hi - start) / width) + 1);
+  const n = Math.max(1, Math.floor((hi - start) / width + 1e-9) + 1);
   const counts = new Array<number>(n).fill(0);
   for (const s of v) counts[Math.min(n - 1, Math.floor((s - start) / width + 1e-9))] += 1;
   const centers = counts.map((_, i) => +(start + (i + 0.5) * width).toFixed(6));
@@ -29,13 +32,11 @@ export default function ScoreHistogram({ scores, threshold, height = 260 }: Prop
     (width) => {
       const { centers, counts, width: bin } = binScores(scores);
       if (centers.length === 0) return null;
-      let xmin = centers[0] - bin;
-      let xmax = centers[centers.length - 1] + bin;
-      if (threshold != null && Number.isFinite(threshold)) {
-        xmin = Math.min(xmin, threshold - bin / 2);
-        xmax = Math.max(xmax, threshold + bin / 2);
-      }
-      xmax = Math.min(xmax, 100 + bin);
+      // Show the threshold when it is near the scores; far below, it would squash the bars.
+      let xmin = centers[0] - bin * 1.5;
+      const xmax = Math.min(centers[centers.length - 1] + bin * 1.5, 100 + bin / 2);
+      const near = threshold != null && Number.isFinite(threshold) && threshold >= xmin - (xmax - xmin);
+      if (near) xmin = Math.min(xmin, threshold - bin / 2);
       const bars = uPlot.paths.bars!({ size: [0.92, Infinity], align: 0 });
       const opts: uPlot.Options = {
         width,
@@ -45,7 +46,15 @@ export default function ScoreHistogram({ scores, threshold, height = 260 }: Prop
         scales: { x: { time: false, range: [xmin, xmax] }, y: { range: (_u, _lo, hi) => [0, Math.max(1, hi) * 1.12] } },
         axes: [
           { stroke: "#64748b", grid: { show: false }, ticks: { stroke: "#e2e8f0" }, label: "Fidelity score", labelSize: 20 },
-          { stroke: "#64748b", grid: { stroke: "#f1f5f9" }, ticks: { stroke: "#e2e8f0" }, label: "Scenarios", labelSize: 20, size: 48 },
+          {
+            stroke: "#64748b",
+            grid: { stroke: "#f1f5f9" },
+            ticks: { stroke: "#e2e8f0" },
+            label: "Scenarios",
+            labelSize: 20,
+            size: 48,
+            incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000],
+          },
         ],
         series: [
           {},
@@ -54,7 +63,7 @@ export default function ScoreHistogram({ scores, threshold, height = 260 }: Prop
         hooks: {
           draw: [
             (u) => {
-              if (threshold == null || !Number.isFinite(threshold)) return;
+              if (!near || threshold == null) return;
               const { ctx } = u;
               const xp = Math.round(u.valToPos(threshold, "x", true));
               ctx.save();

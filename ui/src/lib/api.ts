@@ -130,29 +130,3 @@ export const api = {
   eventsUrl: (id: string) => withToken(`/api/jobs/${enc(id)}/events`),
   downloadUrl: (id: string, artifact: string) => `/api/jobs/${enc(id)}/download/${enc(artifact)}`,
 };
-
-/** Download an artifact with the Authorization header (a plain link cannot send one). */
-export async function downloadWithToken(url: string, filename: string): Promise<void> {
-  const response = await fetch(url, { headers: authHeaders() });
-  if (response.status === 401) unauthorizedListeners.forEach((l) => l());
-  if (!response.ok) {
-    let detail = `${response.status} ${response.statusText}`;
-    try {
-      detail = formatDetail((await response.json()).detail);
-    } catch {
-      /* keep the status line */
-    }
-    throw new ApiError(response.status, detail);
-  }
-  const disposition = response.headers.get("Content-Disposition") ?? "";
-  const match = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition);
-  const blob = await response.blob();
-  const href = URL.createObjectURL(blob);
-  const a = document.createElement("a");
-  a.href = href;
-  a.download = match ? decodeURIComponent(match[1]) : filename;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(href), 10_000);
-}

@@ -29,8 +29,8 @@ export function formatMetric(v: number | null | undefined): string {
   if (!Number.isFinite(v)) return v > 0 ? "∞" : "−∞";
   if (v === 0) return "0";
   const a = Math.abs(v);
-  if (a < 1e-3 || a >= 1e6) return v.toExponential(3).replace("e", "e").replace("-", "−");
-  return Number(v.toPrecision(4)).toString().replace("-", "−");
+  const text = a < 1e-3 || a >= 1e6 ? v.toExponential(3).replace("e+", "e") : Number(v.toPrecision(4)).toString();
+  return text.replace(/-/g, "−");
 }
 
 /** An ISO timestamp without offset is UTC to the API; JS would read it as local time. */

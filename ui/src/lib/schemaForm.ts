@@ -237,7 +237,7 @@ export function initialValues(fields: FieldSpec[], defaults: Record<string, unkn
 }
 
 function fmt(n: number): string {
-  return Math.abs(n) >= 1e6 ? n.toLocaleString("en-US") : String(n);
+  return Math.abs(n) >= 1e4 ? n.toLocaleString("en-US") : String(n);
 }
 
 /** The error of a number's text against a field's bounds, or null. */

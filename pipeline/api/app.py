@@ -1,0 +1,716 @@
+"""The FastAPI application: datasets, background generation jobs, live progress, downloads.
+
+The contract is ``docs/rest_api.md``. The app only arranges calls of the engine: uploads go
+through :func:`~pipeline.io.readers.load_ohlcv`, jobs through
+:func:`~pipeline.runner.coordinator.run_pipeline` on one shared Dask client, and everything it
+keeps is written through :class:`~pipeline.io.writers.OutputStore` under the data directory::
+
+    {data_dir}/datasets/{ds_id}/data.parquet, dataset.json
+    {data_dir}/jobs/{job_id}/job.json, output/...
+    {data_dir}/cache/                       fitted-model cache (local data directories only)
+"""
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import fsspec
+from distributed import Client
+from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+import pipeline
+from pipeline.core.generators import METHODS
+from pipeline.core.metrics import METRIC_NAMES
+from pipeline.core.scoring import DEFAULT_WEIGHTS
+from pipeline.errors import ConfigError, InputDataError
+from pipeline.io.readers import SAMPLE_NAMES, load_ohlcv, load_sample
+from pipeline.io.writers import FORMATS, OutputStore
+from pipeline.runner.cluster import connect
+from pipeline.runner.config import ClusterConfig, load_config
+from pipeline.runner.coordinator import MANIFEST
+
+from .charts import downsample_ohlcv, fan_chart, read_series
+from .datasets import DatasetStore, display_name
+from .jobs import JobConflict, JobManager, JobNotFound, TooManyJobs, artifact_files
+from .schemas import (
+    ACTIVE_STATUSES,
+    DATASET_ID,
+    JOB_ID,
+    METRIC_DESCRIPTIONS,
+    Dataset,
+    Health,
+    Job,
+    JobRequest,
+    Series,
+)
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("pipeline.api")
+
+#: Largest JSON body accepted by routes other than the upload.
+MAX_JSON_BYTES = 1 << 20
+#: Series read for a fan chart, and sample paths shown in it.
+FAN_SERIES = 200
+FAN_PATHS = 5
+#: Seconds between SSE polls of a job (so at most 5 events a second) and between keep-alives.
+SSE_INTERVAL = 0.2
+SSE_KEEPALIVE = 15.0
+_CHUNK = 1 << 20
+_READ_PREFERENCE = ("parquet", "csv", "xlsx")
+_MEDIA = {".zip": "application/zip", ".json": "application/json",
+          ".parquet": "application/vnd.apache.parquet"}
+
+_NOT_BUILT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Synthetic Market Engine</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
+<h1>Synthetic Market Engine</h1>
+<p>The API is running: see <a href="/docs">/docs</a>.</p>
+<p>The web dashboard has not been built. Run <code>make serve</code>, or
+<code>cd ui &amp;&amp; npm ci &amp;&amp; npm run build</code> and restart the server.</p>
+</body></html>
+"""
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _shown(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
+
+
+def _json_error(status: int, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"detail": detail, **extra}, status_code=status)
+
+
+def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict]]:
+    """One line per error, naming the key like the YAML config's messages do."""
+    lines, errors = [], []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        where = loc[0] if loc else ""
+        key = ".".join(loc[1:]) if where in ("body", "query", "path", "header") else ".".join(loc)
+        key = key or where or "(request)"
+        if err.get("type") == "extra_forbidden":
+            allowed = ", ".join(JobRequest.model_fields) if where == "body" and len(loc) == 2 \
+                else "see /api/options"
+            lines.append(f"{key}: unknown key; allowed keys here: {allowed}")
+        elif err.get("type") == "json_invalid":
+            lines.append(f"body is not valid JSON ({err.get('ctx', {}).get('error', '')})")
+        else:
+            msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+            lines.append(f"{key}: {msg}{shown[:120]}")
+        errors.append({"loc": loc, "msg": lines[-1], "type": err.get("type")})
+    return "invalid request:\n  " + "\n  ".join(lines), errors
+
+
+class _BodyLimit:
+    """413 for request bodies over the limit: by Content-Length, and by counting as they come."""
+
+    def __init__(self, app, upload_mb: float, upload_path: str) -> None:
+        self.app = app
+        self.upload_mb = upload_mb
+        self.upload_limit = int(upload_mb * 2**20)
+        self.upload_path = upload_path
+
+    def _message(self, limit: int, upload: bool) -> str:
+        if upload:
+            return (f"the upload is larger than this server's limit of {self.upload_mb:g} MB; "
+                    "upload a shorter file or start the server with a higher --max-upload-mb")
+        return f"the request body is larger than {limit} bytes"
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        upload = scope.get("path", "").rstrip("/") == self.upload_path
+        limit = self.upload_limit if upload else MAX_JSON_BYTES
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > limit
+            except ValueError:
+                too_big = False
+            if too_big:
+                await _json_error(413, self._message(limit, upload))(scope, receive, send)
+                return
+        received = 0
+
+        async def counting_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, self._message(limit, upload))
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+class _CatchAll:
+    """Any unexpected exception becomes a logged 500 with a generic message, not a traceback."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watching_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except Exception:
+            log.exception("unexpected error in %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            await _json_error(500, "internal server error; the details are in the server log")(
+                scope, receive, send)
+
+
+class _SPAStaticFiles(StaticFiles):
+    """The built dashboard; unknown extension-less paths get index.html (client-side routes)."""
+
+    async def get_response(self, path: str, scope):
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            last = path.rsplit("/", 1)[-1]
+            if exc.status_code == 404 and not path.startswith("api") and "." not in last:
+                return await super().get_response("index.html", scope)
+            raise
+
+
+def _default_ui_dir() -> Path | None:
+    package = Path(pipeline.__file__).resolve().parent
+    for candidate in (package.parent / "ui" / "dist", package / "ui_dist"):
+        if (candidate / "index.html").is_file():
+            return candidate
+    return None
+
+
+# -------------------------------------------------------------------------------- app state
+
+
+class _State:
+    def __init__(self, data_dir: str, storage_options: Mapping[str, Any] | None, *,
+                 client: Client | None, scheduler: str | None, n_workers: int | None,
+                 processes: bool, max_concurrent_jobs: int,
+                 run_overrides: Mapping[str, Any] | None) -> None:
+        self.store = OutputStore(data_dir, dict(storage_options or {}) or None)
+        protocol = fsspec.core.split_protocol(self.store.url)[0]
+        cache = self.store.path("cache") if protocol in (None, "file", "local") else None
+        self.datasets = DatasetStore(self.store)
+        self.jobs = JobManager(self.store, self.datasets, self.get_client,
+                               max_concurrent=max_concurrent_jobs, run_overrides=run_overrides,
+                               cache_path=cache)
+        self._given_client = client
+        self._cluster_config = ClusterConfig(address=scheduler, n_workers=n_workers,
+                                             processes=processes)
+        self.client: Client | None = client
+        self._stack = contextlib.ExitStack()
+
+    def get_client(self) -> Client:
+        if self.client is None:
+            raise RuntimeError("the Dask client is not running (the app has not started)")
+        return self.client
+
+    def start(self) -> None:
+        self.store.ensure_writable()
+        self.datasets.load()
+        self.jobs.load()
+        if self._given_client is None:
+            self.client = self._stack.enter_context(connect(self._cluster_config, None))
+
+    def stop(self) -> None:
+        try:
+            self.jobs.shutdown()
+        finally:
+            self._stack.close()
+            if self._given_client is None:
+                self.client = None
+
+
+# ------------------------------------------------------------------------------- the app
+
+
+def create_app(
+    data_dir: str | os.PathLike[str],
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    processes: bool = True,
+    token: str | None = None,
+    max_upload_mb: float = 200,
+    max_concurrent_jobs: int = 2,
+    max_n_samples: int = 100_000,
+    max_length: int = 1_000_000,
+    cors_origins: list[str] | None = None,
+    ui_dir: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    run_overrides: Mapping[str, Any] | None = None,
+) -> FastAPI:
+    """Build the REST API app.
+
+    Parameters
+    ----------
+    data_dir : path or URL
+        Where datasets, job records and job outputs live (a local path, or an fsspec URL such
+        as ``s3://bucket/sme`` with ``storage_options``).
+    client : distributed.Client, optional
+        Use this Dask client (not closed by the app). Otherwise the app connects at startup to
+        ``scheduler``, or starts a LocalCluster of ``n_workers`` (``processes`` False: threads
+        in this process, as tests use), and closes it at shutdown.
+    token : str, optional
+        Bearer token required on every ``/api`` route but ``/api/health``; defaults to the
+        ``SME_API_TOKEN`` environment variable. Event streams and downloads also accept it as
+        ``?token=`` (browsers cannot set headers on EventSource or links).
+    max_upload_mb, max_concurrent_jobs, max_n_samples, max_length
+        Limits: 413 over the upload size, 429 over the running jobs, 422 over the others.
+    cors_origins : list of str, optional
+        Origins allowed by CORS; none (no CORS headers) by default.
+    ui_dir : path, optional
+        The built dashboard (default ``<repo>/ui/dist``); served at ``/`` when it exists.
+    run_overrides : mapping, optional
+        Server-side run settings applied under every job's request, e.g.
+        ``{"scoring": {"n_replicates": 64}, "cluster": {"task_candidates": 64}}``.
+    """
+    if token is None:
+        token = os.environ.get("SME_API_TOKEN") or None
+    if run_overrides:
+        load_config(dict(run_overrides))  # a typo fails here, with the key named
+    state = _State(os.fspath(data_dir), storage_options, client=client, scheduler=scheduler,
+                   n_workers=n_workers, processes=processes,
+                   max_concurrent_jobs=max_concurrent_jobs, run_overrides=run_overrides)
+    upload_limit = int(max_upload_mb * 2**20)
+    limits = {"max_n_samples": max_n_samples, "max_length": max_length,
+              "max_upload_mb": max_upload_mb, "max_concurrent_jobs": max_concurrent_jobs}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        await run_in_threadpool(state.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.stop)
+
+    app = FastAPI(
+        title="Synthetic Market Engine",
+        version=pipeline.__version__,
+        description="Upload an OHLCV series, generate scored synthetic series, download them.",
+        lifespan=lifespan,
+    )
+    app.state.sme = state
+
+    bearer = HTTPBearer(auto_error=False, description="Set when the server has SME_API_TOKEN.")
+
+    def _check_token(request: Request, credentials: HTTPAuthorizationCredentials | None,
+                     query_ok: bool) -> None:
+        if not token:
+            return
+        expected = token.encode()
+        if credentials is not None and secrets.compare_digest(
+                credentials.credentials.encode(), expected):
+            return
+        given = request.query_params.get("token") if query_ok else None
+        if given is not None and secrets.compare_digest(given.encode(), expected):
+            return
+        raise HTTPException(401, "missing or wrong token: send 'Authorization: Bearer <token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+    def auth(request: Request, credentials: Credentials) -> None:
+        _check_token(request, credentials, query_ok=False)
+
+    def auth_or_query(request: Request, credentials: Credentials) -> None:
+        _check_token(request, credentials, query_ok=True)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def dataset_or_404(dataset_id: str) -> dict:
+        if not DATASET_ID.match(dataset_id):
+            raise HTTPException(422, f"{_shown(dataset_id)} is not a dataset id; dataset ids "
+                                     "look like ds_ followed by 32 hex digits")
+        record = state.datasets.get(dataset_id)
+        if record is None:
+            raise HTTPException(404, f"dataset {dataset_id} not found; list them with "
+                                     "GET /api/datasets or upload one")
+        return record
+
+    def job_or_404(job_id: str) -> dict:
+        if not JOB_ID.match(job_id):
+            raise HTTPException(422, f"{_shown(job_id)} is not a job id; job ids look like "
+                                     "job_ followed by 32 hex digits")
+        record = state.jobs.get(job_id)
+        if record is None:
+            raise HTTPException(404, f"job {job_id} not found; list them with GET /api/jobs")
+        return record
+
+    def succeeded_or_409(job: dict) -> dict:
+        if job["status"] != "succeeded":
+            raise HTTPException(409, f"job {job['id']} is {job['status']}; results and "
+                                     "downloads exist only for succeeded jobs")
+        return job
+
+    # -- routes: health and options (health needs no token) ----------------------------------
+
+    open_router = APIRouter(prefix="/api", tags=["health"])
+    router = APIRouter(prefix="/api", dependencies=[Depends(auth)])
+    query_router = APIRouter(prefix="/api", dependencies=[Depends(auth_or_query)])
+
+    @open_router.get("/health", response_model=Health)
+    def health() -> dict:
+        workers = 0
+        if state.client is not None:
+            with contextlib.suppress(Exception):
+                workers = len(state.client.nthreads())
+        return {"status": "ok", "version": pipeline.__version__, "workers": workers}
+
+    @router.get("/options", tags=["options"])
+    def options() -> dict:
+        """Everything the dashboard's job form needs: schema, defaults, choices and limits."""
+        defaults = {name: f.get_default(call_default_factory=True)
+                    for name, f in JobRequest.model_fields.items() if name != "dataset_id"}
+        return {
+            "schema": JobRequest.model_json_schema(),
+            "defaults": defaults,
+            "methods": list(METHODS),
+            "formats": list(FORMATS),
+            "metrics": [{"name": m, "weight": DEFAULT_WEIGHTS.get(m, 1.0),
+                         "description": METRIC_DESCRIPTIONS.get(m, "")} for m in METRIC_NAMES],
+            "limits": limits,
+            "samples": list(SAMPLE_NAMES),
+        }
+
+    # -- routes: datasets ---------------------------------------------------------------------
+
+    @router.post("/datasets", status_code=201, response_model=Dataset, tags=["datasets"],
+                 responses={413: {"description": "upload too large"},
+                            422: {"description": "not a usable OHLCV file"}})
+    def upload_dataset(
+        file: Annotated[UploadFile, File(description="CSV, XLSX or Parquet OHLCV file.")],
+        repair: bool = Query(False, description="Drop or fix invalid rows instead of failing."),
+    ) -> dict:
+        """Upload an OHLCV file; it is validated, normalized and stored as Parquet."""
+        chunks, size = [], 0
+        while chunk := file.file.read(_CHUNK):
+            size += len(chunk)
+            if size > upload_limit:
+                raise HTTPException(413, f"the upload is larger than this server's limit of "
+                                         f"{max_upload_mb:g} MB")
+            chunks.append(chunk)
+        name = display_name(file.filename)
+        try:
+            frame = load_ohlcv(io.BytesIO(b"".join(chunks)), repair=repair, name=name)
+        except InputDataError:
+            raise
+        except Exception as exc:  # the reader should have said it; never a 500 for a bad file
+            log.warning("reader failed on upload %r", name, exc_info=True)
+            raise InputDataError(f"Cannot use {name!r} as OHLCV input: it could not be read "
+                                 f"({type(exc).__name__}).") from exc
+        return state.datasets.create(frame, name, size)
+
+    @router.post("/datasets/samples/{name}", status_code=201, response_model=Dataset,
+                 tags=["datasets"])
+    def sample_dataset(name: str) -> dict:
+        """A built-in sample (sp500, nasdaq, sample) as a dataset."""
+        if name not in SAMPLE_NAMES:
+            raise HTTPException(404, f"no built-in sample {_shown(name)}; samples are "
+                                     f"{', '.join(SAMPLE_NAMES)}")
+        frame = load_sample(name)
+        return state.datasets.create(frame, f"{name} (built-in sample)", 0)
+
+    @router.get("/datasets", response_model=list[Dataset], tags=["datasets"])
+    def list_datasets() -> list[dict]:
+        return state.datasets.list()
+
+    @router.get("/datasets/{dataset_id}", response_model=Dataset, tags=["datasets"])
+    def get_dataset(dataset_id: str) -> dict:
+        return dataset_or_404(dataset_id)
+
+    @router.get("/datasets/{dataset_id}/ohlcv", response_model=Series, tags=["datasets"])
+    def dataset_ohlcv(dataset_id: str,
+                      max_points: int = Query(1000, ge=2, le=100_000)) -> dict:
+        dataset_or_404(dataset_id)
+        return downsample_ohlcv(state.datasets.frame(dataset_id), max_points)
+
+    @router.delete("/datasets/{dataset_id}", status_code=204, tags=["datasets"])
+    def delete_dataset(dataset_id: str) -> Response:
+        dataset_or_404(dataset_id)
+        if state.jobs.uses_dataset(dataset_id):
+            raise HTTPException(409, f"dataset {dataset_id} is used by a running job; cancel "
+                                     "the job first")
+        state.datasets.delete(dataset_id)
+        return Response(status_code=204)
+
+    # -- routes: jobs -------------------------------------------------------------------------
+
+    @router.post("/jobs", status_code=202, response_model=Job, tags=["jobs"],
+                 responses={404: {"description": "unknown dataset"},
+                            429: {"description": "too many jobs running"}})
+    def create_job(request: JobRequest) -> dict:  # type: ignore[valid-type]
+        """Start a generation job on a dataset."""
+        body = request.model_dump(mode="json")  # type: ignore[attr-defined]
+        if body["n_samples"] > max_n_samples:
+            raise HTTPException(422, f"n_samples: {body['n_samples']} is above this server's "
+                                     f"limit of {max_n_samples} scenarios per job; ask for fewer "
+                                     "or split the work into several jobs")
+        dataset = dataset_or_404(body["dataset_id"])
+        length = body["length"] or dataset["rows"]
+        if length > max_length:
+            which = "length" if body["length"] else "length (the dataset's rows, by default)"
+            raise HTTPException(422, f"{which}: {length} bars is above this server's limit of "
+                                     f"{max_length} bars per series; set a shorter length")
+        return state.jobs.submit(body, dataset_name=dataset["name"])
+
+    @router.get("/jobs", response_model=list[Job], tags=["jobs"])
+    def list_jobs() -> list[dict]:
+        return state.jobs.list()
+
+    @router.get("/jobs/{job_id}", response_model=Job, tags=["jobs"])
+    def get_job(job_id: str) -> dict:
+        return job_or_404(job_id)
+
+    @query_router.get("/jobs/{job_id}/events", tags=["jobs"],
+                      response_class=StreamingResponse,
+                      responses={200: {"content": {"text/event-stream": {}}}})
+    async def job_events(job_id: str, request: Request) -> StreamingResponse:
+        """Server-sent events: ``progress`` with the Job whenever it changes, then ``end``."""
+        job_or_404(job_id)
+
+        async def stream():
+            last_version, last_sent, record = -1, asyncio.get_running_loop().time(), None
+            yield "retry: 2000\n\n"
+            while True:
+                if await request.is_disconnected():
+                    return
+                snap = state.jobs.snapshot(job_id)
+                if snap is None:  # deleted meanwhile
+                    break
+                version, record = snap
+                now = asyncio.get_running_loop().time()
+                if version != last_version:
+                    last_version, last_sent = version, now
+                    yield f"event: progress\ndata: {json.dumps(record)}\n\n"
+                elif now - last_sent > SSE_KEEPALIVE:
+                    last_sent = now
+                    yield ": keep-alive\n\n"
+                if record["status"] not in ACTIVE_STATUSES:
+                    break
+                await asyncio.sleep(SSE_INTERVAL)
+            yield f"event: end\ndata: {json.dumps(record)}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @router.delete("/jobs/{job_id}", status_code=204, tags=["jobs"],
+                   responses={202: {"model": Job, "description": "cancelled (was running)"}})
+    def delete_job(job_id: str) -> Response:
+        """Running or queued: cancel and wait until it stopped (202 Job). Finished: delete it
+        with its files (204)."""
+        job = job_or_404(job_id)
+        if job["status"] in ACTIVE_STATUSES:
+            record = state.jobs.cancel(job_id)
+            return JSONResponse(Job.model_validate(record).model_dump(mode="json"),
+                                status_code=202)
+        with contextlib.suppress(JobNotFound):  # deleted by a concurrent request
+            state.jobs.delete(job_id)
+        return Response(status_code=204)
+
+    @router.post("/jobs/{job_id}/retry", status_code=202, response_model=Job, tags=["jobs"])
+    def retry_job(job_id: str) -> dict:
+        """Rerun a failed or cancelled job into its own output directory; scenarios it finished
+        before are reused."""
+        job = job_or_404(job_id)
+        dataset_or_404(job["dataset_id"])
+        return state.jobs.retry(job_id)
+
+    def _manifest(job: dict) -> tuple[OutputStore, dict]:
+        out = state.jobs.output_store(job["id"])
+        try:
+            return out, out.read_json(MANIFEST)
+        except FileNotFoundError:
+            raise HTTPException(404, f"job {job['id']} has no manifest.json; its output was "
+                                     "removed") from None
+
+    def _series_file(entry: dict) -> str:
+        files = entry.get("files") or {}
+        for fmt in _READ_PREFERENCE:
+            if fmt in files:
+                return files[fmt]
+        raise HTTPException(404, f"scenario {entry.get('scenario')} has no readable file")
+
+    @router.get("/jobs/{job_id}/results", tags=["results"])
+    def job_results(job_id: str, max_points: int = Query(500, ge=2, le=20_000)) -> dict:
+        """Scores, metrics and a fan chart of the accepted series."""
+        job = succeeded_or_409(job_or_404(job_id))
+        out, manifest = _manifest(job)
+        scenarios = manifest.get("scenarios", [])
+        chosen = scenarios[:FAN_SERIES]
+        index, closes = None, []
+        for entry in chosen:
+            name = _series_file(entry)
+            frame = read_series(out.read_bytes(name), name, ["Close"])
+            if index is None:
+                index = frame.index
+            closes.append(frame["Close"].to_numpy(dtype=float))
+        original = None
+        if state.datasets.get(job["dataset_id"]) is not None:
+            original = state.datasets.frame(job["dataset_id"])["Close"]
+        if index is None:
+            import pandas as pd
+
+            index = pd.DatetimeIndex([])
+        model = manifest.get("model", {})
+        return {
+            "run_id": manifest.get("run_id"),
+            "status": manifest.get("status"),
+            "summary": manifest.get("summary", {}),
+            "reference_metrics": manifest.get("reference_metrics", {}),
+            "weights": model.get("weights", {}),
+            "scored_metrics": model.get("scored_metrics", []),
+            "block_size": model.get("block_size"),
+            "scenarios": [{k: e.get(k) for k in ("scenario", "score", "attempt", "metrics")}
+                          for e in scenarios],
+            "fan": fan_chart(closes, index, original, max_points, FAN_PATHS),
+        }
+
+    @router.get("/jobs/{job_id}/series/{k}", response_model=Series, tags=["results"])
+    def job_series(job_id: str, k: int, max_points: int = Query(1000, ge=2, le=100_000)) -> dict:
+        """Scenario ``k`` (1-based) as chart data."""
+        job = succeeded_or_409(job_or_404(job_id))
+        out, manifest = _manifest(job)
+        entry = next((e for e in manifest.get("scenarios", []) if e.get("scenario") == k), None)
+        if entry is None:
+            numbers = [e.get("scenario") for e in manifest.get("scenarios", [])]
+            span = f"{min(numbers)}..{max(numbers)}" if numbers else "none"
+            raise HTTPException(404, f"job {job_id} has no accepted scenario {k} "
+                                     f"(accepted scenarios: {span})")
+        name = _series_file(entry)
+        return downsample_ohlcv(read_series(out.read_bytes(name), name), max_points)
+
+    @query_router.get("/jobs/{job_id}/download/{artifact}", tags=["results"],
+                      responses={200: {"content": {"application/zip": {},
+                                                   "application/json": {}}}})
+    def download(job_id: str, artifact: str) -> Response:
+        """Download ``csv.zip``, ``xlsx.zip``, ``parquet`` (a zip of the Parquet files),
+        ``manifest.json`` or ``scores.parquet``."""
+        job = job_or_404(job_id)
+        names = artifact_files(job.get("run_id") or "")
+        if artifact not in names:
+            raise HTTPException(404, f"unknown artifact {_shown(artifact)}; choose one of "
+                                     f"{', '.join(names)}")
+        succeeded_or_409(job)
+        if artifact not in job["artifacts"]:
+            formats = ", ".join(job["request"].get("formats", []))
+            raise HTTPException(404, f"job {job_id} did not produce {artifact} (its formats "
+                                     f"were {formats}); submit a job with that format")
+        name, filename = names[artifact]
+        out = state.jobs.output_store(job_id)
+        if artifact == "parquet":
+            with state.jobs.bundle_lock(job_id):
+                if not out.exists(name):
+                    _, manifest = _manifest(job)
+                    members = [e["files"]["parquet"] for e in manifest.get("scenarios", [])]
+                    out.write_zip_from(name, members)
+        if not out.exists(name):
+            raise HTTPException(404, f"{artifact} of job {job_id} is missing from its output")
+        media = _MEDIA.get(Path(filename).suffix, "application/octet-stream")
+        protocol = out.fs.protocol
+        if ({protocol} if isinstance(protocol, str) else set(protocol)) & {"file", "local"}:
+            return FileResponse(out.path(name), media_type=media, filename=filename,
+                                content_disposition_type="attachment")
+
+        def chunks() -> Iterator[bytes]:
+            with out.fs.open(out.path(name), "rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    yield chunk
+
+        return StreamingResponse(chunks(), media_type=media, headers={
+            "Content-Disposition": f'attachment; filename="{filename}"'})
+
+    # Unknown /api paths answer JSON, not the dashboard.
+    @router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                      include_in_schema=False)
+    def api_not_found(path: str) -> Response:
+        return _json_error(404, f"no route /api/{path[:100]}; see /docs")
+
+    @app.api_route("/api", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False)
+    def api_root() -> Response:
+        return _json_error(404, "no route /api; see /docs")
+
+    app.include_router(open_router)
+    app.include_router(query_router)
+    app.include_router(router)
+
+    # -- errors -------------------------------------------------------------------------------
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail, errors = _validation_detail(exc)
+        return _json_error(422, detail, errors=errors)
+
+    @app.exception_handler(InputDataError)
+    @app.exception_handler(ConfigError)
+    async def _on_bad_input(_request: Request, exc: Exception) -> JSONResponse:
+        return _json_error(422, str(exc))
+
+    @app.exception_handler(TooManyJobs)
+    async def _on_too_many(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "10"})
+
+    @app.exception_handler(JobConflict)
+    async def _on_conflict(_request: Request, exc: Exception) -> JSONResponse:
+        return _json_error(409, str(exc))
+
+    @app.exception_handler(JobNotFound)
+    async def _on_missing(_request: Request, exc: JobNotFound) -> JSONResponse:
+        # Deleted by a concurrent request between the lookup and its use.
+        return _json_error(404, f"job {exc.args[0] if exc.args else ''} not found")
+
+    # -- the dashboard -------------------------------------------------------------------------
+
+    ui_path = Path(ui_dir) if ui_dir is not None else _default_ui_dir()
+    if ui_path is not None and (ui_path / "index.html").is_file():
+        app.mount("/", _SPAStaticFiles(directory=ui_path, html=True), name="ui")
+    else:
+        @app.get("/", include_in_schema=False)
+        def ui_not_built() -> HTMLResponse:
+            return HTMLResponse(_NOT_BUILT_PAGE)
+
+    app.add_middleware(_CatchAll)
+    app.add_middleware(_BodyLimit, upload_mb=max_upload_mb, upload_path="/api/datasets")
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                           allow_methods=["*"], allow_headers=["*"])
+    return app

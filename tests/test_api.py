@@ -1,0 +1,742 @@
+"""The REST API in-process: every route and error, job lifecycle, cancel, restart, auth.
+
+Jobs run on a real threads-only Dask LocalCluster, on the 750-row sample, with small requests.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import logging
+import shutil
+import time
+import uuid
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+from fastapi.testclient import TestClient
+
+from pipeline.api import create_app
+from pipeline.api.jobs import RESTART_ERROR
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
+                                        "ignore:Using `httpx`:Warning")
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample_ohlcv.csv"
+#: Server-side settings that keep test jobs fast (fewer bootstrap replicates, smaller tasks).
+FAST = {"scoring": {"n_replicates": 64}, "cluster": {"task_candidates": 32}}
+SMALL_JOB = {"n_samples": 5, "min_fidelity": 80.0, "seed": 7, "max_attempts": 100}
+BIG_JOB = {"n_samples": 20_000, "min_fidelity": 80.0, "seed": 11, "formats": ["csv"]}
+UNKNOWN_DS = "ds_" + "0" * 32
+UNKNOWN_JOB = "job_" + "0" * 32
+TIMEOUT = 60.0
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def upload(client: TestClient, data: bytes | None = None, name: str = "sample.csv",
+           headers: dict | None = None, **params):
+    data = SAMPLE.read_bytes() if data is None else data
+    return client.post("/api/datasets", files={"file": (name, data, "text/csv")}, params=params,
+                       headers=headers)
+
+
+def wait_job(client: TestClient, job_id: str, pred, timeout: float = TIMEOUT) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if pred(job):
+            return job
+        assert time.monotonic() < deadline, f"timed out waiting on job {job_id}: {job}"
+        time.sleep(0.05)
+
+
+def finished(job: dict) -> bool:
+    return job["status"] not in ("queued", "running")
+
+
+def start_job(client: TestClient, dataset_id: str, **request) -> dict:
+    r = client.post("/api/jobs", json={"dataset_id": dataset_id, **request})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def no_stray_futures(dask: Client, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        gc.collect()
+        processing = dask.processing()
+        if not dask.futures and not any(processing.values()):
+            return
+        assert time.monotonic() < deadline, (dict(dask.futures), processing)
+        time.sleep(0.1)
+
+
+def tmp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if ".tmp-" in p.name]
+
+
+def sse_events(client: TestClient, url: str, timeout: float = TIMEOUT) -> list[tuple[str, dict]]:
+    events, event, deadline = [], None, time.monotonic() + timeout
+    with client.stream("GET", url) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            assert time.monotonic() < deadline, "event stream did not end"
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                events.append((event, json.loads(line[6:])))
+    return events
+
+
+# ------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, dask_client):
+    """One app on a shared data directory, with the sample uploaded and one finished job."""
+    data_dir = tmp_path_factory.mktemp("api-data")
+    app = create_app(data_dir, client=dask_client, run_overrides=FAST, max_concurrent_jobs=3,
+                     ui_dir=data_dir / "no-ui-built")
+    with TestClient(app) as client:
+        ds = upload(client).json()
+        job = start_job(client, ds["id"], **SMALL_JOB, formats=["csv", "xlsx", "parquet"])
+        events = sse_events(client, f"/api/jobs/{job['id']}/events")
+        client.data_dir = data_dir
+        client.dataset = ds
+        client.job = client.get(f"/api/jobs/{job['id']}").json()
+        client.events = events
+        yield client
+
+
+# ------------------------------------------------------------------------ health, options, UI
+
+
+def test_health_options_docs_and_not_built_page(api):
+    health = api.get("/api/health").json()
+    assert health["status"] == "ok" and health["workers"] == 2 and health["version"]
+    opts = api.get("/api/options").json()
+    assert set(opts) >= {"schema", "defaults", "methods", "formats", "metrics", "limits",
+                         "samples"}
+    assert opts["schema"]["additionalProperties"] is False
+    assert opts["defaults"]["n_samples"] == 1000 and opts["defaults"]["formats"] == ["csv",
+                                                                                     "parquet"]
+    assert "stationary" in opts["methods"] and opts["formats"] == ["csv", "xlsx", "parquet"]
+    assert {m["name"] for m in opts["metrics"]} >= {"volatility", "hurst"}
+    assert all(m["description"] for m in opts["metrics"])
+    assert opts["limits"] == {"max_n_samples": 100_000, "max_length": 1_000_000,
+                              "max_upload_mb": 200, "max_concurrent_jobs": 3}
+    page = api.get("/")
+    assert page.status_code == 200 and "make serve" in page.text
+    assert api.get("/docs").status_code == 200
+    missing = api.get("/api/nope")
+    assert missing.status_code == 404 and "no route" in missing.json()["detail"]
+
+
+def test_built_dashboard_is_served_with_client_side_routes(tmp_path, dask_client):
+    ui = tmp_path / "dist"
+    (ui / "assets").mkdir(parents=True)
+    (ui / "index.html").write_text("<html>dashboard</html>")
+    (ui / "assets" / "app.js").write_text("console.log(1)")
+    app = create_app(tmp_path / "data", client=dask_client, ui_dir=ui)
+    with TestClient(app) as client:
+        assert client.get("/").text == "<html>dashboard</html>"
+        assert client.get("/assets/app.js").text == "console.log(1)"
+        assert client.get("/jobs/some-job").text == "<html>dashboard</html>"
+        assert client.get("/assets/missing.js").status_code == 404
+        assert client.get("/api/health").json()["status"] == "ok"
+        assert client.get("/api/unknown").status_code == 404
+
+
+def test_app_owns_its_cluster(tmp_path):
+    app = create_app(tmp_path, processes=False, n_workers=1)
+    with TestClient(app) as client:
+        assert client.get("/api/health").json()["workers"] == 1
+        dask = app.state.sme.client
+        assert dask is not None and dask.status == "running"
+    assert app.state.sme.client is None and dask.status == "closed"
+
+
+# ------------------------------------------------------------------------------- datasets
+
+
+def test_upload_stores_normalized_parquet_and_record(api):
+    ds = api.dataset
+    assert ds["id"].startswith("ds_") and ds["name"] == "sample.csv" and ds["rows"] == 750
+    assert ds["columns"] == ["Open", "High", "Low", "Close", "Volume"] and ds["has_volume"]
+    assert ds["start"] == "2016-01-08T00:00:00" and ds["end"] == "2018-12-31T00:00:00"
+    assert ds["frequency"] == "1 day (business days)"
+    assert ds["size_bytes"] == SAMPLE.stat().st_size
+    assert 0.001 < ds["reference_metrics"]["volatility"] < 0.05
+    folder = api.data_dir / "datasets" / ds["id"]
+    stored = pd.read_parquet(folder / "data.parquet")
+    original = pd.read_csv(SAMPLE, index_col="Date", parse_dates=True)
+    np.testing.assert_allclose(stored["Close"].to_numpy(), original["Close"].to_numpy())
+    assert json.loads((folder / "dataset.json").read_text())["id"] == ds["id"]
+    assert api.get(f"/api/datasets/{ds['id']}").json() == ds
+    assert ds["id"] in [d["id"] for d in api.get("/api/datasets").json()]
+
+
+def test_dataset_ohlcv_is_downsampled_by_bucket_aggregates(api):
+    ds = api.dataset
+    original = pd.read_csv(SAMPLE, index_col="Date", parse_dates=True)
+    full = api.get(f"/api/datasets/{ds['id']}/ohlcv", params={"max_points": 5000}).json()
+    assert len(full["close"]) == 750 and full["step"] == 1
+    np.testing.assert_allclose(full["close"], original["Close"])
+    s = api.get(f"/api/datasets/{ds['id']}/ohlcv", params={"max_points": 100}).json()
+    step = s["step"]
+    assert step == 8 and len(s["close"]) == len(s["index"]) == 94 and s["bars"] == 750
+    first = original.iloc[:step]
+    assert s["open"][0] == first["Open"].iloc[0] and s["close"][0] == first["Close"].iloc[-1]
+    assert s["high"][0] == first["High"].max() and s["low"][0] == first["Low"].min()
+    assert s["volume"][0] == pytest.approx(first["Volume"].sum())
+    assert s["close"][-1] == original["Close"].iloc[-1]
+    default = api.get(f"/api/datasets/{ds['id']}/ohlcv").json()
+    assert len(default["close"]) == 750  # default max_points is 1000
+    assert api.get(f"/api/datasets/{ds['id']}/ohlcv", params={"max_points": 0}).status_code == 422
+
+
+def test_sample_datasets_and_delete(api):
+    r = api.post("/api/datasets/samples/sample")
+    assert r.status_code == 201 and r.json()["rows"] == 750
+    ds_id = r.json()["id"]
+    assert api.get("/api/datasets").json()[0]["id"] == ds_id  # newest first
+    r = api.post("/api/datasets/samples/bitcoin")
+    assert r.status_code == 404 and "sp500" in r.json()["detail"]
+    assert api.delete(f"/api/datasets/{ds_id}").status_code == 204
+    assert api.get(f"/api/datasets/{ds_id}").status_code == 404
+    assert not (api.data_dir / "datasets" / ds_id).exists()
+    assert api.delete(f"/api/datasets/{ds_id}").status_code == 404
+
+
+BAD_UPLOADS = {
+    "empty": (b"", "empty.csv", "empty"),
+    "garbage": (bytes(range(256)) * 40, "noise.csv", "Cannot use 'noise.csv'"),
+    "missing close": (b"Date,Open,High,Low\n" + b"".join(
+        f"2020-01-{d:02d},1,2,0.5\n".encode() for d in range(1, 29)), "noclose.csv", "Close"),
+    "too short": (b"Date,Open,High,Low,Close\n2020-01-02,1,2,0.5,1.5\n", "short.csv", "200"),
+    "xlsx name, csv bytes": (SAMPLE.read_bytes(), "prices.xlsx", "prices.xlsx"),
+    "bad rows": (SAMPLE.read_bytes().replace(b"1938.68", b"-5", 1), "neg.csv", "Close"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_UPLOADS))
+def test_bad_uploads_are_422_with_the_reader_message(api, case):
+    data, name, needle = BAD_UPLOADS[case]
+    r = upload(api, data, name)
+    assert r.status_code == 422, r.text
+    assert needle.lower() in r.json()["detail"].lower()
+
+
+def test_repair_flag_fixes_bad_rows(api):
+    data = SAMPLE.read_bytes().replace(b"1938.68", b"-5", 1)
+    r = upload(api, data, "neg.csv", repair="true")
+    assert r.status_code == 201 and r.json()["rows"] == 749
+    assert any("repaired" in n for n in r.json()["notes"])
+    api.delete(f"/api/datasets/{r.json()['id']}")
+
+
+def test_upload_must_be_a_multipart_file(api):
+    r = api.post("/api/datasets", json={"file": "x"})
+    assert r.status_code == 422 and "file" in r.json()["detail"]
+
+
+def test_upload_over_the_limit_is_413_by_header_and_by_count(tmp_path, dask_client):
+    app = create_app(tmp_path, client=dask_client, max_upload_mb=0.01)
+    with TestClient(app) as client:
+        r = upload(client)
+        assert r.status_code == 413 and "limit of 0.01 MB" in r.json()["detail"]
+        # No Content-Length (chunked): the bytes are counted as they arrive.
+        boundary = "sme-test-boundary"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                f"filename=\"a.csv\"\r\nContent-Type: text/csv\r\n\r\n").encode()
+        tail = f"\r\n--{boundary}--\r\n".encode()
+
+        def body():
+            yield head
+            data = SAMPLE.read_bytes()
+            for i in range(0, len(data), 4096):
+                yield data[i:i + 4096]
+            yield tail
+
+        r = client.post("/api/datasets", content=body(),
+                        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert r.status_code == 413, r.text
+        assert client.get("/api/datasets").json() == []
+        small = SAMPLE.read_bytes()[:9000]
+        assert upload(client, small).status_code == 422  # under the limit: read, too short
+
+
+# ------------------------------------------------------------------------- ids and errors
+
+
+ROUTES_WITH_IDS = [
+    ("GET", "/api/datasets/{ds}"),
+    ("GET", "/api/datasets/{ds}/ohlcv"),
+    ("DELETE", "/api/datasets/{ds}"),
+    ("GET", "/api/jobs/{job}"),
+    ("GET", "/api/jobs/{job}/events"),
+    ("GET", "/api/jobs/{job}/results"),
+    ("GET", "/api/jobs/{job}/series/1"),
+    ("GET", "/api/jobs/{job}/download/csv.zip"),
+    ("DELETE", "/api/jobs/{job}"),
+    ("POST", "/api/jobs/{job}/retry"),
+]
+
+
+@pytest.mark.parametrize(("method", "route"), ROUTES_WITH_IDS)
+def test_unknown_ids_are_404_and_malformed_ids_422(api, method, route):
+    r = api.request(method, route.format(ds=UNKNOWN_DS, job=UNKNOWN_JOB))
+    assert r.status_code == 404 and "not found" in r.json()["detail"]
+    for bad in ("ds_123", "job_XYZ", "..", "ds_" + "0" * 31 + "g", "%2e%2e%2fetc"):
+        r = api.request(method, route.format(ds=bad, job=bad))
+        assert r.status_code in (404, 422), (bad, r.status_code)
+        if r.status_code == 422:
+            assert "is not a" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"n_sample": 5}, "n_sample: unknown key; allowed keys here: dataset_id, n_samples"),
+        ({"method": "magic"}, "method:"),
+        ({"block_size": 0}, "block_size must be 'auto' or an integer >= 1"),
+        ({"weights": {"hurts": 1}}, "weights: unknown metric"),
+        ({"formats": ["csv", "xls"]}, "formats.1:"),
+        ({"formats": []}, "formats:"),
+        ({"min_fidelity": 120}, "min_fidelity:"),
+        ({"length": 50}, "length:"),
+        ({"n_samples": 100_001}, "n_samples: 100001 is above this server's limit of 100000"),
+        ({"length": 1_000_001}, "length: 1000001 bars is above this server's limit"),
+    ],
+)
+def test_job_request_validation_names_the_key(api, body, needle):
+    r = api.post("/api/jobs", json={"dataset_id": api.dataset["id"], **body})
+    assert r.status_code == 422, r.text
+    assert needle in r.json()["detail"]
+
+
+def test_job_request_dataset_errors_and_bad_json(api):
+    r = api.post("/api/jobs", json={"dataset_id": UNKNOWN_DS})
+    assert r.status_code == 404 and UNKNOWN_DS in r.json()["detail"]
+    r = api.post("/api/jobs", json={"dataset_id": "../../etc"})
+    assert r.status_code == 422 and "dataset_id" in r.json()["detail"]
+    r = api.post("/api/jobs", json={})
+    assert r.status_code == 422 and "dataset_id: Field required" in r.json()["detail"]
+    r = api.post("/api/jobs", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and "JSON" in r.json()["detail"]
+    r = api.post("/api/jobs", content=b"x" * (2 << 20), headers={"Content-Type":
+                                                               "application/json"})
+    assert r.status_code == 413
+
+
+def test_unexpected_errors_are_a_logged_generic_500(api, monkeypatch):
+    def boom():
+        raise RuntimeError("secret internals")
+
+    logged = []
+    handler = logging.Handler()
+    handler.emit = logged.append
+    logger = logging.getLogger("pipeline.api")
+    logger.addHandler(handler)
+    monkeypatch.setattr(api.app.state.sme.datasets, "list", boom)
+    try:
+        r = api.get("/api/datasets")
+    finally:
+        logger.removeHandler(handler)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "internal server error; the details are in the server log"}
+    assert any(rec.exc_info and "secret internals" in str(rec.exc_info[1]) for rec in logged)
+
+
+# ------------------------------------------------------------------------------ a job's life
+
+
+def test_job_lifecycle_and_events(api):
+    job = api.job
+    assert job["status"] == "succeeded" and job["error"] is None and job["run_id"]
+    assert job["started_at"] and job["finished_at"] and job["dataset_name"] == "sample.csv"
+    assert job["request"] == {"dataset_id": api.dataset["id"], **SMALL_JOB, "method":
+                              "stationary", "block_size": "auto", "length": None,
+                              "allow_partial": False, "formats": ["csv", "xlsx", "parquet"],
+                              "weights": {}}
+    p = job["progress"]
+    assert p["stage"] == "done" and p["accepted"] == p["requested"] == 5 and p["attempts"] > 0
+    assert 0 < p["acceptance_rate"] <= 1 and p["eta_seconds"] == 0
+    assert job["artifacts"] == ["csv.zip", "xlsx.zip", "parquet", "manifest.json",
+                                "scores.parquet"]
+    names = [e for e, _ in api.events]
+    assert names[-1] == "end" and set(names[:-1]) == {"progress"} and len(names) >= 2
+    assert api.events[-1][1]["status"] == "succeeded"
+    stages = [d["progress"]["stage"] for e, d in api.events if e == "progress"]
+    assert stages[-1] == "done"
+    assert api.get("/api/jobs").json()[-1]["id"] == job["id"]
+    record = json.loads((api.data_dir / "jobs" / job["id"] / "job.json").read_text())
+    assert record == job
+    # A finished job's stream is one progress event and the end.
+    events = sse_events(api, f"/api/jobs/{job['id']}/events")
+    assert [e for e, _ in events] == ["progress", "end"]
+
+
+def test_results_shape(api):
+    job = api.job
+    r = api.get(f"/api/jobs/{job['id']}/results", params={"max_points": 100})
+    assert r.status_code == 200
+    res = r.json()
+    assert res["run_id"] == job["run_id"] and res["status"] == "complete"
+    assert set(res["reference_metrics"]) >= {"volatility", "hurst"}
+    assert set(res["weights"]) == set(res["scored_metrics"])
+    assert [s["scenario"] for s in res["scenarios"]] == [1, 2, 3, 4, 5]
+    assert all(s["score"] >= 80 and set(s) == {"scenario", "score", "attempt", "metrics"}
+               for s in res["scenarios"])
+    fan = res["fan"]
+    n = len(fan["index"])
+    assert n == 94 and len(fan["original"]) == n and fan["n_series"] == 5
+    assert list(fan["percentiles"]) == ["5", "25", "50", "75", "95"]
+    bands = np.array([fan["percentiles"][k] for k in ["5", "25", "50", "75", "95"]])
+    assert bands.shape == (5, n) and (np.diff(bands, axis=0) >= 0).all()
+    assert len(fan["samples"]) == 5 and all(len(s) == n for s in fan["samples"])
+    paths = np.array(fan["samples"])  # all 5 series here
+    assert (paths.min(axis=0) <= bands[0]).all() and (bands[-1] <= paths.max(axis=0)).all()
+    # The sample paths are the series' closes at each bucket's last bar.
+    series = api.get(f"/api/jobs/{job['id']}/series/1", params={"max_points": 100}).json()
+    assert series["close"] == fan["samples"][0] and series["index"] == fan["index"]
+    default = api.get(f"/api/jobs/{job['id']}/results").json()
+    assert len(default["fan"]["index"]) == 375  # default max_points 500: 2 bars a point
+    assert api.get(f"/api/jobs/{job['id']}/results",
+                   params={"max_points": 1}).status_code == 422
+
+
+def test_series_of_a_scenario(api):
+    job = api.job
+    out = api.data_dir / "jobs" / job["id"] / "output"
+    s = api.get(f"/api/jobs/{job['id']}/series/3", params={"max_points": 5000}).json()
+    frame = pd.read_parquet(out / f"synthetic_3_batch_{job['run_id']}.parquet")
+    assert len(s["close"]) == 750 and s["volume"] is not None
+    np.testing.assert_allclose(s["close"], frame["Close"].to_numpy())
+    r = api.get(f"/api/jobs/{job['id']}/series/99")
+    assert r.status_code == 404 and "1..5" in r.json()["detail"]
+    assert api.get(f"/api/jobs/{job['id']}/series/0").status_code == 404
+
+
+def test_every_download_artifact(api):
+    job, rid = api.job, api.job["run_id"]
+    base = f"/api/jobs/{job['id']}/download"
+    expected_csv = {f"synthetic_{k}_batch_{rid}.csv" for k in range(1, 6)}
+
+    r = api.get(f"{base}/csv.zip")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    assert r.headers["content-disposition"] == f'attachment; filename="synthetic_batch_{rid}.zip"'
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert set(z.namelist()) == expected_csv
+        frame = pd.read_csv(z.open(f"synthetic_1_batch_{rid}.csv"), index_col="Date")
+        assert len(frame) == 750 and list(frame.columns) == ["Open", "High", "Low", "Close",
+                                                             "Volume"]
+
+    r = api.get(f"{base}/xlsx.zip")
+    assert f"synthetic_batch_{rid}_xlsx.zip" in r.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert set(z.namelist()) == {n.replace(".csv", ".xlsx") for n in expected_csv}
+        assert len(pd.read_excel(io.BytesIO(z.read(f"synthetic_2_batch_{rid}.xlsx")))) == 750
+
+    r = api.get(f"{base}/parquet")
+    assert f"synthetic_batch_{rid}_parquet.zip" in r.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        assert set(z.namelist()) == {n.replace(".csv", ".parquet") for n in expected_csv}
+        assert len(pd.read_parquet(io.BytesIO(z.read(f"synthetic_5_batch_{rid}.parquet")))) == 750
+    again = api.get(f"{base}/parquet")  # built once, then streamed from the job directory
+    assert again.content == r.content
+    assert (api.data_dir / "jobs" / job["id"] / "output" /
+            f"synthetic_batch_{rid}_parquet.zip").exists()
+
+    r = api.get(f"{base}/manifest.json")
+    assert f"manifest_{rid}.json" in r.headers["content-disposition"]
+    manifest = r.json()
+    assert manifest["run_id"] == rid and len(manifest["scenarios"]) == 5
+    assert manifest["model"]["weights"] and manifest["reference_metrics"]
+
+    r = api.get(f"{base}/scores.parquet")
+    scores = pd.read_parquet(io.BytesIO(r.content))
+    assert list(scores["scenario"]) == [1, 2, 3, 4, 5]
+
+    r = api.get(f"{base}/report.pdf")
+    assert r.status_code == 404 and "csv.zip" in r.json()["detail"]
+
+
+def test_running_job_has_no_results_and_missing_format_is_404(api, dask_client):
+    job = start_job(api, api.dataset["id"], **BIG_JOB)
+    try:
+        for route in ("results", "series/1", "download/csv.zip"):
+            r = api.get(f"/api/jobs/{job['id']}/{route}")
+            assert r.status_code == 409 and "succeeded" in r.json()["detail"]
+        r = api.delete(f"/api/datasets/{api.dataset['id']}")
+        assert r.status_code == 409 and "running job" in r.json()["detail"]
+    finally:
+        assert api.delete(f"/api/jobs/{job['id']}").json()["status"] == "cancelled"
+    small = start_job(api, api.dataset["id"], **SMALL_JOB, formats=["parquet"])
+    small = wait_job(api, small["id"], finished)
+    assert small["status"] == "succeeded" and small["artifacts"] == ["parquet", "manifest.json",
+                                                                     "scores.parquet"]
+    r = api.get(f"/api/jobs/{small['id']}/download/csv.zip")
+    assert r.status_code == 404 and "did not produce csv.zip" in r.json()["detail"]
+    assert api.get(f"/api/jobs/{small['id']}/download/parquet").status_code == 200
+    no_stray_futures(dask_client)
+
+
+def test_a_fidelity_failure_is_a_failed_job_with_the_reason(api):
+    job = start_job(api, api.dataset["id"], n_samples=2, min_fidelity=99.99, max_attempts=2)
+    job = wait_job(api, job["id"], finished)
+    assert job["status"] == "failed" and "max_attempts=2" in job["error"]
+    assert job["artifacts"] == []
+    assert api.get(f"/api/jobs/{job['id']}/download/manifest.json").status_code == 409
+    assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+
+
+# ----------------------------------------------------------------------- cancel and delete
+
+
+def test_cancel_mid_run_then_retry_resumes_and_delete(api, dask_client):
+    job = start_job(api, api.dataset["id"], **BIG_JOB)
+    wait_job(api, job["id"], lambda j: j["progress"]["accepted"] >= 3)
+    r = api.delete(f"/api/jobs/{job['id']}")
+    assert r.status_code == 202
+    cancelled = r.json()
+    assert cancelled["status"] == "cancelled" and cancelled["cancel_requested"]
+    assert cancelled["finished_at"] and cancelled["error"] is None
+    no_stray_futures(dask_client)
+    out = api.data_dir / "jobs" / job["id"] / "output"
+    assert not tmp_files(out) and not (out / "manifest.json").exists()
+    markers = sorted((out / "_state").iterdir())
+    series = sorted(out.glob("synthetic_*_batch_*.csv"))
+    assert len(markers) == len(series) >= 3  # every series written whole, with its marker
+    kept = {p.name for p in series}
+    time.sleep(0.5)
+    assert {p.name for p in out.glob("synthetic_*_batch_*.csv")} == kept  # nothing after cancel
+    # Retry in place: the scenarios finished before are kept, and the job runs again.
+    r = api.post(f"/api/jobs/{job['id']}/retry")
+    assert r.status_code == 202 and r.json()["status"] in ("queued", "running")
+    assert api.post(f"/api/jobs/{job['id']}/retry").status_code == 409
+    wait_job(api, job["id"], lambda j: j["progress"]["stage"] == "generating")
+    assert api.delete(f"/api/jobs/{job['id']}").json()["status"] == "cancelled"
+    assert kept <= {p.name for p in out.glob("synthetic_*_batch_*.csv")}
+    no_stray_futures(dask_client)
+    # A cancelled job is finished: DELETE now removes it with its files.
+    assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+    assert not (api.data_dir / "jobs" / job["id"]).exists()
+    assert api.get(f"/api/jobs/{job['id']}").status_code == 404
+
+
+def test_two_jobs_at_once_and_a_cancel_leaves_the_other_fine(api, dask_client):
+    big = start_job(api, api.dataset["id"], **BIG_JOB)
+    small = start_job(api, api.dataset["id"], **{**SMALL_JOB, "n_samples": 8, "seed": 99})
+    wait_job(api, big["id"], lambda j: j["progress"]["accepted"] >= 2)
+    assert api.delete(f"/api/jobs/{big['id']}").json()["status"] == "cancelled"
+    small = wait_job(api, small["id"], finished)
+    assert small["status"] == "succeeded" and small["progress"]["accepted"] == 8
+    out = api.data_dir / "jobs" / small["id"] / "output"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [s["scenario"] for s in manifest["scenarios"]] == list(range(1, 9))
+    assert not tmp_files(api.data_dir) and not any((out / "_state").glob("*"))
+    with zipfile.ZipFile(out / f"synthetic_batch_{small['run_id']}.zip") as z:
+        assert len(z.namelist()) == 8
+    no_stray_futures(dask_client)
+    for job in (big, small):
+        assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+
+
+def test_delete_finished_job_removes_files(api):
+    job = wait_job(api, start_job(api, api.dataset["id"], **SMALL_JOB)["id"], finished)
+    folder = api.data_dir / "jobs" / job["id"]
+    assert (folder / "output" / "manifest.json").exists()
+    assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+    assert not folder.exists()
+    assert job["id"] not in [j["id"] for j in api.get("/api/jobs").json()]
+    assert api.get(f"/api/jobs/{job['id']}/download/csv.zip").status_code == 404
+
+
+def test_concurrency_limit_is_429(tmp_path, dask_client):
+    app = create_app(tmp_path, client=dask_client, run_overrides=FAST, max_concurrent_jobs=1)
+    with TestClient(app) as client:
+        ds = upload(client).json()
+        first = start_job(client, ds["id"], **BIG_JOB)
+        r = client.post("/api/jobs", json={"dataset_id": ds["id"], **SMALL_JOB})
+        assert r.status_code == 429 and "at most 1 at once" in r.json()["detail"]
+        assert r.headers["retry-after"]
+        assert client.delete(f"/api/jobs/{first['id']}").json()["status"] == "cancelled"
+        second = start_job(client, ds["id"], **SMALL_JOB)
+        assert wait_job(client, second["id"], finished)["status"] == "succeeded"
+    no_stray_futures(dask_client)
+
+
+# ------------------------------------------------------------------------------- restart
+
+
+def test_restart_keeps_finished_jobs_and_fails_running_ones(tmp_path, dask_client):
+    with TestClient(create_app(tmp_path, client=dask_client, run_overrides=FAST)) as client:
+        ds = upload(client).json()
+        done = wait_job(client, start_job(client, ds["id"], **SMALL_JOB)["id"], finished)
+        assert done["status"] == "succeeded"
+    # A crash while a job ran leaves its record "running" (simulated: a copy of the record).
+    crashed_id = f"job_{uuid.uuid4().hex}"
+    record = json.loads((tmp_path / "jobs" / done["id"] / "job.json").read_text())
+    record.update(id=crashed_id, status="running", finished_at=None, artifacts=[], run_id=None,
+                  created_at="2000-01-01T00:00:00.000+00:00")
+    (tmp_path / "jobs" / crashed_id).mkdir()
+    (tmp_path / "jobs" / crashed_id / "job.json").write_text(json.dumps(record))
+    # ... and its output the finished scenarios with their markers, but no bundles or manifest.
+    crashed_out = tmp_path / "jobs" / crashed_id / "output"
+    shutil.copytree(tmp_path / "jobs" / done["id"] / "output", crashed_out,
+                    ignore=shutil.ignore_patterns("manifest.json", "*.zip", "scores.parquet"))
+    manifest = json.loads((tmp_path / "jobs" / done["id"] / "output" / "manifest.json").read_text())
+    (crashed_out / "_state").mkdir(exist_ok=True)
+    for entry in manifest["scenarios"]:
+        marker = {**entry, "scenario": entry["scenario"] - 1}
+        (crashed_out / "_state" / f"scenario_{marker['scenario']:08d}.json").write_text(
+            json.dumps(marker))
+    (tmp_path / "jobs" / "not-a-job").mkdir()  # ignored, never parsed as an id
+
+    with TestClient(create_app(tmp_path, client=dask_client, run_overrides=FAST)) as client:
+        jobs = client.get("/api/jobs").json()
+        assert [j["id"] for j in jobs] == [done["id"], crashed_id]
+        assert jobs[0] == done
+        assert client.get(f"/api/datasets/{ds['id']}").json() == ds
+        r = client.get(f"/api/jobs/{done['id']}/download/csv.zip")
+        assert r.status_code == 200 and len(zipfile.ZipFile(io.BytesIO(r.content)).namelist()) == 5
+        crashed = client.get(f"/api/jobs/{crashed_id}").json()
+        assert crashed["status"] == "failed" and crashed["error"] == RESTART_ERROR
+        assert crashed["finished_at"]
+        on_disk = json.loads((tmp_path / "jobs" / crashed_id / "job.json").read_text())
+        assert on_disk["status"] == "failed"
+        # Resubmitting it in place resumes: its finished scenarios are reused.
+        assert client.post(f"/api/jobs/{crashed_id}/retry").status_code == 202
+        retried = wait_job(client, crashed_id, finished)
+        assert retried["status"] == "succeeded" and retried["run_id"] == done["run_id"]
+        assert retried["progress"]["attempts"] == 0  # nothing regenerated
+        a = client.get(f"/api/jobs/{crashed_id}/download/csv.zip").content
+        b = client.get(f"/api/jobs/{done['id']}/download/csv.zip").content
+        assert a == b
+
+
+def test_shutdown_during_a_job_records_it_as_failed_for_retry(tmp_path, dask_client):
+    with TestClient(create_app(tmp_path, client=dask_client, run_overrides=FAST)) as client:
+        ds = upload(client).json()
+        job = start_job(client, ds["id"], **BIG_JOB)
+        wait_job(client, job["id"], lambda j: j["progress"]["accepted"] >= 1)
+    record = json.loads((tmp_path / "jobs" / job["id"] / "job.json").read_text())
+    assert record["status"] == "failed" and record["error"] == RESTART_ERROR
+    no_stray_futures(dask_client)
+
+
+# ---------------------------------------------------------------------------- auth and CORS
+
+
+def test_bearer_token(tmp_path, dask_client, monkeypatch):
+    monkeypatch.setenv("SME_API_TOKEN", "s3cret-token")
+    app = create_app(tmp_path, client=dask_client, run_overrides=FAST)
+    with TestClient(app) as client:
+        assert client.get("/api/health").status_code == 200
+        for method, url in [("GET", "/api/datasets"), ("GET", "/api/options"),
+                            ("POST", "/api/jobs"), ("GET", f"/api/jobs/{UNKNOWN_JOB}/events")]:
+            r = client.request(method, url)
+            assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+            assert "Bearer" in r.json()["detail"]
+        assert client.get("/api/datasets", headers={"Authorization": "Bearer wrong"}
+                          ).status_code == 401
+        assert client.get("/api/datasets", params={"token": "s3cret-token"}).status_code == 401
+        good = {"Authorization": "Bearer s3cret-token"}
+        assert client.get("/api/datasets", headers=good).json() == []
+        ds = upload(client, headers=good).json()
+        job = client.post("/api/jobs", headers=good, json={"dataset_id": ds["id"], **SMALL_JOB})
+        job_id = job.json()["id"]
+        # EventSource and download links cannot set headers: ?token= works there.
+        events = sse_events(client, f"/api/jobs/{job_id}/events?token=s3cret-token")
+        assert events[-1][0] == "end" and events[-1][1]["status"] == "succeeded"
+        r = client.get(f"/api/jobs/{job_id}/download/manifest.json",
+                       params={"token": "s3cret-token"})
+        assert r.status_code == 200 and r.json()["run_id"]
+        assert client.get(f"/api/jobs/{job_id}/download/manifest.json").status_code == 401
+    explicit = create_app(tmp_path / "b", client=dask_client, token="other")
+    with TestClient(explicit) as client:
+        assert client.get("/api/datasets", headers={"Authorization": "Bearer other"}
+                          ).status_code == 200
+
+
+def test_cors_only_when_configured(tmp_path, dask_client):
+    origin = "http://localhost:5173"
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+    with TestClient(create_app(tmp_path, client=dask_client)) as client:
+        r = client.options("/api/jobs", headers=preflight)
+        assert "access-control-allow-origin" not in r.headers
+    with TestClient(create_app(tmp_path, client=dask_client, cors_origins=[origin])) as client:
+        r = client.options("/api/jobs", headers=preflight)
+        assert r.headers["access-control-allow-origin"] == origin
+        r = client.get("/api/health", headers={"Origin": origin})
+        assert r.headers["access-control-allow-origin"] == origin
+
+
+# --------------------------------------------------------------------- schema-driven fuzzing
+
+
+def test_no_server_errors_on_any_route(tmp_path, dask_client):
+    """Schemathesis cases for every operation: valid, invalid, and with real ids."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+
+    # A dataset and a finished job to aim some cases at.
+    with TestClient(create_app(tmp_path, client=dask_client, run_overrides=FAST)) as client:
+        ds = upload(client).json()
+        job = wait_job(client, start_job(client, ds["id"], **SMALL_JOB)["id"], finished)
+    app = create_app(tmp_path, client=dask_client, run_overrides=FAST, ui_dir=tmp_path / "no")
+    # The event stream of a running job lasts as long as the job; tested above.
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex="/events$")
+    real_ids = {"dataset_id": ds["id"], "job_id": job["id"]}
+    seen: dict[tuple[str, str], set[int]] = {}
+
+    def run(operation, strategy, examples: int) -> None:
+        @given(case=strategy)
+        @settings(max_examples=examples, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case):
+            response = case.call()
+            assert response.status_code < 500, (case.method, case.formatted_path,
+                                                response.text)
+            seen.setdefault((case.method, operation.path), set()).add(response.status_code)
+
+        try:
+            check()
+        except Unsatisfiable:  # nothing invalid to send to an operation without inputs
+            pass
+
+    try:
+        operations = [r.ok() for r in schema.get_all_operations()]
+        assert len(operations) >= 13
+        for op in operations:
+            run(op, op.as_strategy(GenerationMode.POSITIVE), 12)
+            run(op, op.as_strategy(GenerationMode.NEGATIVE), 8)
+            names = {p.name for p in op.path_parameters}
+            if names & set(real_ids) and op.method.upper() != "DELETE":
+                ids = {k: v for k, v in real_ids.items() if k in names}
+                run(op, op.as_strategy(GenerationMode.POSITIVE, path_parameters=ids), 8)
+    finally:
+        shutdown = getattr(schemathesis.python.asgi, "shutdown_lifespans", None)
+        if shutdown is not None:
+            shutdown()
+    assert 200 in seen[("GET", "/api/jobs/{job_id}/results")]
+    assert 200 in seen[("GET", "/api/datasets/{dataset_id}/ohlcv")]

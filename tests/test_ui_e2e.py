@@ -1,0 +1,261 @@
+"""End-to-end test of the web dashboard: a live ``sme serve`` driven by headless Chromium.
+
+The server serves the built dashboard (``ui/dist``, made by ``make ui``) and the API on
+127.0.0.1; Debian's ``chromium`` is driven through the Python ``playwright`` package (its own
+browser download is not used). The test uploads the 750-row sample, fills the run form, follows
+the job's progress to the end, checks the results view and the CSV ZIP download, and checks
+that an invalid upload shows the API's message. Screenshots go under pytest's ``tmp_path``;
+their paths are printed (``pytest -s`` shows them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+UI_DIST = ROOT / "ui" / "dist"
+SAMPLE = ROOT / "data" / "sample_ohlcv.csv"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SERVER_START_TIMEOUT = 120.0
+JOB_TIMEOUT_MS = 240_000
+UI_TIMEOUT_MS = 30_000
+
+
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("SME_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _sme() -> str | None:
+    beside = Path(sys.executable).with_name("sme")
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("sme")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get_json(url: str, timeout: float = 5.0):
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1 only
+        return json.loads(response.read())
+
+
+def _post_file(url: str, path: Path, timeout: float = 30.0) -> tuple[int, dict]:
+    """POST ``path`` as multipart field ``file``; the status and JSON body."""
+    boundary = uuid.uuid4().hex
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{path.name}\"\r\n"
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        url, data=body, method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """``sme serve`` on a free 127.0.0.1 port with the built dashboard; its base URL."""
+    if not (UI_DIST / "index.html").is_file():
+        pytest.skip("ui/dist is not built: run `make ui` (cd ui && npm ci && npm run build)")
+    sme = _sme()
+    if sme is None:
+        pytest.skip("the `sme` command is not installed (pip install -e .)")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "server.log"
+    cmd = [sme, "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--data-dir", str(tmp_path / "data"), "--ui-dir", str(UI_DIST),
+           "--workers", "2", "--log-level", "warning"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"sme serve exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+            try:
+                if _get_json(f"{base}/api/health", timeout=2.0).get("status") == "ok":
+                    break
+            except (OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"sme serve did not answer within {SERVER_START_TIMEOUT:.0f} s:\n"
+                            f"{log_path.read_text()[-4000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+@pytest.fixture
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    executable = _chromium()
+    if executable is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium) or set SME_CHROMIUM")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True,
+                              timeout=60_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_dashboard_end_to_end(live_server, browser, tmp_path):
+    base = live_server
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    saved: list[Path] = []
+
+    context = browser.new_context(viewport={"width": 1366, "height": 800}, accept_downloads=True)
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    outside: list[str] = []
+    events: list[str] = []
+    page_errors: list[str] = []
+
+    def only_local(route):
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1:", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    page.on("request", lambda r: events.append(r.url) if "/events" in r.url else None)
+
+    def shot(name: str, full_page: bool = False) -> None:
+        path = shots / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        saved.append(path)
+
+    try:
+        page.goto(base + "/", wait_until="domcontentloaded", timeout=UI_TIMEOUT_MS)
+        page.wait_for_selector("text=Drop an OHLCV file here")
+        page.wait_for_selector("#field-n_samples")  # the form came from GET /api/options
+
+        # -- upload the sample and see it ------------------------------------------------------
+        page.set_input_files("[data-testid=file-input]", str(SAMPLE))
+        page.wait_for_selector("[data-testid=dataset-rows]:has-text('750')")
+        page.wait_for_selector("[data-testid=dataset-chart] canvas")
+        assert page.locator("[data-testid=dataset-view] [data-testid=metrics-table] tbody tr").count() >= 10
+        shot("1_dataset_1366x800")
+
+        # -- an out-of-range value is explained inline ------------------------------------------
+        page.fill("#field-n_samples", "0")
+        page.wait_for_selector("#field-n_samples-error:has-text('Must be at least 1')")
+
+        # -- configure a small run and start it --------------------------------------------------
+        page.fill("#field-n_samples", "5")
+        page.fill("#field-min_fidelity", "80")
+        assert page.locator("#field-n_samples-error").count() == 0
+        page.click("button:has-text('Generate scenarios')")
+        page.wait_for_selector("[data-testid=progress-panel]")
+        page.wait_for_selector("[data-testid=progress-panel][data-status=succeeded]",
+                               timeout=JOB_TIMEOUT_MS)
+        assert page.locator("[role=progressbar]").get_attribute("aria-valuenow") == "100"
+        assert page.inner_text("[data-testid=progress-accepted]").replace(" ", "") == "5/5"
+        assert any("/api/jobs/job_" in u for u in events), "no EventSource on /api/jobs/{id}/events"
+
+        # -- results ------------------------------------------------------------------------------
+        page.wait_for_selector("[data-testid=fan-chart] canvas")
+        page.wait_for_selector("[data-testid=score-histogram] canvas")
+        page.wait_for_selector("[data-testid=series-chart] canvas")
+        assert page.locator("[data-testid=fan-chart] canvas").first.is_visible()
+        assert page.locator("[data-testid=score-histogram] canvas").first.is_visible()
+        rows = page.locator("[data-testid=results] [data-testid=metrics-table] tbody tr")
+        assert rows.count() >= 10
+        assert page.locator("[data-testid=scenario-select] option").count() == 5
+        page.select_option("[data-testid=scenario-select]", "3")
+        page.wait_for_selector("[data-testid=series-chart] canvas")
+        page.locator("[data-testid=fan-chart]").scroll_into_view_if_needed()
+        shot("2_results_1366x800")
+        shot("2_results_1366_full", full_page=True)
+
+        page.set_viewport_size({"width": 1920, "height": 1080})
+        page.wait_for_timeout(500)  # let the charts follow the new width
+        shot("3_results_1920x1080")
+
+        # -- the CSV ZIP download -----------------------------------------------------------------
+        links = page.locator("[data-testid=downloads] a")
+        artifacts = [links.nth(i).get_attribute("data-artifact") for i in range(links.count())]
+        assert "csv.zip" in artifacts and "manifest.json" in artifacts
+        assert "xlsx.zip" not in artifacts  # not among the requested formats
+        with page.expect_download(timeout=UI_TIMEOUT_MS) as info:
+            page.click("[data-testid=downloads] a[data-artifact='csv.zip']")
+        zip_path = tmp_path / "download.zip"
+        info.value.save_as(str(zip_path))
+        assert zipfile.is_zipfile(zip_path)
+        with zipfile.ZipFile(zip_path) as z:
+            csvs = [n for n in z.namelist() if n.lower().endswith(".csv")]
+        assert len(csvs) == 5, z.namelist()
+
+        # -- the job list reopens the job ---------------------------------------------------------
+        page.click("[data-testid=jobs-list] button")
+        page.wait_for_selector("[data-testid=progress-panel][data-status=succeeded]")
+
+        # -- an invalid file shows the API's own message ------------------------------------------
+        bad = tmp_path / "no_close.csv"
+        bad.write_text("\n".join(
+            line.rsplit(",", 2)[0] + "," + line.rsplit(",", 1)[1]  # drop the Close column
+            for line in SAMPLE.read_text().splitlines()) + "\n")
+        assert "Close" not in bad.read_text().splitlines()[0]
+        status, body = _post_file(f"{base}/api/datasets", bad)
+        assert status == 422, body
+        page.set_viewport_size({"width": 1366, "height": 800})
+        page.set_input_files("[data-testid=file-input]", str(bad))
+        error = page.wait_for_selector("[data-testid=upload-error]")
+        assert "no_close.csv was not accepted" in error.inner_text()
+        assert page.inner_text("[data-testid=upload-error] .detail") == body["detail"]
+        shot("4_upload_error_1366x800")
+
+        assert not page_errors, page_errors
+        assert not outside, f"requests left 127.0.0.1: {outside}"
+    finally:
+        for path in saved:
+            print(f"screenshot: {path}")
+        context.close()
