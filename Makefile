@@ -1,12 +1,13 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    creates .venv, installs the package, runs the main job on the built-in sample
-#   make test   installs the dev extras, runs ruff and the whole test suite
+#   make test   installs the dev extras and the UI's packages, runs ruff, the UI's component
+#               tests and the whole pytest suite (browser tests use Debian's chromium)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= configs/default.yaml
 
-.PHONY: run test lint install dev bench clean
+.PHONY: run test lint install dev bench clean ui ui-test serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,12 +31,31 @@ run: install
 lint: dev
 	$(BIN)/ruff check pipeline tests benchmarks examples
 
-test: lint
+ui-test: ui
+	cd ui && npm test
+
+test: lint ui-test
 	$(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# The web dashboard (React, built with Vite into ui/dist, served by `sme serve` at /).
+UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/package.json \
+              ui/package-lock.json ui/vite.config.ts ui/tsconfig.json
+
+ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
+	cd ui && npm ci
+	touch $@
+
+ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
+	cd ui && npm run build
+
+ui: ui/dist/index.html
+
+serve: install ui
+	$(BIN)/sme serve --host 127.0.0.1 --port 8000 --data-dir .sme-data
 
 clean:
 	rm -rf outputs .sme-cache .pytest_cache .ruff_cache dask-worker-space

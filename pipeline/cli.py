@@ -177,6 +177,8 @@ def _cmd_run(args) -> int:
             if p.stage in ("bundling", "done"):
                 bar.close()
                 bar = None
+                if p.stage == "bundling":
+                    print("writing ZIP bundles, scores and manifest ...", file=sys.stderr)
 
     try:
         result = run_pipeline(cfg, progress=on_progress)

@@ -106,6 +106,7 @@ def test_run_writes_outputs_and_manifest(tmp_path, local_client):
     assert not (out / "_state").exists() or not any((out / "_state").iterdir())
     assert events[0].stage == "preparing" and events[-1].stage == "done"
     assert events[-1].accepted == 12
+    assert 0 < events[-1].acceptance_rate <= 1
 
 
 def test_identical_outputs_on_one_or_two_workers_threads_or_processes(tmp_path, local_client):

@@ -23,12 +23,14 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import io
 import json
 import math
 import os
 import re
+import tempfile
 import uuid
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -271,10 +273,15 @@ def _zip_info(arcname: str) -> zipfile.ZipInfo:
     return info
 
 
-def _build_zip(entries: Iterable[tuple[str, int, IO[bytes]]]) -> bytes:
-    """Zip ``(arcname, size, stream)`` entries in the order given, one stream at a time."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+def _build_zip(entries: Iterable[tuple[str, int, IO[bytes]]], sink: IO[bytes] | None = None
+               ) -> bytes | None:
+    """Zip ``(arcname, size, stream)`` entries in the order given, one stream at a time.
+
+    Into ``sink`` when given (returns None), else into memory (returns the bytes). Deflate level 1:
+    most of the size gain of the default level on CSV text at a third of the time.
+    """
+    out = io.BytesIO() if sink is None else sink
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for arcname, size, stream in entries:
             info = _zip_info(arcname)
             # A known size lets zipfile decide on ZIP64 up front rather than fail at 2 GiB.
@@ -282,7 +289,7 @@ def _build_zip(entries: Iterable[tuple[str, int, IO[bytes]]]) -> bytes:
             with stream, archive.open(info, "w") as member:
                 while chunk := stream.read(_COPY_CHUNK):
                     member.write(chunk)
-    return out.getvalue()
+    return out.getvalue() if sink is None else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -642,4 +649,30 @@ class OutputStore:
                 path = self._fs_path(member)
                 yield arcname, int(self.fs.size(path) or 0), self.fs.open(path, "rb")
 
-        self.write_bytes(name, _build_zip(entries()))
+        # The archive can be larger than memory (thousands of series): it is built in a file,
+        # the hidden sibling locally, else a local temporary file uploaded in one put.
+        target = self._fs_path(name)
+        try:
+            if self._is_local:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                tmp = self._tmp_sibling(target)
+                try:
+                    with open(tmp, "xb") as handle:
+                        _build_zip(entries(), handle)
+                        if self.fsync:
+                            handle.flush()
+                            os.fsync(handle.fileno())
+                    os.replace(tmp, target)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
+            else:
+                with tempfile.NamedTemporaryFile(prefix="sme-zip-", suffix=".zip") as handle:
+                    _build_zip(entries(), handle)
+                    handle.flush()
+                    self.fs.put_file(handle.name, target)
+        except Exception as exc:
+            if _is_storage_error(exc):
+                raise self._unwritable(name, exc) from exc
+            raise

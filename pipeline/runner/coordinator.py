@@ -254,7 +254,8 @@ def run_pipeline(
                 attempts=len(failed) * gen.max_attempts,
                 failed_scenarios=[i + 1 for i in ids],
             )
-        report("bundling", len(ledger), attempts, len(failed), 0.0, link=link)
+        accepted_now = len(ledger) - len(done)
+        report("bundling", len(ledger), attempts, len(failed), 0.0, accepted_now, link)
         files = _bundle(cl, store, cfg, run_id, ledger)
 
     scores = ledger.frame()
@@ -266,7 +267,7 @@ def run_pipeline(
     # The markers are the resume record of an unfinished run; the manifest now replaces them.
     for name in store.list(STATE_DIR):
         store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
-    report("done", len(ledger), attempts, len(failed), 0.0)
+    report("done", len(ledger), attempts, len(failed), 0.0, accepted_now)
     return RunResult(
         run_id=run_id,
         output_path=output_path,

@@ -210,7 +210,7 @@ export default function App() {
             {options ? (
               <JobForm options={options} datasetId={dataset?.id ?? null} onSubmit={startJob} />
             ) : (
-              <div className="loading">Loading form…</div>
+              <div className="loading">{needToken ? "Enter the access token above to load the form." : "Loading form…"}</div>
             )}
           </section>
           <section className="panel">
@@ -269,7 +269,13 @@ export default function App() {
               <ProgressPanel job={job} onCancel={cancel} cancelling={cancelling} live={live} />
               {job.status === "succeeded" || (isTerminal(job.status) && job.artifacts?.length > 0) ? (
                 <ResultsView key={job.id} job={job} options={options} />
-              ) : null}
+              ) : (
+                <p className="muted note">
+                  {isTerminal(job.status)
+                    ? `This job ${job.status === "failed" ? "failed" : "was cancelled"}; it has no results to show.`
+                    : "Charts, metrics and downloads appear here when the run finishes."}
+                </p>
+              )}
             </div>
           )}
         </main>

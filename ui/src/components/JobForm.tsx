@@ -58,7 +58,15 @@ export default function JobForm({ options, datasetId, onSubmit }: Props) {
     setSubmitted(true);
     if (!datasetId) return;
     const { request, errors: errs } = buildRequest(fields, values, datasetId, options.metrics);
-    if (Object.keys(errs).length) return;
+    const invalid = Object.keys(errs);
+    if (invalid.length) {
+      // Bring the first bad field into view (it may be inside the closed "Advanced" section).
+      const el = document.querySelector<HTMLElement>(`[data-field="${invalid[0]}"]`);
+      el?.closest("details")?.setAttribute("open", "");
+      el?.scrollIntoView?.({ block: "center" });
+      el?.querySelector<HTMLElement>("input, select")?.focus();
+      return;
+    }
     setBusy(true);
     setApiError(null);
     try {
