@@ -156,6 +156,7 @@ def search_attempts(
     min_fidelity: float,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    lookahead: int | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
     """Find, for each scenario, the lowest attempt in its window that passes ``min_fidelity``.
@@ -170,6 +171,10 @@ def search_attempts(
         Acceptance threshold in percent.
     batch_size : int
         Candidates scored per batch.
+    lookahead : int, optional
+        Most attempts of one scenario scored in one batch. Attempts scored after a scenario's
+        first pass are wasted, so with a high acceptance rate this should be small (about
+        ``1 / acceptance rate``); None lets a few open scenarios fill whole batches.
     on_batch : callable, optional
         Called as ``on_batch(evaluated, accepted)`` after each batch (counts in that batch).
 
@@ -185,6 +190,8 @@ def search_attempts(
         # Spread the batch over the open scenarios; each scenario's attempts stay contiguous
         # from its next untried attempt, so its lowest pass is found in order.
         per_scenario = max(1, batch_size // len(next_attempt))
+        if lookahead is not None:
+            per_scenario = min(per_scenario, max(1, int(lookahead)))
         batch_s: list[int] = []
         batch_a: list[int] = []
         for s, a in next_attempt.items():

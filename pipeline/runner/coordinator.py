@@ -337,7 +337,8 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
                 a = next_attempt[s]
                 windows[s] = (a, min(a + window, gen.max_attempts))
             fut = cl.submit(search_task, model_future, store, run_id, gen.seed, windows,
-                            gen.min_fidelity, formats, pure=False, retries=2)
+                            gen.min_fidelity, formats, math.ceil(1.0 / p), pure=False,
+                            retries=2)
             futures[fut] = windows
 
     try:

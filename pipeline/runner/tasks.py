@@ -40,6 +40,7 @@ def search_task(
     windows: Mapping[int, tuple[int, int]],
     min_fidelity: float,
     formats: Sequence[str],
+    lookahead: int | None = None,
 ) -> dict:
     """Search the scenarios' attempt windows; write the accepted series, then one marker.
 
@@ -49,7 +50,7 @@ def search_task(
         ``accepted``: records (scenario, attempt, score, metrics, files); ``open``: scenario ->
         (best score, best attempt) for scenarios with no pass in their window; ``evaluated``.
     """
-    result = search_attempts(model, root_seed, windows, min_fidelity)
+    result = search_attempts(model, root_seed, windows, min_fidelity, lookahead=lookahead)
     accepted = []
     for acc in result.accepted:
         frame = model.to_frame(acc.ohlcv)
