@@ -9,9 +9,7 @@ import gc
 import io
 import json
 import logging
-import shutil
 import time
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -23,9 +21,10 @@ from fastapi.testclient import TestClient
 
 from pipeline.api import create_app
 from pipeline.api.jobs import RESTART_ERROR
+from pipeline.io.writers import OutputStore
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
-                                        "ignore:Using `httpx`:Warning")
+# Uploads without volume or with repaired rows warn; the API reports that in Dataset.notes.
+pytestmark = pytest.mark.filterwarnings("ignore::pipeline.errors.SMEWarning")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_ohlcv.csv"
@@ -510,30 +509,41 @@ def test_a_fidelity_failure_is_a_failed_job_with_the_reason(api):
 # ----------------------------------------------------------------------- cancel and delete
 
 
+def series_files(out: Path) -> dict[str, int]:
+    """Series files of a job's output -> inode (a rewrite, always temp-then-rename, changes it)."""
+    return {p.name: p.stat().st_ino for p in out.glob("synthetic_*_batch_*.csv")}
+
+
+def cancel_with_output(client: TestClient, job_id: str, out: Path, min_accepted: int) -> dict:
+    """Cancel a running job once it accepted ``min_accepted``; check what it left behind."""
+    wait_job(client, job_id, lambda j: j["progress"]["accepted"] >= min_accepted)
+    r = client.delete(f"/api/jobs/{job_id}")
+    assert r.status_code == 202
+    job = r.json()
+    assert job["status"] == "cancelled" and job["cancel_requested"] and job["finished_at"]
+    assert job["error"] is None
+    assert not tmp_files(out) and not (out / "manifest.json").exists()
+    kept = series_files(out)
+    assert len(kept) >= min_accepted
+    for name in list(kept)[:20]:  # every series was written whole
+        assert len(pd.read_csv(out / name)) == 750
+    time.sleep(0.3)
+    assert series_files(out) == kept  # nothing is written after DELETE returned
+    return kept
+
+
 def test_cancel_mid_run_then_retry_resumes_and_delete(api, dask_client):
     job = start_job(api, api.dataset["id"], **BIG_JOB)
-    wait_job(api, job["id"], lambda j: j["progress"]["accepted"] >= 3)
-    r = api.delete(f"/api/jobs/{job['id']}")
-    assert r.status_code == 202
-    cancelled = r.json()
-    assert cancelled["status"] == "cancelled" and cancelled["cancel_requested"]
-    assert cancelled["finished_at"] and cancelled["error"] is None
-    no_stray_futures(dask_client)
     out = api.data_dir / "jobs" / job["id"] / "output"
-    assert not tmp_files(out) and not (out / "manifest.json").exists()
-    markers = sorted((out / "_state").iterdir())
-    series = sorted(out.glob("synthetic_*_batch_*.csv"))
-    assert len(markers) == len(series) >= 3  # every series written whole, with its marker
-    kept = {p.name for p in series}
-    time.sleep(0.5)
-    assert {p.name for p in out.glob("synthetic_*_batch_*.csv")} == kept  # nothing after cancel
-    # Retry in place: the scenarios finished before are kept, and the job runs again.
+    kept = cancel_with_output(api, job["id"], out, 3)
+    no_stray_futures(dask_client)
+    # Retry in place: the scenarios finished before are reused (same files, not rewritten).
     r = api.post(f"/api/jobs/{job['id']}/retry")
     assert r.status_code == 202 and r.json()["status"] in ("queued", "running")
+    assert r.json()["error"] is None and r.json()["progress"]["accepted"] == 0
     assert api.post(f"/api/jobs/{job['id']}/retry").status_code == 409
-    wait_job(api, job["id"], lambda j: j["progress"]["stage"] == "generating")
-    assert api.delete(f"/api/jobs/{job['id']}").json()["status"] == "cancelled"
-    assert kept <= {p.name for p in out.glob("synthetic_*_batch_*.csv")}
+    again = cancel_with_output(api, job["id"], out, len(kept) + 3)
+    assert {k: again[k] for k in kept} == kept
     no_stray_futures(dask_client)
     # A cancelled job is finished: DELETE now removes it with its files.
     assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
@@ -591,45 +601,31 @@ def test_restart_keeps_finished_jobs_and_fails_running_ones(tmp_path, dask_clien
         ds = upload(client).json()
         done = wait_job(client, start_job(client, ds["id"], **SMALL_JOB)["id"], finished)
         assert done["status"] == "succeeded"
-    # A crash while a job ran leaves its record "running" (simulated: a copy of the record).
-    crashed_id = f"job_{uuid.uuid4().hex}"
-    record = json.loads((tmp_path / "jobs" / done["id"] / "job.json").read_text())
-    record.update(id=crashed_id, status="running", finished_at=None, artifacts=[], run_id=None,
-                  created_at="2000-01-01T00:00:00.000+00:00")
-    (tmp_path / "jobs" / crashed_id).mkdir()
-    (tmp_path / "jobs" / crashed_id / "job.json").write_text(json.dumps(record))
-    # ... and its output the finished scenarios with their markers, but no bundles or manifest.
-    crashed_out = tmp_path / "jobs" / crashed_id / "output"
-    shutil.copytree(tmp_path / "jobs" / done["id"] / "output", crashed_out,
-                    ignore=shutil.ignore_patterns("manifest.json", "*.zip", "scores.parquet"))
-    manifest = json.loads((tmp_path / "jobs" / done["id"] / "output" / "manifest.json").read_text())
-    (crashed_out / "_state").mkdir(exist_ok=True)
-    for entry in manifest["scenarios"]:
-        marker = {**entry, "scenario": entry["scenario"] - 1}
-        (crashed_out / "_state" / f"scenario_{marker['scenario']:08d}.json").write_text(
-            json.dumps(marker))
+        big = start_job(client, ds["id"], **BIG_JOB)
+        big_out = tmp_path / "jobs" / big["id"] / "output"
+        kept = cancel_with_output(client, big["id"], big_out, 3)
+    # A crash while a job ran leaves its record "running" and its finished scenarios on disk.
+    path = tmp_path / "jobs" / big["id"] / "job.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "status": "running",
+                                "finished_at": None, "cancel_requested": False}))
     (tmp_path / "jobs" / "not-a-job").mkdir()  # ignored, never parsed as an id
 
     with TestClient(create_app(tmp_path, client=dask_client, run_overrides=FAST)) as client:
         jobs = client.get("/api/jobs").json()
-        assert [j["id"] for j in jobs] == [done["id"], crashed_id]
-        assert jobs[0] == done
+        assert [j["id"] for j in jobs] == [big["id"], done["id"]]
+        assert jobs[1] == done
         assert client.get(f"/api/datasets/{ds['id']}").json() == ds
         r = client.get(f"/api/jobs/{done['id']}/download/csv.zip")
         assert r.status_code == 200 and len(zipfile.ZipFile(io.BytesIO(r.content)).namelist()) == 5
-        crashed = client.get(f"/api/jobs/{crashed_id}").json()
+        crashed = client.get(f"/api/jobs/{big['id']}").json()
         assert crashed["status"] == "failed" and crashed["error"] == RESTART_ERROR
         assert crashed["finished_at"]
-        on_disk = json.loads((tmp_path / "jobs" / crashed_id / "job.json").read_text())
-        assert on_disk["status"] == "failed"
-        # Resubmitting it in place resumes: its finished scenarios are reused.
-        assert client.post(f"/api/jobs/{crashed_id}/retry").status_code == 202
-        retried = wait_job(client, crashed_id, finished)
-        assert retried["status"] == "succeeded" and retried["run_id"] == done["run_id"]
-        assert retried["progress"]["attempts"] == 0  # nothing regenerated
-        a = client.get(f"/api/jobs/{crashed_id}/download/csv.zip").content
-        b = client.get(f"/api/jobs/{done['id']}/download/csv.zip").content
-        assert a == b
+        assert json.loads(path.read_text())["status"] == "failed"
+        # Resubmitting it in place resumes: its finished scenarios are reused, not redone.
+        assert client.post(f"/api/jobs/{big['id']}/retry").status_code == 202
+        again = cancel_with_output(client, big["id"], big_out, len(kept) + 3)
+        assert {k: again[k] for k in kept} == kept
+    no_stray_futures(dask_client)
 
 
 def test_shutdown_during_a_job_records_it_as_failed_for_retry(tmp_path, dask_client):
@@ -640,6 +636,33 @@ def test_shutdown_during_a_job_records_it_as_failed_for_retry(tmp_path, dask_cli
     record = json.loads((tmp_path / "jobs" / job["id"] / "job.json").read_text())
     assert record["status"] == "failed" and record["error"] == RESTART_ERROR
     no_stray_futures(dask_client)
+
+
+def test_s3_data_dir_through_moto_server(s3_server, s3_bucket, dask_client):
+    data_dir = f"{s3_bucket}/sme"
+    app = create_app(data_dir, client=dask_client, run_overrides=FAST,
+                     storage_options=s3_server.storage_options)
+    with TestClient(app) as client:
+        ds = upload(client).json()
+        job = start_job(client, ds["id"], **SMALL_JOB, formats=["csv", "parquet"])
+        job = wait_job(client, job["id"], finished)
+        assert job["status"] == "succeeded", job["error"]
+        r = client.get(f"/api/jobs/{job['id']}/download/csv.zip")
+        assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+        assert len(zipfile.ZipFile(io.BytesIO(r.content)).namelist()) == 5
+        r = client.get(f"/api/jobs/{job['id']}/download/parquet")
+        assert len(zipfile.ZipFile(io.BytesIO(r.content)).namelist()) == 5
+        res = client.get(f"/api/jobs/{job['id']}/results", params={"max_points": 50}).json()
+        assert res["fan"]["n_series"] == 5 and len(res["fan"]["original"]) == 50
+    store = OutputStore(data_dir, storage_options=s3_server.storage_options)
+    assert store.exists(f"datasets/{ds['id']}/data.parquet")
+    assert store.read_json(f"jobs/{job['id']}/job.json")["status"] == "succeeded"
+    with TestClient(create_app(data_dir, client=dask_client,
+                               storage_options=s3_server.storage_options)) as client:
+        assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
+        assert client.delete(f"/api/jobs/{job['id']}").status_code == 204
+        assert client.delete(f"/api/datasets/{ds['id']}").status_code == 204
+    assert not store.list("jobs/") and not store.list("datasets/")
 
 
 # ---------------------------------------------------------------------------- auth and CORS

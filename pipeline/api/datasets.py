@@ -53,7 +53,7 @@ def describe_frequency(index: pd.Index) -> str:
     seconds = float(np.median(np.diff(index.asi8))) / 1e9
     if seconds <= 0:
         return "unknown"
-    if index.dayofweek.max() <= 4 and 86400 <= seconds <= 3 * 86400:
+    if index.day_of_week.max() <= 4 and 86400 <= seconds <= 3 * 86400:
         return "1 day (business days)"
     for unit, size in _UNITS:
         count = seconds / size

@@ -327,8 +327,8 @@ class JobManager:
             nonlocal last_stage
             progress = JobProgress(**{k: v for k, v in p.as_dict().items()
                                       if k in JobProgress.model_fields}).model_dump()
-            if p.stage in ("bundling", "done"):
-                # These reports carry no per-run acceptance; keep the generating stage's rate.
+            if p.stage in ("bundling", "done") and not progress["acceptance_rate"]:
+                # Keep the generating stage's rate if the final reports carry none.
                 progress["acceptance_rate"] = entry.record["progress"].get("acceptance_rate")
             self._update(entry, progress=progress, run_id=p.run_id)
             try:
