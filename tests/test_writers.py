@@ -408,3 +408,23 @@ def test_permission_denied_is_a_config_error(tmp_path, monkeypatch):
     store = OutputStore(tmp_path / "run")
     with pytest.raises(ConfigError, match=r"'.*run' is not writable .*Permission denied"):
         store.write_bytes("sub/s.csv", b"x")
+
+
+def test_write_chunks_is_atomic_and_streams(tmp_path):
+    store = OutputStore(tmp_path)
+    store.write_chunks("big/manifest.json", (b"[%d]" % i for i in range(3)))
+    assert (tmp_path / "big" / "manifest.json").read_bytes() == b"[0][1][2]"
+
+    def failing():
+        yield b"partial"
+        raise RuntimeError("generator failed")
+
+    with pytest.raises(RuntimeError, match="generator failed"):
+        store.write_chunks("big/other.json", failing())
+    assert sorted(p.name for p in (tmp_path / "big").iterdir()) == ["manifest.json"]
+
+
+def test_write_chunks_to_memory_fs():
+    store = OutputStore(f"memory://sme-chunks-{uuid.uuid4().hex}")
+    store.write_chunks("m.json", [b"a", b"b"])
+    assert store.read_bytes("m.json") == b"ab"

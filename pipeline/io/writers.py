@@ -33,7 +33,7 @@ import re
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import fsspec
@@ -612,6 +612,49 @@ class OutputStore:
         )
         self.write_bytes(name, _build_zip(entries))
 
+    @contextlib.contextmanager
+    def _atomic_file(self, name: str) -> Iterator[IO[bytes]]:
+        """A binary file whose content appears at ``name`` atomically when the block ends.
+
+        Locally the hidden temporary sibling, moved into place; elsewhere a local temporary
+        file uploaded in one put. If the block raises, nothing appears and nothing is left.
+        """
+        target = self._fs_path(name)
+        try:
+            if self._is_local:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                tmp = self._tmp_sibling(target)
+                try:
+                    with open(tmp, "xb") as handle:
+                        yield handle
+                        if self.fsync:
+                            handle.flush()
+                            os.fsync(handle.fileno())
+                    os.replace(tmp, target)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
+            else:
+                with tempfile.NamedTemporaryFile(prefix="sme-", suffix=".part") as handle:
+                    yield handle
+                    handle.flush()
+                    self.fs.put_file(handle.name, target)
+        except Exception as exc:
+            if _is_storage_error(exc):
+                raise self._unwritable(name, exc) from exc
+            raise
+
+    def write_chunks(self, name: str, chunks: Iterable[bytes]) -> None:
+        """Write the concatenation of ``chunks`` to ``name`` atomically, without holding it all.
+
+        For large generated files (a manifest of many thousand scenarios): memory holds one
+        chunk at a time.
+        """
+        with self._atomic_file(name) as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+
     def write_zip_from(
         self,
         name: str,
@@ -649,30 +692,6 @@ class OutputStore:
                 path = self._fs_path(member)
                 yield arcname, int(self.fs.size(path) or 0), self.fs.open(path, "rb")
 
-        # The archive can be larger than memory (thousands of series): it is built in a file,
-        # the hidden sibling locally, else a local temporary file uploaded in one put.
-        target = self._fs_path(name)
-        try:
-            if self._is_local:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                tmp = self._tmp_sibling(target)
-                try:
-                    with open(tmp, "xb") as handle:
-                        _build_zip(entries(), handle)
-                        if self.fsync:
-                            handle.flush()
-                            os.fsync(handle.fileno())
-                    os.replace(tmp, target)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        os.unlink(tmp)
-                    raise
-            else:
-                with tempfile.NamedTemporaryFile(prefix="sme-zip-", suffix=".zip") as handle:
-                    _build_zip(entries(), handle)
-                    handle.flush()
-                    self.fs.put_file(handle.name, target)
-        except Exception as exc:
-            if _is_storage_error(exc):
-                raise self._unwritable(name, exc) from exc
-            raise
+        # The archive can be larger than memory (thousands of series): it is built in a file.
+        with self._atomic_file(name) as handle:
+            _build_zip(entries(), handle)

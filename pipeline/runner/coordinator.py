@@ -20,7 +20,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -262,8 +262,8 @@ def run_pipeline(
     store.write_bytes(SCORES, _parquet_bytes(scores))
     files += [SCORES, MANIFEST]
     elapsed = time.perf_counter() - started
-    store.write_bytes(MANIFEST, _manifest_bytes(cfg, input_hash, run_id, model, ledger, failed,
-                                                files, attempts, elapsed, frame))
+    store.write_chunks(MANIFEST, _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed,
+                                                  files, attempts, elapsed, frame))
     # The markers are the resume record of an unfinished run; the manifest now replaces them.
     for name in store.list(STATE_DIR):
         store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
@@ -406,9 +406,10 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _manifest_bytes(cfg, input_hash, run_id, model, ledger, failed, files, attempts, elapsed,
-                    frame) -> bytes:
-    """The manifest as JSON bytes, the per-scenario part streamed scenario by scenario."""
+def _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed, files, attempts, elapsed,
+                     frame) -> Iterator[bytes]:
+    """The manifest as JSON, in chunks: the per-scenario part is produced scenario by scenario,
+    so the client never holds the whole text (several MB at 10,000 scenarios)."""
     header = {
         "run_id": run_id,
         "status": "complete" if not failed else "partial",
@@ -443,9 +444,8 @@ def _manifest_bytes(cfg, input_hash, run_id, model, ledger, failed, files, attem
         },
         "files": files,
     }
-    out = io.StringIO()
-    out.write(json.dumps(header, indent=2, sort_keys=True)[:-2])  # reopen the top-level object
-    out.write(',\n  "scenarios": [')
+    # The header with its closing brace cut off, so the scenarios can follow as one more key.
+    yield (json.dumps(header, indent=2, sort_keys=True)[:-2] + ',\n  "scenarios": [').encode()
     formats = list(cfg.output.formats)
     for i, s in enumerate(ledger.scenarios()):
         s = int(s)
@@ -457,9 +457,8 @@ def _manifest_bytes(cfg, input_hash, run_id, model, ledger, failed, files, attem
                                                        strict=True)},
             "files": {fmt: series_name(s, run_id, fmt) for fmt in formats},
         }
-        out.write(("\n    " if i == 0 else ",\n    ") + json.dumps(entry, sort_keys=True))
-    out.write("\n  ]\n}\n")
-    return out.getvalue().encode("utf-8")
+        yield (("\n    " if i == 0 else ",\n    ") + json.dumps(entry, sort_keys=True)).encode()
+    yield b"\n  ]\n}\n"
 
 
 def _finite(v: float) -> float | None:
