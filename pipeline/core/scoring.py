@@ -21,7 +21,7 @@ scale on which differences mean something. The p-values are still reported.
 ``tau`` (``DEFAULT_TOLERANCE``) sets how many spreads cost how much: with the default ``tau = 2.5``
 a metric one spread away keeps 92 % of its weight, two spreads 73 %, three 49 %. It was chosen on
 the S&P 500 sample so that stationary-bootstrap candidates score a median of about 92 (iid
-resampling about 63, a Gaussian random walk about 51): "quality data scores 90-98".
+resampling about 61, a Gaussian random walk about 48): "quality data scores 90-98".
 """
 
 from __future__ import annotations
