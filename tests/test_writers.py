@@ -428,3 +428,15 @@ def test_write_chunks_to_memory_fs():
     store = OutputStore(f"memory://sme-chunks-{uuid.uuid4().hex}")
     store.write_chunks("m.json", [b"a", b"b"])
     assert store.read_bytes("m.json") == b"ab"
+
+
+def test_parquet_bytes_do_not_depend_on_attrs_or_earlier_frames():
+    from pipeline.io.writers import _PANDAS_META, frame_to_bytes
+
+    _PANDAS_META.clear()
+    first = make_frame()
+    first.attrs["source"] = "somewhere.csv"
+    frame_to_bytes(first, "parquet")  # primes any per-layout cache with attrs present
+    plain = make_frame()
+    assert frame_to_bytes(plain, "parquet") == frame_to_bytes(make_frame(), "parquet")
+    assert b"somewhere.csv" not in frame_to_bytes(plain, "parquet")

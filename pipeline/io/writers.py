@@ -212,10 +212,14 @@ _PANDAS_META: dict[tuple, dict] = {}
 
 
 def _pandas_metadata(frame: pd.DataFrame, keep_index: bool) -> dict:
-    key = (keep_index, str(frame.index.name), str(frame.index.dtype),
+    key = (keep_index, str(frame.index.name), str(frame.index.dtype), str(frame.columns.dtype),
            tuple((str(c), str(t)) for c, t in frame.dtypes.items()))
     if key not in _PANDAS_META:
-        sample = pa.Table.from_pandas(frame.iloc[:1], preserve_index=keep_index)
+        head = frame.iloc[:1].copy()
+        # pandas stores ``DataFrame.attrs`` in the metadata; a file's bytes must not depend on
+        # whatever attrs the first frame of a layout happened to carry.
+        head.attrs = {}
+        sample = pa.Table.from_pandas(head, preserve_index=keep_index)
         _PANDAS_META[key] = dict(sample.schema.metadata or {})
     return _PANDAS_META[key]
 
