@@ -19,8 +19,10 @@ import json
 import math
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,13 @@ SCORES = "scores.parquet"
 _PRIOR_ACCEPTANCE = 0.5
 #: Longest attempt window one task searches for one scenario.
 _MAX_WINDOW = 64
+#: Tasks the scheduler may cancel under a run (lost workers) before the run gives up.
+_MAX_LOST_TASKS = 100
+
+
+def _provide(value: Any) -> Any:
+    """Identity, run as a task so that a value held by workers can be recomputed if lost."""
+    return value
 
 
 class RunCancelled(SMEError):
@@ -267,6 +276,12 @@ def run_pipeline(
     # The markers are the resume record of an unfinished run; the manifest now replaces them.
     for name in store.list(STATE_DIR):
         store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
+    if cfg.report:
+        from pipeline.report import REPORT, write_report
+
+        write_report(output_path, storage_options=cfg.output.storage_options or None,
+                     original=frame)
+        files.append(REPORT)
     report("done", len(ledger), attempts, len(failed), 0.0, accepted_now)
     return RunResult(
         run_id=run_id,
@@ -310,13 +325,16 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
     queue: deque[int] = deque(s for s in range(gen.n_samples) if s not in done)
     next_attempt = dict.fromkeys(queue, 0)
     best = dict.fromkeys(queue, -math.inf)
-    evaluated = accepted_now = 0
+    evaluated = accepted_now = lost_tasks = 0
     gen_started = time.perf_counter()
     report("generating", len(ledger), 0, 0, None, link=link)
     if not queue:
         return ledger, failed, 0
 
-    model_future = cl.scatter(model, broadcast=True, hash=False)
+    # A task, not scattered data: if every worker holding the model is lost, the scheduler can
+    # recompute it from the task itself; scattered data would be gone for good and its
+    # dependent tasks cancelled. Workers fetch it once and share it between their tasks.
+    model_future = cl.submit(_provide, model, key=f"sme-model-{run_id}-{uuid.uuid4().hex}")
     in_flight_target = 2 * total_threads(cl)
     formats = list(cfg.output.formats)
     futures: dict[Future, dict[int, tuple[int, int]]] = {}  # future -> windows it searches
@@ -358,7 +376,17 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
                 continue
             for fut in finished:
                 windows = futures.pop(fut)
-                out = fut.result()
+                try:
+                    out = fut.result()
+                except CancelledError:
+                    # The scheduler gave the task up (its worker died while a dependency was
+                    # being moved, say). Its windows are searched again: the same candidates,
+                    # the same files, so nothing is duplicated.
+                    lost_tasks += 1
+                    if lost_tasks > _MAX_LOST_TASKS:
+                        raise
+                    queue.extendleft(windows)
+                    continue
                 evaluated += out["evaluated"]
                 for rec in out["accepted"]:
                     ledger.add(rec)
