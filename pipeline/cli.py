@@ -6,6 +6,8 @@
     Generate in this process, one CSV (and optionally XLSX) per series.
 ``sme metrics INPUT``
     The metric table of a file.
+``sme report RUN_DIR [--out NAME] [--max-series N]``
+    Write the HTML fidelity report of a finished run into its directory; prints its path.
 ``sme serve --host 127.0.0.1 --port 8000 --data-dir DIR [--scheduler ADDRESS] [--workers N]``
     The REST API and web dashboard (``docs/rest_api.md``).
 
@@ -64,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     met = sub.add_parser("metrics", help="print the metric table of an OHLCV file")
     met.add_argument("input", help="OHLCV file or URL, or sample:sp500")
     met.add_argument("--repair", action="store_true")
+
+    rep = sub.add_parser("report", help="write the HTML fidelity report of a finished run")
+    rep.add_argument("run_dir", help="a run's output directory or URL (holds manifest.json)")
+    rep.add_argument("--out", default="report.html", help="file name inside RUN_DIR")
+    rep.add_argument("--max-series", type=int, default=200,
+                     help="series read for the plots and tests (default 200)")
 
     srv = sub.add_parser("serve", help="serve the REST API and the web dashboard")
     srv.add_argument("--host", default="127.0.0.1", help="interface to listen on")
@@ -190,6 +198,13 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_report(args) -> int:
+    from pipeline.report import write_report
+
+    print(write_report(args.run_dir, max_series=args.max_series, out_name=args.out))
+    return 0
+
+
 def _cmd_serve(args) -> int:
     from pipeline.api.server import serve
     from pipeline.runner.config import apply_overrides
@@ -215,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     handlers = {"run": _cmd_run, "generate": _cmd_generate, "metrics": _cmd_metrics,
-                "serve": _cmd_serve}
+                "report": _cmd_report, "serve": _cmd_serve}
     # Engine warnings (repairs, missing volume) are for the user, one line each.
     warnings.simplefilter("default", SMEWarning)
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
