@@ -9,12 +9,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
+from distributed import TimeoutError as DaskTimeoutError
 
 from pipeline.errors import ConfigError, FidelityNotReachedError
 from pipeline.io.writers import OutputStore
@@ -262,3 +264,22 @@ def test_cli_run_prints_summary_and_bad_config_exits_2(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert "generation.n_sampels: unknown key" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _sleep_and_return(x):
+    time.sleep(1.0)
+    return x
+
+
+def test_waits_run_on_the_runs_own_client_not_the_default_one():
+    """distributed.wait uses the default client's loop; with another client's futures a later
+    result() then fails ("bound to a different event loop"). The coordinator's wait does not."""
+    from pipeline.runner.coordinator import _wait_on
+
+    with Client(processes=False, n_workers=1, dashboard_address=":0") as other, \
+            Client(processes=False, n_workers=1, dashboard_address=":0") as default:
+        assert Client.current() is default
+        fut = other.submit(_sleep_and_return, 5, pure=False)
+        with pytest.raises(DaskTimeoutError):  # still running: the wait binds its event
+            _wait_on(other, [fut], 0.05, "FIRST_COMPLETED")
+        assert fut.result(timeout=30) == 5

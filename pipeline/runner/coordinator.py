@@ -53,6 +53,17 @@ _MAX_WINDOW = 64
 _MAX_LOST_TASKS = 100
 
 
+def _wait_on(client: Client, futures: list[Future], timeout: float, return_when: str):
+    """``distributed.wait`` on ``client``'s own event loop.
+
+    ``distributed.wait`` runs on the *default* client's loop; when the caller has another
+    client (a notebook's, a test's), the futures' events get bound to the wrong loop and a later
+    ``result()`` fails with "bound to a different event loop".
+    """
+    with client.as_current():
+        return wait(futures, timeout=timeout, return_when=return_when)
+
+
 def _provide(value: Any) -> Any:
     """Identity, run as a task so that a value held by workers can be recomputed if lost."""
     return value
@@ -365,13 +376,13 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
             if cancel is not None and cancel.is_set():
                 # Running tasks cannot be interrupted; let the few in flight finish so that
                 # nothing writes into the output after this call returns.
-                wait(list(futures), timeout=120)
+                _wait_on(cl, list(futures), 120, "ALL_COMPLETED")
                 raise RunCancelled(
                     f"run {run_id} cancelled: {len(ledger)} of {gen.n_samples} scenarios done "
                     "and kept; rerun the same configuration to resume"
                 )
             try:
-                finished = wait(list(futures), timeout=0.25, return_when="FIRST_COMPLETED").done
+                finished = _wait_on(cl, list(futures), 0.25, "FIRST_COMPLETED").done
             except DaskTimeoutError:
                 continue
             for fut in finished:
