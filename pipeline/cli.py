@@ -116,6 +116,8 @@ def _cmd_metrics(args) -> int:
 
 
 def _cmd_generate(args) -> int:
+    import numpy as np
+
     from pipeline.core.factory import SyntheticDataFactory
     from pipeline.io.writers import OutputStore
 
@@ -134,15 +136,9 @@ def _cmd_generate(args) -> int:
     scores = series.metrics.assign(score=series.scores, attempt=series.attempts)
     store.write_bytes("scores.csv", scores.to_csv().encode())
     print(f"{len(series)} series written to {args.out} (block size {factory.block_size}); "
-          f"fidelity min {series.scores.min():.2f}, median {float(_median(series.scores)):.2f}, "
+          f"fidelity min {series.scores.min():.2f}, median {np.median(series.scores):.2f}, "
           f"max {series.scores.max():.2f}")
     return 0
-
-
-def _median(values):
-    import numpy as np
-
-    return np.median(values)
 
 
 def _int_arg(name: str, value: str) -> int:

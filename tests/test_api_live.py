@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ import pandas as pd
 import psutil
 import pytest
 
+from tests.netutil import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_ohlcv.csv"
 TOKEN = "live-test-token"
@@ -25,16 +26,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TIMEOUT = 90.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     """`sme serve` on a free port with a temporary data directory; stopped at the end."""
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed in finally
     env = {**os.environ, "SME_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--host", "127.0.0.1",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from pipeline.errors import ConfigError, FidelityNotReachedError
 from pipeline.io.writers import OutputStore
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.coordinator import MANIFEST, SCORES, RunCancelled, run_pipeline
+from tests.netutil import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = str(REPO / "data" / "sample_ohlcv.csv")
@@ -157,16 +157,10 @@ def test_cancel_then_resume_keeps_finished_scenarios(tmp_path, local_client):
     assert fresh.run_id == result.run_id
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dask_processes(tmp_path):
     """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     bindir = Path(sys.executable).parent
     env = {**os.environ, "PYTHONPATH": str(REPO)}

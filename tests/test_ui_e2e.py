@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.netutil import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_DIST = ROOT / "ui" / "dist"
@@ -58,12 +59,6 @@ def _sme() -> str | None:
     return shutil.which("sme")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get_json(url: str, timeout: float = 5.0):
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1 only
         return json.loads(response.read())
@@ -94,7 +89,7 @@ def live_server(tmp_path):
     sme = _sme()
     if sme is None:
         pytest.skip("the `sme` command is not installed (pip install -e .)")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "server.log"
     cmd = [sme, "serve", "--host", "127.0.0.1", "--port", str(port),

@@ -14,7 +14,6 @@ outputs are byte-identical whatever the number of workers or the order tasks fin
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import threading
@@ -35,7 +34,7 @@ from distributed import TimeoutError as DaskTimeoutError
 import pipeline
 from pipeline.core.metrics import METRIC_NAMES
 from pipeline.errors import FidelityNotReachedError, SMEError
-from pipeline.io.writers import OutputStore
+from pipeline.io.writers import OutputStore, frame_to_bytes
 from pipeline.runner.cluster import connect, total_threads
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.inputs import content_hash, fitted_model, load_input
@@ -279,7 +278,7 @@ def run_pipeline(
         files = _bundle(cl, store, cfg, run_id, ledger)
 
     scores = ledger.frame()
-    store.write_bytes(SCORES, _parquet_bytes(scores))
+    store.write_bytes(SCORES, frame_to_bytes(scores, "parquet"))
     files += [SCORES, MANIFEST]
     elapsed = time.perf_counter() - started
     store.write_chunks(MANIFEST, _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed,
@@ -437,12 +436,6 @@ def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str,
             members = [series_name(int(s), run_id, fmt) for s in ledger.scenarios()]
             jobs.append(cl.submit(zip_task, store, zip_name, members, pure=False, retries=2))
     return [f.result() for f in jobs]
-
-
-def _parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=False, compression="zstd")
-    return buf.getvalue()
 
 
 def _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed, files, attempts, elapsed,
