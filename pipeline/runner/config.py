@@ -27,12 +27,10 @@ __all__ = [
     "ClusterConfig",
     "OutputConfig",
     "RunConfig",
-    "DEFAULT_CONFIG_PATH",
     "load_config",
     "apply_overrides",
 ]
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 OutputFormat = Literal["csv", "xlsx", "parquet"]
 
 
