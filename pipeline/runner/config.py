@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 OutputFormat = Literal["csv", "xlsx", "parquet"]
+#: Bumped whenever a change makes the same config and seed produce different files.
+ENGINE_OUTPUT_VERSION = 1
 
 
 class _Model(BaseModel):
@@ -145,8 +147,13 @@ class RunConfig(_Model):
     report: bool = Field(False, description="Write an HTML fidelity report at the end.")
 
     def fingerprint(self, input_hash: str) -> str:
-        """Hash of everything that decides the run's outputs (not where or how fast it runs)."""
+        """Hash of everything that decides the run's outputs (not where or how fast it runs).
+
+        It includes the engine's output version, so that a run directory written by an engine
+        that generated or scored differently is never resumed or reused by this one.
+        """
         payload = {
+            "engine": ENGINE_OUTPUT_VERSION,
             "input": input_hash,
             "generation": self.generation.model_dump(mode="json"),
             "scoring": self.scoring.model_dump(mode="json"),

@@ -14,12 +14,10 @@ import pandas as pd
 from pipeline.core.factory import fit_model
 from pipeline.core.sampler import GenerationModel
 from pipeline.io.readers import load_ohlcv, load_sample
-from pipeline.runner.config import RunConfig
+from pipeline.runner.config import ENGINE_OUTPUT_VERSION, RunConfig
 
 __all__ = ["load_input", "content_hash", "fitted_model"]
 
-#: Bumped whenever preprocessing, metrics or scoring change what a cached model contains.
-CACHE_VERSION = 1
 
 
 def load_input(config: RunConfig) -> pd.DataFrame:
@@ -48,7 +46,7 @@ def fitted_model(frame: pd.DataFrame, config: RunConfig, input_hash: str) -> Gen
     """
     gen, sc = config.generation, config.scoring
     settings = (
-        CACHE_VERSION, input_hash, gen.method, gen.block_size, gen.length, gen.start_price,
+        ENGINE_OUTPUT_VERSION, input_hash, gen.method, gen.block_size, gen.length, gen.start_price,
         sorted(sc.weights.items()), sc.tolerance, sc.n_replicates,
     )
     key = hashlib.sha256(repr(settings).encode()).hexdigest()[:32]
