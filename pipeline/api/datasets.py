@@ -15,6 +15,7 @@ import logging
 import math
 import threading
 import uuid
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,23 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def read_records(store: OutputStore, folder: str, record_name: str, id_pattern
+                 ) -> Iterator[tuple[str, dict]]:
+    """``(id, record)`` of every ``{folder}/{id}/{record_name}`` whose id matches ``id_pattern``
+    and whose record names that id; unreadable records are logged and skipped."""
+    for name in store.list(f"{folder}/"):
+        parts = name.split("/")
+        if len(parts) != 3 or parts[2] != record_name or not id_pattern.match(parts[1]):
+            continue
+        try:
+            record = store.read_json(name)
+        except (OSError, ValueError):
+            log.warning("skipping unreadable record %s", name)
+            continue
+        if isinstance(record, dict) and record.get("id") == parts[1]:
+            yield parts[1], record
+
+
 class DatasetStore:
     """Dataset records (kept in memory, persisted as JSON) and their Parquet data."""
 
@@ -78,17 +96,11 @@ class DatasetStore:
 
     def load(self) -> None:
         """Read every dataset record from storage (at server start)."""
-        records = {}
-        for name in self.store.list("datasets/"):
-            parts = name.split("/")
-            if len(parts) != 3 or parts[2] != RECORD or not DATASET_ID.match(parts[1]):
-                continue
-            try:
-                record = self.store.read_json(name)
-                if record.get("id") == parts[1] and self.store.exists(self._data_name(parts[1])):
-                    records[parts[1]] = record
-            except (OSError, ValueError):
-                log.warning("skipping unreadable dataset record %s", name)
+        records = {
+            record_id: record
+            for record_id, record in read_records(self.store, "datasets", RECORD, DATASET_ID)
+            if self.store.exists(self._data_name(record_id))
+        }
         with self._lock:
             self._records = records
 

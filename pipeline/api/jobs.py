@@ -30,7 +30,7 @@ from pipeline.io.writers import OutputStore
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.coordinator import MANIFEST, SCORES, Progress, RunCancelled, run_pipeline
 
-from .datasets import DatasetStore, now_iso, remove_tree
+from .datasets import DatasetStore, now_iso, read_records, remove_tree
 from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, JobProgress
 
 __all__ = ["JobManager", "TooManyJobs", "JobConflict", "JobNotFound", "RESTART_ERROR", "artifact_files"]
@@ -146,23 +146,13 @@ class JobManager:
     def load(self) -> None:
         """Read job records; jobs left queued/running by a previous server are marked failed."""
         entries = {}
-        for name in self.store.list("jobs/"):
-            parts = name.split("/")
-            if len(parts) != 3 or parts[2] != RECORD or not JOB_ID.match(parts[1]):
-                continue
-            try:
-                record = self.store.read_json(name)
-            except (OSError, ValueError):
-                log.warning("skipping unreadable job record %s", name)
-                continue
-            if record.get("id") != parts[1]:
-                continue
+        for job_id, record in read_records(self.store, "jobs", RECORD, JOB_ID):
             entry = _Entry(record)
             if record.get("status") in ACTIVE_STATUSES:
                 record.update(status="failed", error=RESTART_ERROR,
                               finished_at=record.get("finished_at") or now_iso())
                 self._save(entry, force=True, listed=False)
-            entries[parts[1]] = entry
+            entries[job_id] = entry
         with self._lock:
             self._entries = entries
 
