@@ -297,6 +297,19 @@ def test_leftover_temp_files_are_not_listed(tmp_path):
     assert store.list() == ["s.csv"]
 
 
+def test_orphaned_temporaries_are_swept_and_nothing_else(tmp_path):
+    store = OutputStore(tmp_path)
+    store.write_bytes("s.csv", b"x")
+    store.write_bytes("sub/t.csv", b"y")
+    (tmp_path / f".s.csv.tmp-{uuid.uuid4().hex}").write_bytes(b"half")
+    (tmp_path / "sub" / f".t.csv.tmp-{uuid.uuid4().hex}").write_bytes(b"half")
+    (tmp_path / ".s.csv.tmp-not-a-uuid").write_bytes(b"user file")  # not ours: kept
+    assert store.remove_orphaned_temporaries() == 2
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
+        ".s.csv.tmp-not-a-uuid", "s.csv", "t.csv"]
+    assert store.remove_orphaned_temporaries() == 0
+
+
 def test_written_files_follow_umask(tmp_path):
     store = OutputStore(tmp_path)
     store.write_bytes("s.csv", b"x")

@@ -563,6 +563,30 @@ class OutputStore:
                 names.append(rel)
         return sorted(names)
 
+    def remove_orphaned_temporaries(self) -> int:
+        """Delete the temporary files that killed writers left behind; return how many.
+
+        Call only when no writer of this store can still be running (the coordinator does it
+        after every task of a run has finished): a worker that is SIGKILLed mid-write never
+        reaches its own clean-up, and its ``.{name}.tmp-{uuid}`` would otherwise stay forever.
+        """
+        root = self._root_path
+        self.fs.invalidate_cache(root)
+        try:
+            found = self.fs.find(root)
+        except FileNotFoundError:
+            return 0
+        removed = 0
+        for path in found:
+            if _TMP_NAME.match(path.rpartition("/")[2]):
+                try:
+                    self.fs.rm_file(path)
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        self.fs.invalidate_cache(root)
+        return removed
+
     def ensure_writable(self) -> None:
         """Write and remove a probe file, so a bad location fails before any work is spent.
 

@@ -283,6 +283,8 @@ def run_pipeline(
     elapsed = time.perf_counter() - started
     store.write_chunks(MANIFEST, _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed,
                                                   files, attempts, elapsed, frame))
+    # Every task has finished: what temporaries remain belong to writers that were killed.
+    store.remove_orphaned_temporaries()
     # The markers are the resume record of an unfinished run; the manifest now replaces them.
     for name in store.list(STATE_DIR):
         store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
