@@ -14,7 +14,7 @@ from pipeline.core.blocks import (
     politis_white_block_length,
     resolve_block_size,
 )
-from pipeline.core.generators import METHODS, candidate_rng, sample_indices
+from pipeline.core.generators import BOOTSTRAP_METHODS, candidate_rng, sample_indices
 from pipeline.core.preprocessing import output_index, preprocess
 from pipeline.core.reconstruction import reconstruct
 from pipeline.errors import ConfigError
@@ -72,7 +72,7 @@ def test_resolve_block_size_accepts_auto_and_int(returns):
     assert resolve_block_size(12, returns, "iid") == 1
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", BOOTSTRAP_METHODS)
 def test_sample_indices_shape_range_and_reproducibility(method):
     rngs = [candidate_rng(7, s, 0) for s in range(5)]
     idx = sample_indices(method, 100, 333, 10, rngs)

@@ -112,7 +112,9 @@ def auto_block_size(log_returns: np.ndarray, method: str = "stationary") -> int:
         return 1
     r = np.asarray(log_returns, dtype=float)
     b_sb, b_cb = politis_white_block_length(r**2)
-    raw = b_sb if method == "stationary" else b_cb
+    # Fixed-length blocks (circular, moving) take the circular-bootstrap estimate; the others
+    # draw geometric blocks like the stationary bootstrap.
+    raw = b_cb if method in ("circular", "moving") else b_sb
     upper = max(MIN_AUTO_BLOCK, int(math.sqrt(r.shape[0])))
     if not np.isfinite(raw):
         return upper

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from pipeline.core.blocks import auto_block_size, resolve_block_size
+from pipeline.core.garch import fit_garch
 from pipeline.core.generators import METHODS, sample_indices
-from pipeline.core.metrics import compute_metrics_batch
 from pipeline.core.preprocessing import output_index, preprocess
 from pipeline.core.reconstruction import reconstruct
-from pipeline.core.sampler import DEFAULT_BATCH_SIZE, GenerationModel, search_attempts
+from pipeline.core.regimes import condition_transition, label_regimes, sample_regime_indices
+from pipeline.core.sampler import (
+    AssetModel,
+    GenerationModel,
+    batch_size_for,
+    model_metrics,
+    search_attempts,
+)
 from pipeline.core.scoring import DEFAULT_TOLERANCE, FidelityScorer
+from pipeline.core.timeframes import aggregate, aggregate_frame, make_timeframe
 from pipeline.errors import ConfigError, FidelityNotReachedError, InputDataError
 
 __all__ = [
@@ -38,8 +47,44 @@ def frame_to_array(frame: pd.DataFrame) -> np.ndarray:
     return frame[cols].to_numpy(dtype=float)
 
 
+GARCH_OPTIONS = {"vol": "garch", "dist": "normal"}
+REGIME_OPTIONS = {"labels": "markov", "n_regimes": 2, "window": 21, "condition": None,
+                  "share": None, "duration_factor": 1.0}
+
+
+def _options(name: str, given: Mapping | None, defaults: dict) -> dict:
+    unknown = sorted(set(given or {}) - set(defaults))
+    if unknown:
+        raise ConfigError(f"generation.{name}: unknown key(s) {unknown}; allowed: "
+                          f"{', '.join(defaults)}")
+    return {**defaults, **dict(given or {})}
+
+
+def _as_assets(frame) -> dict[str, pd.DataFrame]:
+    """``{"": frame}`` for one series; the aligned mapping for several assets."""
+    if isinstance(frame, pd.DataFrame):
+        return {"": frame}
+    if not isinstance(frame, Mapping) or not frame:
+        raise ConfigError("data: expected an OHLCV DataFrame or a non-empty mapping of symbol "
+                          "to DataFrame")
+    frames = dict(frame)
+    for symbol in frames:
+        if not isinstance(symbol, str) or not symbol or any(c in symbol for c in ":|/\\"):
+            raise ConfigError(f"assets: symbol {symbol!r} must be a non-empty string without "
+                              "':', '|', '/' or '\\'")
+    first = next(iter(frames.values())).index
+    for symbol, f in frames.items():
+        if not f.index.equals(first):
+            raise ConfigError(f"assets: {symbol}'s timestamps differ from the first asset's; "
+                              "align them first (pipeline.align_assets)")
+    if not all("Volume" in f.columns for f in frames.values()):
+        # Assets are drawn together, so they must have the same fields.
+        frames = {k: f.drop(columns=["Volume"], errors="ignore") for k, f in frames.items()}
+    return frames
+
+
 def fit_model(
-    frame: pd.DataFrame,
+    frame,
     *,
     method: str = "stationary",
     block_size: int | str = "auto",
@@ -48,26 +93,40 @@ def fit_model(
     weights: Mapping[str, float] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     n_replicates: int = DEFAULT_REPLICATES,
+    garch: Mapping | None = None,
+    regime: Mapping | None = None,
+    timeframes: Sequence[str] = (),
 ) -> GenerationModel:
     """Preprocess a validated OHLCV frame and fit the fidelity scorer.
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        Validated OHLCV input (see :func:`pipeline.load_ohlcv`).
-    method : {"stationary", "circular", "moving", "iid"}
+    frame : pandas.DataFrame or mapping of str to DataFrame
+        Validated OHLCV input (see :func:`pipeline.load_ohlcv`), or several assets with the same
+        timestamps (see :func:`pipeline.align_assets`).
+    method : {"stationary", "circular", "moving", "iid", "garch", "regime"}
     block_size : "auto" or int
-        ``"auto"``: see :mod:`pipeline.core.blocks`.
+        ``"auto"``: see :mod:`pipeline.core.blocks` (for ``garch``, on the standardized
+        residuals).
     length : int, optional
         Bars per synthetic series; default the input's length.
     start_price : float, optional
-        Close before the first synthetic bar; default the input's first close.
+        Close before the first synthetic bar; default the input's first close (one series only).
     weights : mapping, optional
-        Overrides of :data:`pipeline.core.scoring.DEFAULT_WEIGHTS`.
+        Overrides of :data:`pipeline.core.scoring.DEFAULT_WEIGHTS` and ``CROSS_WEIGHTS``.
     tolerance : float
         ``tau`` of the similarity map.
     n_replicates : int
         Bootstrap replicates of the original that measure the metrics' spreads.
+    garch : mapping, optional
+        ``vol`` (``garch``, ``gjr``, ``egarch``) and ``dist`` (``normal``, ``t``, ``skewt``) of
+        the ``garch`` method.
+    regime : mapping, optional
+        ``labels`` (``markov``, ``quantile``), ``n_regimes``, ``window`` and, to condition,
+        ``condition`` (``high_volatility``, ``low_volatility`` or a regime number) with
+        ``share`` and/or ``duration_factor``; for the ``regime`` method.
+    timeframes : sequence of str
+        Higher timeframes (pandas frequencies) delivered and scored with each series.
 
     Returns
     -------
@@ -76,57 +135,143 @@ def fit_model(
     Notes
     -----
     The spreads come from stationary-bootstrap replicates with the automatic block size whatever
-    ``method`` is, so every method is scored by the same yardstick.
+    ``method`` is, so every method is scored by the same yardstick; the assets of a multi-asset
+    model share each replicate's indices. A *conditioned* regime model is the exception: its
+    scenarios are meant to differ from the original, so its reference is the median of the
+    conditioned generator's own replicates (``model.reference == "conditioned"``).
     """
     if method not in METHODS:
         raise ConfigError(f"method: unknown method {method!r}; allowed: {', '.join(METHODS)}")
-    components = preprocess(frame)
-    n_rows = components.values.shape[0]
-    length = components.n_bars if length is None else length
+    garch_opts = _options("garch", garch, GARCH_OPTIONS)
+    regime_opts = _options("regime", regime, REGIME_OPTIONS)
+    conditioned = regime_opts["condition"] is not None
+    if (regime_opts["share"] is not None or regime_opts["duration_factor"] != 1.0) \
+            and not conditioned:
+        raise ConfigError("generation.regime: share and duration_factor need a condition "
+                          "(high_volatility, low_volatility or a regime number)")
+    if conditioned and method != "regime":
+        raise ConfigError(f"generation.regime.condition needs method: regime (got {method!r})")
+    frames = _as_assets(frame)
+    multi = "" not in frames
+    comps = {k: preprocess(f) for k, f in frames.items()}
+    first = next(iter(comps.values()))
+    n_rows = first.values.shape[0]
+    length = first.n_bars if length is None else length
     if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 200:
         raise ConfigError(f"length: expected an integer >= 200 (bars per series), got {length!r}")
+    length = int(length)
+    if multi and start_price is not None:
+        raise ConfigError("start_price: applies to one series; each asset of a multi-asset "
+                          "input starts from its own first close")
     if start_price is None:
-        start_price = components.start_price
+        start_price = first.start_price
     if not (isinstance(start_price, int | float) and np.isfinite(start_price) and start_price > 0):
         raise ConfigError(f"start_price: expected a positive number, got {start_price!r}")
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise ConfigError(f"tolerance: expected a positive number, got {tolerance!r}")
     if n_replicates < 20:
         raise ConfigError(f"n_replicates: at least 20 are needed, got {n_replicates}")
-    block = resolve_block_size(block_size, components.log_returns, method)
+    index = output_index(first.index, length)
+    tfs = [make_timeframe(index, rule) for rule in dict.fromkeys(timeframes)]
 
-    original = frame_to_array(frame)[None]
-    reference = compute_metrics_batch(original, has_volume=components.has_volume)
-    spread_block = auto_block_size(components.log_returns, "stationary")
+    fits = {k: fit_garch(c.log_returns, garch_opts["vol"], garch_opts["dist"])
+            if method == "garch" else None for k, c in comps.items()}
+    if method == "garch":
+        # Blocks of standardized residuals: the filter removed most clustering, so the
+        # automatic length is short; the longest asset's need wins.
+        block = max(resolve_block_size(block_size, f.std_resid, "stationary")
+                    for f in fits.values())
+    else:
+        block = max(resolve_block_size(block_size, c.log_returns, method) for c in comps.values())
+    regimes = transition = None
+    if method == "regime":
+        # Regimes of a multi-asset input are those of its first asset.
+        regimes = label_regimes(first.log_returns, regime_opts["labels"],
+                                regime_opts["n_regimes"], regime_opts["window"])
+        transition = regimes.transition
+        if conditioned:
+            transition = condition_transition(
+                transition, regime_opts["condition"], share=regime_opts["share"],
+                duration_factor=float(regime_opts["duration_factor"]))
+    parts = tuple(
+        AssetModel(symbol=k, components=c,
+                   start_price=float(start_price) if not multi else c.start_price,
+                   garch=fits[k])
+        for k, c in comps.items()
+    )
+    symbols = tuple(frames) if multi else ()
+    has_volume = first.has_volume
+    fields = 5 if has_volume else 4
+
+    def metrics_of(ohlcv: np.ndarray) -> dict[str, np.ndarray]:
+        return model_metrics(ohlcv, symbols, has_volume)
+
+    original = np.concatenate([frame_to_array(f) for f in frames.values()], axis=1)[None]
+    reference = metrics_of(original)
+    tf_reference = []
+    for tf in tfs:
+        orig_tf = make_timeframe(first.index, tf.rule)
+        agg = np.concatenate([aggregate(original[:, :, a * fields:(a + 1) * fields], orig_tf)
+                              for a in range(len(parts))], axis=2)
+        tf_reference.append((metrics_of(agg), len(orig_tf.index)))
+
+    spread_block = auto_block_size(first.log_returns, "stationary")
     rngs = [np.random.default_rng([i, _SPREAD_SEED]) for i in range(n_replicates)]
     replicates: dict[str, list[np.ndarray]] = {}
-    for lo in range(0, n_replicates, DEFAULT_BATCH_SIZE):
-        chunk = rngs[lo : lo + DEFAULT_BATCH_SIZE]
-        idx = sample_indices("stationary", n_rows, length, spread_block, chunk)
-        ohlcv = reconstruct(components.values, idx, start_price, components.volume_level)
-        for k, v in compute_metrics_batch(ohlcv, has_volume=components.has_volume).items():
+    tf_replicates: list[dict[str, list[np.ndarray]]] = [{} for _ in tfs]
+    step = batch_size_for(length, fields * len(parts))
+    for lo in range(0, n_replicates, step):
+        chunk = rngs[lo : lo + step]
+        if conditioned:
+            idx, _ = sample_regime_indices(regimes.labels, transition, length, block, chunk)
+        else:
+            idx = sample_indices("stationary", n_rows, length, spread_block, chunk)
+        arrays = [reconstruct(p.components.values, idx, p.start_price, p.components.volume_level)
+                  for p in parts]
+        ohlcv = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=2)
+        for k, v in metrics_of(ohlcv).items():
             replicates.setdefault(k, []).append(v)
-    scorer = FidelityScorer.from_replicates(
-        {k: float(v[0]) for k, v in reference.items()},
-        {k: np.concatenate(v) for k, v in replicates.items()},
-        n_obs_reference=components.n_bars - 1,
-        n_obs=length - 1,
-        weights=weights,
-        tolerance=tolerance,
+        for j, tf in enumerate(tfs):
+            agg = np.concatenate([aggregate(ohlcv[:, :, a * fields:(a + 1) * fields], tf)
+                                  for a in range(len(parts))], axis=2)
+            for k, v in metrics_of(agg).items():
+                tf_replicates[j].setdefault(k, []).append(v)
+
+    def scorer(ref: dict, n_ref: int, reps: dict, n_obs: int) -> FidelityScorer:
+        reps = {k: np.concatenate(v) for k, v in reps.items()}
+        if conditioned:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN volume metrics
+                ref = {k: np.array([np.nanmedian(v)]) for k, v in reps.items()}
+            n_ref = n_obs
+        return FidelityScorer.from_replicates(
+            {k: float(v[0]) for k, v in ref.items()}, reps,
+            n_obs_reference=n_ref, n_obs=n_obs, weights=weights, tolerance=tolerance,
+            symbols=symbols)
+
+    main = scorer(reference, first.n_bars - 1, replicates, length - 1)
+    tf_scorers = tuple(
+        (tf, scorer(ref, n_ref - 1, reps, len(tf.index) - 1))
+        for tf, (ref, n_ref), reps in zip(tfs, tf_reference, tf_replicates, strict=True)
     )
     return GenerationModel(
-        components=components,
+        parts=parts,
         method=method,
         block_size=block,
-        length=int(length),
-        start_price=float(start_price),
-        scorer=scorer,
-        index=output_index(components.index, int(length)),
+        length=length,
+        scorer=main,
+        index=index,
+        regimes=regimes,
+        transition=transition,
+        timeframes=tf_scorers,
+        reference="conditioned" if conditioned else "original",
     )
 
 
 class SyntheticSeries(list):
     """Accepted synthetic series: a list of OHLCV DataFrames with their scores.
+
+    For a multi-asset factory each item is a ``{symbol: DataFrame}`` mapping.
 
     Attributes
     ----------
@@ -136,19 +281,38 @@ class SyntheticSeries(list):
         One row of metrics per series.
     attempts : ndarray
         The attempt at which each scenario was accepted.
+    regimes : list
+        Each series' regime path as ``[[regime, bars], ...]`` (``method="regime"``), else empty.
+    timeframe_scores : pandas.DataFrame
+        Fidelity of each series at each higher timeframe (one column per timeframe).
     """
 
-    def __init__(self, frames: Sequence[pd.DataFrame], scores, metrics, attempts) -> None:
+    def __init__(self, frames: Sequence, scores, metrics, attempts, regimes=(),
+                 timeframe_scores=None) -> None:
         super().__init__(frames)
         self.scores = np.asarray(scores, dtype=float)
         self.metrics = metrics
         self.attempts = np.asarray(attempts, dtype=np.int64)
+        self.regimes = list(regimes)
+        self.timeframe_scores = (pd.DataFrame(index=metrics.index) if timeframe_scores is None
+                                 else timeframe_scores)
+
+    def timeframe(self, rule: str) -> list:
+        """Every series aggregated to ``rule`` (exactly; see :mod:`pipeline.core.timeframes`)."""
+        out = []
+        for item in self:
+            if isinstance(item, pd.DataFrame):
+                out.append(aggregate_frame(item, rule))
+            else:
+                out.append({k: aggregate_frame(f, rule) for k, f in item.items()})
+        return out
 
     def __repr__(self) -> str:
         if not len(self):
             return "SyntheticSeries([])"
+        first = self[0] if isinstance(self[0], pd.DataFrame) else next(iter(self[0].values()))
         return (
-            f"SyntheticSeries(n={len(self)}, length={len(self[0])}, fidelity "
+            f"SyntheticSeries(n={len(self)}, length={len(first)}, fidelity "
             f"min={self.scores.min():.1f} median={np.median(self.scores):.1f} "
             f"max={self.scores.max():.1f})"
         )
@@ -159,10 +323,13 @@ class SyntheticDataFactory:
 
     Parameters
     ----------
-    data : DataFrame, path or URL
-        The original OHLCV series; anything :func:`pipeline.load_ohlcv` reads.
-    method : {"stationary", "circular", "moving", "iid"}, default "stationary"
-        Block-bootstrap method (``iid`` is a baseline without time dependence).
+    data : DataFrame, path or URL, or a mapping of symbol to any of those
+        The original OHLCV series; anything :func:`pipeline.load_ohlcv` reads. A mapping makes
+        a multi-asset factory: the assets are aligned on their common timestamps and drawn
+        with shared block indices, and each generated item is ``{symbol: DataFrame}``.
+    method : {"stationary", "circular", "moving", "iid", "garch", "regime"}, default "stationary"
+        Block-bootstrap method (``iid`` is a baseline without time dependence), the
+        GARCH-filtered bootstrap, or the regime-switching bootstrap.
     block_size : "auto" or int, default "auto"
         (Mean) block length; ``"auto"`` is Politis–White on squared returns, clamped.
     length : int, optional
@@ -177,6 +344,13 @@ class SyntheticDataFactory:
         Metric weight overrides, e.g. ``{"hurst": 0}``.
     tolerance : float, default 2.5
         Spreads at which a metric keeps ``exp(-1/2)`` of its weight.
+    garch : mapping, optional
+        ``{"vol": "garch" | "gjr" | "egarch", "dist": "normal" | "t" | "skewt"}``.
+    regime : mapping, optional
+        ``{"labels": "markov" | "quantile", "n_regimes": 2, "condition": "high_volatility",
+        "share": 0.8, "duration_factor": 1.0}``; see :func:`fit_model`.
+    timeframes : sequence of str, optional
+        Higher timeframes scored with each series, e.g. ``["1h", "1D"]``.
 
     Examples
     --------
@@ -196,10 +370,17 @@ class SyntheticDataFactory:
         seed: int | np.random.Generator | None = None,
         weights: Mapping[str, float] | None = None,
         tolerance: float = DEFAULT_TOLERANCE,
+        garch: Mapping | None = None,
+        regime: Mapping | None = None,
+        timeframes: Sequence[str] = (),
     ) -> None:
+        from pipeline.io.assets import align_assets
         from pipeline.io.readers import load_ohlcv
 
-        self.frame = load_ohlcv(data)
+        if isinstance(data, Mapping):
+            self.frame = align_assets({k: load_ohlcv(v) for k, v in data.items()})
+        else:
+            self.frame = load_ohlcv(data)
         self.seed = _root_seed(seed)
         self.model = fit_model(
             self.frame,
@@ -209,11 +390,14 @@ class SyntheticDataFactory:
             start_price=start_price,
             weights=weights,
             tolerance=tolerance,
+            garch=garch,
+            regime=regime,
+            timeframes=timeframes,
         )
 
     @property
     def reference_metrics(self) -> pd.Series:
-        """The original's metrics."""
+        """The original's metrics (for a conditioned regime model: the conditioned reference)."""
         return self.model.scorer.reference_metrics.copy()
 
     @property
@@ -223,6 +407,10 @@ class SyntheticDataFactory:
     @property
     def method(self) -> str:
         return self.model.method
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self.model.symbols
 
     def generate(
         self,
@@ -296,49 +484,76 @@ class SyntheticDataFactory:
                 attempts=len(failed) * max_attempts,
                 failed_scenarios=failed,
             )
-        frames = [self.model.to_frame(acc.ohlcv) for acc in result.accepted]
-        metrics = pd.DataFrame([acc.metrics for acc in result.accepted])
-        metrics.index = pd.RangeIndex(n_samples, name="scenario")
+        if self.model.symbols:
+            items = [self.model.to_frames(acc.ohlcv) for acc in result.accepted]
+        else:
+            items = [self.model.to_frame(acc.ohlcv) for acc in result.accepted]
+        index = pd.RangeIndex(n_samples, name="scenario")
+        metrics = pd.DataFrame([acc.metrics for acc in result.accepted], index=index)
+        tf_scores = pd.DataFrame(
+            [{rule: v["score"] for rule, v in acc.timeframes.items()} for acc in result.accepted],
+            index=index)
         return SyntheticSeries(
-            frames,
+            items,
             [acc.score for acc in result.accepted],
             metrics,
             [acc.attempt for acc in result.accepted],
+            regimes=[acc.regimes for acc in result.accepted if acc.regimes is not None],
+            timeframe_scores=tf_scores,
         )
 
-    def score(self, frames) -> float | np.ndarray:
-        """Fidelity of one OHLCV frame (a float) or of a list of frames (an array).
-
-        Frames are validated like any input; each is scored at its own length.
-        """
+    def _metrics_of(self, item) -> tuple[dict[str, np.ndarray], int]:
+        """Validate one frame (or ``{symbol: frame}``) and compute its metric table."""
         from pipeline.io.readers import load_ohlcv
 
-        single = isinstance(frames, pd.DataFrame)
-        out = []
-        for frame in [frames] if single else list(frames):
-            frame = load_ohlcv(frame)
+        symbols = self.model.symbols
+        if symbols:
+            if not isinstance(item, Mapping) or set(item) != set(symbols):
+                raise InputDataError(f"expected a mapping with the symbols {list(symbols)}")
+            frames = [load_ohlcv(item[s]) for s in symbols]
+            if any(not f.index.equals(frames[0].index) for f in frames):
+                raise InputDataError("the assets' timestamps differ; align them first")
+        else:
+            frames = [load_ohlcv(item)]
+        arrays = []
+        for frame in frames:
             arr = frame_to_array(frame)
-            if not self.model.components.has_volume:
+            if not self.model.has_volume:
                 arr = arr[:, :4]
             elif arr.shape[1] == 4:
                 raise InputDataError("<DataFrame>: the original has Volume; the frame to score "
                                      "has none")
-            metrics = compute_metrics_batch(arr[None], has_volume=arr.shape[1] == 5)
-            out.append(float(self.model.scorer.score(metrics, n_obs=len(frame) - 1)[0]))
+            arrays.append(arr)
+        ohlcv = np.concatenate(arrays, axis=1)[None]
+        return model_metrics(ohlcv, symbols, self.model.has_volume), len(frames[0])
+
+    def score(self, frames) -> float | np.ndarray:
+        """Fidelity of one OHLCV frame (a float) or of a list of frames (an array).
+
+        Frames are validated like any input; each is scored at its own length. A multi-asset
+        factory takes ``{symbol: frame}`` mappings.
+        """
+        single = isinstance(frames, pd.DataFrame | Mapping)
+        out = []
+        for item in [frames] if single else list(frames):
+            metrics, n = self._metrics_of(item)
+            out.append(float(self.model.scorer.score(metrics, n_obs=n - 1)[0]))
         return out[0] if single else np.asarray(out)
 
-    def explain(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def explain(self, frame) -> pd.DataFrame:
         """A frame's score metric by metric (value, original, spreads away, similarity, weight)."""
-        arr = frame_to_array(frame)
-        metrics = compute_metrics_batch(arr[None], has_volume=arr.shape[1] == 5)
-        return self.model.scorer.explain(
-            {k: float(v[0]) for k, v in metrics.items()}, n_obs=len(frame) - 1
-        )
+        metrics, n = self._metrics_of(frame)
+        return self.model.scorer.explain({k: float(v[0]) for k, v in metrics.items()},
+                                         n_obs=n - 1)
 
     def __repr__(self) -> str:
+        rows = len(next(iter(self.frame.values()))) if isinstance(self.frame, dict) \
+            else len(self.frame)
+        assets = f", assets={list(self.symbols)}" if self.symbols else ""
         return (
-            f"SyntheticDataFactory(rows={len(self.frame)}, method={self.method!r}, "
-            f"block_size={self.block_size}, length={self.model.length}, seed={self.seed})"
+            f"SyntheticDataFactory(rows={rows}, method={self.method!r}, "
+            f"block_size={self.block_size}, length={self.model.length}, seed={self.seed}"
+            f"{assets})"
         )
 
 

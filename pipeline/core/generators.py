@@ -18,9 +18,13 @@ import numpy as np
 
 from pipeline.errors import ConfigError
 
-__all__ = ["METHODS", "candidate_rng", "sample_indices"]
+__all__ = ["BOOTSTRAP_METHODS", "METHODS", "candidate_rng", "sample_indices"]
 
-METHODS = ("stationary", "circular", "moving", "iid")
+#: Index samplers of this module.
+BOOTSTRAP_METHODS = ("stationary", "circular", "moving", "iid")
+#: Every generation method: the bootstraps, the GARCH-filtered bootstrap
+#: (:mod:`pipeline.core.garch`) and the regime-switching bootstrap (:mod:`pipeline.core.regimes`).
+METHODS = (*BOOTSTRAP_METHODS, "garch", "regime")
 
 
 def candidate_rng(root_seed: int, scenario: int, attempt: int) -> np.random.Generator:
@@ -56,8 +60,9 @@ def sample_indices(
     -------
     ndarray of int64, shape (len(rngs), length)
     """
-    if method not in METHODS:
-        raise ConfigError(f"method: unknown method {method!r}; allowed: {', '.join(METHODS)}")
+    if method not in BOOTSTRAP_METHODS:
+        raise ConfigError(f"method: unknown method {method!r}; allowed: "
+                          f"{', '.join(BOOTSTRAP_METHODS)}")
     batch = len(rngs)
     b = 1 if method == "iid" else max(1, min(int(block_size), n_rows))
     out = np.empty((batch, length), dtype=np.int64)

@@ -110,6 +110,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -127,6 +128,7 @@ __all__ = [
     "MIN_ROWS",
     "compute_metrics_batch",
     "compute_metrics",
+    "cross_asset_metrics",
 ]
 
 Float64Array = NDArray[np.float64]
@@ -762,3 +764,39 @@ def _tail_metrics(
     mean_log = np.log(losses).sum(axis=1) / k - np.log(np.where(ok, threshold, 1.0))
     tail = _safe_ratio(np.ones_like(mean_log), np.where(ok, mean_log, 0.0))
     return var, es, tail
+
+
+def cross_asset_metrics(closes: Mapping[str, Float64Array]) -> dict[str, Float64Array]:
+    """Correlations between the assets of a batch, pair by pair.
+
+    Parameters
+    ----------
+    closes : mapping of symbol to ndarray, shape (batch, length)
+        Close prices of each asset, aligned bar by bar.
+
+    Returns
+    -------
+    dict of str to ndarray, shape (batch,)
+        ``corr:A|B``: Pearson correlation of the two assets' log-returns; ``abs_corr:A|B``: of
+        their absolute log-returns (co-movement of volatility), for every pair ``A`` before
+        ``B`` in the mapping's order.
+    """
+    symbols = list(closes)
+    returns = {}
+    for s in symbols:
+        c = np.asarray(closes[s], dtype=np.float64)
+        returns[s] = np.diff(np.log(c), axis=1)
+    out: dict[str, Float64Array] = {}
+
+    def corr(a: Float64Array, b: Float64Array) -> Float64Array:
+        # Row-wise sums over the last axis: each row's result does not depend on the batch.
+        a = a - a.mean(axis=1, keepdims=True)
+        b = b - b.mean(axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+
+    for i, s in enumerate(symbols):
+        for t in symbols[i + 1 :]:
+            out[f"corr:{s}|{t}"] = corr(returns[s], returns[t])
+            out[f"abs_corr:{s}|{t}"] = corr(np.abs(returns[s]), np.abs(returns[t]))
+    return out

@@ -23,6 +23,9 @@ def reconstruct(
     indices: np.ndarray,
     start_price: float | np.ndarray,
     volume_level: float = float("nan"),
+    *,
+    log_returns: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
     """Build OHLCV arrays from component rows.
 
@@ -36,6 +39,11 @@ def reconstruct(
         Close before the first bar.
     volume_level : float
         Mean ``log1p(volume)`` the detrended log-volume is added back to.
+    log_returns : ndarray, shape (batch, length), optional
+        Close log-returns to use instead of the rows' own (the GARCH-filtered bootstrap).
+    scale : ndarray, shape (batch, length), optional
+        Factor on each bar's gap and high/low excesses (the new volatility over the matched
+        bar's); the excesses stay non-negative, so the invariants still hold.
 
     Returns
     -------
@@ -54,7 +62,8 @@ def reconstruct(
     start = np.broadcast_to(np.asarray(start_price, dtype=float), (batch,))
     out = np.empty((batch, length, 5 if n_fields == 5 else 4))
 
-    close = np.take(components[:, 0], indices)
+    close = (np.take(components[:, 0], indices) if log_returns is None
+             else np.array(log_returns, dtype=float, copy=True))
     np.cumsum(close, axis=1, out=close)
     np.exp(close, out=close)
     close *= start[:, None]
@@ -63,18 +72,23 @@ def reconstruct(
     open_ = np.empty_like(close)
     open_[:, 0] = start
     open_[:, 1:] = close[:, :-1]
-    open_ *= np.take(gap_f, indices)
+    open_ *= (np.take(gap_f, indices) if scale is None
+              else np.exp(np.take(components[:, 1], indices) * scale))
     np.clip(open_, tiny, huge, out=open_)
     out[:, :, 0] = open_
     out[:, :, 3] = close
     top = np.maximum(open_, close)
     bottom = np.minimum(open_, close, out=open_)
     # max/min with the body pins the invariant even where a factor rounds or under/overflows.
-    factor = np.take(high_f, indices)
+    factor = (np.take(high_f, indices) if scale is None
+              else np.exp(np.take(components[:, 2], indices) * scale))
     factor *= top
     np.clip(factor, tiny, huge, out=factor)
     out[:, :, 1] = np.maximum(factor, top, out=top)
-    np.take(low_f, indices, out=factor)
+    if scale is None:
+        np.take(low_f, indices, out=factor)
+    else:
+        np.exp(-np.take(components[:, 3], indices) * scale, out=factor)
     factor *= bottom
     np.clip(factor, tiny, huge, out=factor)
     out[:, :, 2] = np.minimum(factor, bottom, out=bottom)

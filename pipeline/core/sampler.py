@@ -14,19 +14,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from pipeline.core.garch import GarchFit, simulate_garch
 from pipeline.core.generators import candidate_rng, sample_indices
-from pipeline.core.metrics import compute_metrics_batch
+from pipeline.core.metrics import compute_metrics_batch, cross_asset_metrics
 from pipeline.core.preprocessing import Components
 from pipeline.core.reconstruction import OHLCV_FIELDS, reconstruct
+from pipeline.core.regimes import RegimeModel, run_lengths, sample_regime_indices
 from pipeline.core.scoring import FidelityScorer
+from pipeline.core.timeframes import Timeframe, aggregate
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "AssetModel",
+    "batch_size_for",
+    "model_metrics",
     "GenerationModel",
     "CandidateBatch",
     "Accepted",
@@ -37,17 +43,69 @@ __all__ = [
 #: Candidates scored together. Measured on the S&P 500 sample (5,031 bars): 16 candidates keep
 #: the working arrays (a few MB) in cache and score fastest per candidate; 64 were 35 % slower.
 DEFAULT_BATCH_SIZE = 16
+#: Most float64 values of OHLCV a batch may hold (64 MiB): long series get smaller batches, so a
+#: worker's memory follows one batch whatever the length (one candidate at 1,000,000 bars).
+BATCH_VALUES = 2**23
+
+
+def batch_size_for(length: int, fields: int) -> int:
+    """Candidates per batch for series of ``length`` bars with ``fields`` values per bar."""
+    return max(1, min(DEFAULT_BATCH_SIZE, BATCH_VALUES // max(1, length * fields)))
+
+
+def model_metrics(ohlcv: np.ndarray, symbols: Sequence[str], has_volume: bool
+                  ) -> dict[str, np.ndarray]:
+    """Metric table of ``(batch, length, fields * assets)`` arrays.
+
+    One series (``symbols`` empty): :func:`~pipeline.core.metrics.compute_metrics_batch`.
+    Several assets: each asset's metrics as ``SYM:metric``, and every pair's correlations
+    (:func:`~pipeline.core.metrics.cross_asset_metrics`).
+    """
+    if not symbols:
+        return compute_metrics_batch(ohlcv, has_volume=has_volume)
+    out: dict[str, np.ndarray] = {}
+    closes = {}
+    f = ohlcv.shape[2] // len(symbols)
+    for a, symbol in enumerate(symbols):
+        part = np.ascontiguousarray(ohlcv[:, :, a * f : (a + 1) * f])
+        for k, v in compute_metrics_batch(part, has_volume=has_volume).items():
+            out[f"{symbol}:{k}"] = v
+        closes[symbol] = ohlcv[:, :, a * f + 3]
+    out.update(cross_asset_metrics(closes))
+    return out
 
 
 @dataclass(frozen=True, eq=False)
 class CandidateBatch:
-    """A batch of generated and scored candidates."""
+    """A batch of generated and scored candidates.
+
+    ``regimes`` holds each candidate's regime path (``method="regime"``); ``timeframes`` maps a
+    timeframe to its ``(metrics, scores)`` at that timeframe.
+    """
 
     scenarios: np.ndarray
     attempts: np.ndarray
     ohlcv: np.ndarray
     metrics: dict[str, np.ndarray]
     scores: np.ndarray
+    regimes: np.ndarray | None = None
+    timeframes: dict[str, tuple[dict[str, np.ndarray], np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class AssetModel:
+    """One asset of a model: its components, start price and (``garch``) volatility fit.
+
+    ``symbol`` is empty for a single-series model.
+    """
+
+    symbol: str
+    components: Components
+    start_price: float
+    garch: GarchFit | None = None
+
+    def __repr__(self) -> str:
+        return f"AssetModel({self.symbol!r}, rows={self.components.values.shape[0]})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,78 +114,180 @@ class GenerationModel:
 
     Attributes
     ----------
-    components : Components
-        The input's stationary components.
+    parts : tuple of AssetModel
+        The assets; one with an empty symbol for a single series. The assets' component rows
+        are aligned bar by bar and drawn with shared indices, so cross-asset correlation and
+        lead-lag survive.
     method : str
-        Bootstrap method.
+        ``stationary``, ``circular``, ``moving``, ``iid``, ``garch`` or ``regime``.
     block_size : int
         (Mean) block length.
     length : int
         Bars per synthetic series.
-    start_price : float
-        Close before the first synthetic bar.
     scorer : FidelityScorer
         Scores metric tables against the original.
     index : pandas.DatetimeIndex
         Timestamps of a synthetic series (length ``length``).
+    regimes : RegimeModel, optional
+        The input's regimes (``method="regime"``).
+    transition : ndarray, optional
+        The per-bar regime transition matrix scenarios follow (fitted, or conditioned).
+    timeframes : tuple of (Timeframe, FidelityScorer)
+        Higher timeframes delivered with each scenario, with their scorers.
+    reference : str
+        ``"original"``: scored against the input's metrics; ``"conditioned"``: against the
+        typical metrics of the conditioned generator (regime conditioning).
     """
 
-    components: Components
+    parts: tuple[AssetModel, ...]
     method: str
     block_size: int
     length: int
-    start_price: float
     scorer: FidelityScorer
     index: pd.DatetimeIndex
+    regimes: RegimeModel | None = None
+    transition: np.ndarray | None = None
+    timeframes: tuple[tuple[Timeframe, FidelityScorer], ...] = ()
+    reference: str = "original"
+
+    @property
+    def components(self) -> Components:
+        """Components of the (first) asset."""
+        return self.parts[0].components
+
+    @property
+    def start_price(self) -> float:
+        return self.parts[0].start_price
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The assets' symbols; empty for a single series."""
+        return tuple(p.symbol for p in self.parts) if self.parts[0].symbol else ()
+
+    @property
+    def has_volume(self) -> bool:
+        return self.components.has_volume
+
+    @property
+    def fields(self) -> int:
+        """Values per bar and asset (4 or 5)."""
+        return 5 if self.has_volume else 4
 
     @property
     def columns(self) -> list[str]:
-        return list(OHLCV_FIELDS[: 5 if self.components.has_volume else 4])
+        return list(OHLCV_FIELDS[: self.fields])
+
+    @property
+    def batch_size(self) -> int:
+        return batch_size_for(self.length, self.fields * len(self.parts))
+
+    def sample(
+        self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """OHLCV arrays ``(batch, length, fields * assets)`` and regime paths (or None)."""
+        rngs = [candidate_rng(root_seed, s, a) for s, a in zip(scenarios, attempts, strict=True)]
+        n_rows = self.components.values.shape[0]
+        paths = None
+        if self.method == "regime":
+            idx, paths = sample_regime_indices(
+                self.regimes.labels, self.transition, self.length, self.block_size, rngs)
+        else:
+            kind = "stationary" if self.method == "garch" else self.method
+            idx = sample_indices(kind, n_rows, self.length, self.block_size, rngs)
+        arrays = []
+        for part in self.parts:
+            comps = part.components
+            if part.garch is None:
+                arrays.append(reconstruct(comps.values, idx, part.start_price, comps.volume_level))
+            else:
+                returns, sigma = simulate_garch(part.garch, idx)
+                # The matched bars' gaps and ranges scale with the new volatility: a calm bar
+                # drawn into a storm gets a storm's range.
+                scale = sigma / np.take(part.garch.sigma, idx)
+                arrays.append(reconstruct(comps.values, idx, part.start_price, comps.volume_level,
+                                          log_returns=returns, scale=scale))
+        ohlcv = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=2)
+        return ohlcv, paths
 
     def generate(self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]) -> np.ndarray:
-        """OHLCV arrays ``(batch, length, fields)`` of candidates ``(scenario, attempt)``."""
-        rngs = [candidate_rng(root_seed, s, a) for s, a in zip(scenarios, attempts, strict=True)]
-        idx = sample_indices(
-            self.method, self.components.values.shape[0], self.length, self.block_size, rngs
-        )
-        return reconstruct(
-            self.components.values, idx, self.start_price, self.components.volume_level
-        )
+        """OHLCV arrays ``(batch, length, fields * assets)`` of candidates ``(scenario, attempt)``."""
+        return self.sample(root_seed, scenarios, attempts)[0]
+
+    def metrics(self, ohlcv: np.ndarray) -> dict[str, np.ndarray]:
+        """The metric table of a ``(batch, length, fields * assets)`` array.
+
+        Multi-asset: every asset's metrics as ``SYM:metric`` and the pairs' correlations.
+        """
+        return model_metrics(ohlcv, self.symbols, self.has_volume)
+
+    def aggregate(self, ohlcv: np.ndarray, timeframe: Timeframe) -> np.ndarray:
+        """Base bars ``(batch, length, fields * assets)`` aggregated to ``timeframe``."""
+        f = self.fields
+        parts = [aggregate(ohlcv[:, :, a * f : (a + 1) * f], timeframe)
+                 for a in range(len(self.parts))]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
 
     def evaluate(
         self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]
     ) -> CandidateBatch:
         """Generate and score candidates ``(scenario, attempt)``."""
-        ohlcv = self.generate(root_seed, scenarios, attempts)
-        metrics = compute_metrics_batch(ohlcv, has_volume=self.components.has_volume)
+        ohlcv, paths = self.sample(root_seed, scenarios, attempts)
+        metrics = self.metrics(ohlcv)
+        by_timeframe = {}
+        for tf, scorer in self.timeframes:
+            tf_metrics = self.metrics(self.aggregate(ohlcv, tf))
+            by_timeframe[tf.rule] = (tf_metrics, scorer.score(tf_metrics))
         return CandidateBatch(
             scenarios=np.asarray(scenarios, dtype=np.int64),
             attempts=np.asarray(attempts, dtype=np.int64),
             ohlcv=ohlcv,
             metrics=metrics,
             scores=self.scorer.score(metrics),
+            regimes=paths,
+            timeframes=by_timeframe,
         )
 
-    def to_frame(self, ohlcv: np.ndarray) -> pd.DataFrame:
-        """One candidate's ``(length, fields)`` array as an OHLCV DataFrame."""
-        return pd.DataFrame(ohlcv, index=self.index, columns=self.columns)
+    def to_frame(self, ohlcv: np.ndarray, timeframe: Timeframe | None = None) -> pd.DataFrame:
+        """One single-asset candidate's ``(length, fields)`` array as an OHLCV DataFrame."""
+        index = self.index if timeframe is None else timeframe.index
+        return pd.DataFrame(ohlcv, index=index, columns=self.columns)
+
+    def to_frames(self, ohlcv: np.ndarray, timeframe: Timeframe | None = None
+                  ) -> dict[str, pd.DataFrame]:
+        """One candidate's array as ``{symbol: OHLCV frame}`` (symbol ``""`` for one series)."""
+        if timeframe is not None:
+            ohlcv = self.aggregate(ohlcv[None], timeframe)[0]
+        f = self.fields
+        return {p.symbol: self.to_frame(ohlcv[:, a * f : (a + 1) * f], timeframe)
+                for a, p in enumerate(self.parts)}
 
     def __repr__(self) -> str:
+        assets = f", assets={list(self.symbols)}" if self.symbols else ""
         return (
             f"GenerationModel(method={self.method!r}, block_size={self.block_size}, "
-            f"length={self.length}, rows={self.components.values.shape[0]})"
+            f"length={self.length}, rows={self.components.values.shape[0]}{assets})"
         )
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """An accepted scenario: its attempt, fidelity, metrics and OHLCV array."""
+    """An accepted scenario: its attempt, fidelity, metrics and OHLCV array.
+
+    ``regimes`` is its regime path as ``[[regime, bars], ...]`` runs (``method="regime"``);
+    ``timeframes`` maps each higher timeframe to ``{"score": float, "metrics": {...}}``.
+    ``ohlcv`` is None in a :class:`SearchResult` whose series went to an ``on_accept`` callback.
+    """
 
     scenario: int
     attempt: int
     score: float
     metrics: dict[str, float]
-    ohlcv: np.ndarray = field(repr=False)
+    ohlcv: np.ndarray | None = field(repr=False)
+    regimes: list[list[int]] | None = field(default=None, repr=False)
+    timeframes: dict[str, dict] = field(default_factory=dict, repr=False)
+
+    def without_series(self) -> Accepted:
+        return replace(self, ohlcv=None)
 
 
 @dataclass
@@ -155,9 +315,10 @@ def search_attempts(
     windows: Mapping[int, tuple[int, int]],
     min_fidelity: float,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     lookahead: int | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    on_accept: Callable[[Accepted], None] | None = None,
 ) -> SearchResult:
     """Find, for each scenario, the lowest attempt in its window that passes ``min_fidelity``.
 
@@ -169,19 +330,25 @@ def search_attempts(
         Scenario -> attempt range ``[start, stop)`` to search.
     min_fidelity : float
         Acceptance threshold in percent.
-    batch_size : int
-        Candidates scored per batch.
+    batch_size : int, optional
+        Candidates scored per batch; default ``model.batch_size`` (fewer for long series).
     lookahead : int, optional
         Most attempts of one scenario scored in one batch. Attempts scored after a scenario's
         first pass are wasted, so with a high acceptance rate this should be small (about
         ``1 / acceptance rate``); None lets a few open scenarios fill whole batches.
     on_batch : callable, optional
         Called as ``on_batch(evaluated, accepted)`` after each batch (counts in that batch).
+    on_accept : callable, optional
+        Called with each :class:`Accepted` as soon as it is found (in the order found). The
+        result then keeps the accepted records without their series, so memory stays at one
+        batch however many scenarios are searched.
 
     Returns
     -------
     SearchResult
     """
+    if batch_size is None:
+        batch_size = model.batch_size
     next_attempt = {int(s): int(a) for s, (a, b) in windows.items() if b > a}
     stop_at = {int(s): int(b) for s, (_, b) in windows.items()}
     best: dict[int, tuple[float, int]] = {s: (-math.inf, -1) for s in next_attempt}
@@ -213,15 +380,23 @@ def search_attempts(
             hits = rows[passed[rows]]
             if hits.size:
                 i = int(hits[0])  # rows are in attempt order: the first hit is the lowest attempt
-                result.accepted.append(
-                    Accepted(
-                        scenario=s,
-                        attempt=int(cand.attempts[i]),
-                        score=float(cand.scores[i]),
-                        metrics={k: float(v[i]) for k, v in cand.metrics.items()},
-                        ohlcv=cand.ohlcv[i].copy(),
-                    )
+                acc = Accepted(
+                    scenario=s,
+                    attempt=int(cand.attempts[i]),
+                    score=float(cand.scores[i]),
+                    metrics={k: float(v[i]) for k, v in cand.metrics.items()},
+                    ohlcv=cand.ohlcv[i].copy(),
+                    regimes=None if cand.regimes is None else run_lengths(cand.regimes[i]),
+                    timeframes={
+                        rule: {"score": float(tf_scores[i]),
+                               "metrics": {k: float(v[i]) for k, v in tf_metrics.items()}}
+                        for rule, (tf_metrics, tf_scores) in cand.timeframes.items()
+                    },
                 )
+                if on_accept is not None:
+                    on_accept(acc)
+                    acc = acc.without_series()
+                result.accepted.append(acc)
                 del next_attempt[s]
                 n_accepted += 1
             else:

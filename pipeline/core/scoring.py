@@ -39,7 +39,9 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "DEFAULT_TOLERANCE",
     "SCORE_SOURCES",
+    "CROSS_WEIGHTS",
     "FidelityScorer",
+    "expand_weights",
     "resolve_weights",
     "score_space",
 ]
@@ -66,6 +68,10 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "tail_index": 1.0,
 }
 
+#: Weights of the cross-asset correlations of a multi-asset model (split over the pairs).
+CROSS_WEIGHTS: dict[str, float] = {"return_correlation": 3.0, "abs_return_correlation": 2.0}
+_CROSS_PREFIX = {"return_correlation": "corr", "abs_return_correlation": "abs_corr"}
+
 DEFAULT_TOLERANCE = 2.5
 
 #: Metrics scored on another column of the metric table (the statistic behind a p-value).
@@ -74,11 +80,14 @@ _PER_OBSERVATION = frozenset(SCORE_SOURCES)
 
 
 def resolve_weights(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
-    """Default weights updated with ``overrides``; unknown names and bad values are errors."""
-    weights = dict(DEFAULT_WEIGHTS)
+    """Default weights (per-series and cross-asset) updated with ``overrides``.
+
+    Unknown names and bad values are errors.
+    """
+    weights = {**DEFAULT_WEIGHTS, **CROSS_WEIGHTS}
     for name, value in (overrides or {}).items():
         if name not in weights:
-            allowed = ", ".join(DEFAULT_WEIGHTS)
+            allowed = ", ".join(weights)
             raise ConfigError(f"scoring.weights.{name}: unknown metric; allowed: {allowed}")
         try:
             value = float(value)
@@ -87,9 +96,31 @@ def resolve_weights(overrides: Mapping[str, float] | None = None) -> dict[str, f
         if not np.isfinite(value) or value < 0:
             raise ConfigError(f"scoring.weights.{name}: must be a finite number >= 0, got {value}")
         weights[name] = value
-    if sum(weights.values()) <= 0:
+    if sum(weights[k] for k in DEFAULT_WEIGHTS) <= 0:
         raise ConfigError("scoring.weights: at least one weight must be positive")
     return weights
+
+
+def expand_weights(
+    overrides: Mapping[str, float] | None = None, symbols: Sequence[str] = ()
+) -> dict[str, float]:
+    """The weight of every scored name.
+
+    One series (``symbols`` empty): the metric weights. Several assets: ``SYM:metric`` gets the
+    metric's weight divided by the number of assets (each asset counts equally, and together
+    as much as one series), and each pair's ``corr:A|B`` / ``abs_corr:A|B`` gets the
+    cross-asset weight divided by the number of pairs.
+    """
+    w = resolve_weights(overrides)
+    if not symbols:
+        return {k: w[k] for k in DEFAULT_WEIGHTS}
+    n = len(symbols)
+    out = {f"{s}:{k}": w[k] / n for s in symbols for k in DEFAULT_WEIGHTS}
+    pairs = [(a, b) for i, a in enumerate(symbols) for b in symbols[i + 1 :]]
+    for key, prefix in _CROSS_PREFIX.items():
+        for a, b in pairs:
+            out[f"{prefix}:{a}|{b}"] = w[key] / len(pairs)
+    return out
 
 
 def score_space(metrics: Mapping[str, np.ndarray], names: Sequence[str], n_obs: int) -> np.ndarray:
@@ -99,8 +130,10 @@ def score_space(metrics: Mapping[str, np.ndarray], names: Sequence[str], n_obs: 
     """
     columns = []
     for name in names:
-        if name in _PER_OBSERVATION:
-            columns.append(np.asarray(metrics[SCORE_SOURCES[name]], dtype=float) / n_obs)
+        prefix, _, base = name.rpartition(":")
+        if base in _PER_OBSERVATION:
+            source = f"{prefix}:{SCORE_SOURCES[base]}" if prefix else SCORE_SOURCES[base]
+            columns.append(np.asarray(metrics[source], dtype=float) / n_obs)
         else:
             columns.append(np.asarray(metrics[name], dtype=float))
     return np.column_stack(columns) if columns else np.empty((0, 0))
@@ -143,14 +176,16 @@ class FidelityScorer:
         n_obs: int,
         weights: Mapping[str, float] | None = None,
         tolerance: float = DEFAULT_TOLERANCE,
+        symbols: Sequence[str] = (),
     ) -> FidelityScorer:
         """Build a scorer from the original's metrics and its bootstrap replicates' metrics.
 
         The spread is the interquartile range / 1.349 (a standard deviation for normal data,
         robust to the odd degenerate replicate), floored at a tiny fraction of the value so a
-        metric that never varies cannot divide by zero.
+        metric that never varies cannot divide by zero. ``symbols`` names the assets of a
+        multi-asset model (see :func:`expand_weights`).
         """
-        w = resolve_weights(weights)
+        w = expand_weights(weights, symbols)
         candidates = [name for name, weight in w.items() if weight > 0]
         ref_table = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in reference_metrics.items()}
         reference = score_space(ref_table, candidates, n_obs_reference)[0]
