@@ -21,7 +21,7 @@ import pandas as pd
 
 from pipeline.core.garch import GarchFit, simulate_garch
 from pipeline.core.generators import candidate_rng, sample_indices
-from pipeline.core.metrics import compute_metrics_batch, cross_asset_metrics
+from pipeline.core.metrics import METRIC_NAMES, compute_metrics_batch, cross_asset_metrics
 from pipeline.core.preprocessing import Components
 from pipeline.core.reconstruction import OHLCV_FIELDS, reconstruct
 from pipeline.core.regimes import RegimeModel, run_lengths, sample_regime_indices
@@ -176,6 +176,17 @@ class GenerationModel:
     @property
     def columns(self) -> list[str]:
         return list(OHLCV_FIELDS[: self.fields])
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Names of the reported metrics (the metric table without the test statistics)."""
+        if not self.symbols:
+            return list(METRIC_NAMES)
+        names = [f"{s}:{m}" for s in self.symbols for m in METRIC_NAMES]
+        for prefix in ("corr", "abs_corr"):
+            names += [f"{prefix}:{a}|{b}" for i, a in enumerate(self.symbols)
+                      for b in self.symbols[i + 1 :]]
+        return names
 
     @property
     def batch_size(self) -> int:

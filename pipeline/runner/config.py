@@ -16,12 +16,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.core.garch import GARCH_DISTS, GARCH_VOLS
 from pipeline.core.generators import METHODS
+from pipeline.core.regimes import REGIME_LABELLINGS
 from pipeline.core.scoring import DEFAULT_TOLERANCE, resolve_weights
 from pipeline.errors import ConfigError
 
 __all__ = [
     "InputConfig",
+    "GarchConfig",
+    "RegimeConfig",
     "GenerationConfig",
     "ScoringConfig",
     "ClusterConfig",
@@ -33,7 +37,7 @@ __all__ = [
 
 OutputFormat = Literal["csv", "xlsx", "parquet"]
 #: Bumped whenever a change makes the same config and seed produce different files.
-ENGINE_OUTPUT_VERSION = 1
+ENGINE_OUTPUT_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -41,26 +45,82 @@ class _Model(BaseModel):
 
 
 class InputConfig(_Model):
-    """Where the original series comes from: a file/URL, or a built-in sample."""
+    """Where the original comes from: a file/URL, a built-in sample, or several assets."""
 
     path: str | None = Field(None, description="Local path or fsspec URL of a CSV, XLSX or Parquet file.")
     sample: Literal["sp500", "nasdaq", "sample"] | None = Field(
         None, description="Built-in sample instead of a file."
     )
+    assets: dict[str, str] | None = Field(
+        None, description="Several assets: symbol -> path/URL, or 'sample:sp500' for a built-in sample."
+    )
+    layout: Literal["single", "long", "wide"] = Field(
+        "single", description="input.path holds one series, or several assets as a long table "
+        "(one row per bar and symbol) or a wide table (SYMBOL_Field columns)."
+    )
+    symbol_column: str = Field("symbol", min_length=1, description="Symbol column of a long table.")
     repair: bool = Field(False, description="Drop or fix invalid rows instead of failing.")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options.")
 
     @model_validator(mode="after")
     def _one_source(self) -> InputConfig:
-        if (self.path is None) == (self.sample is None):
-            raise ValueError("give exactly one of input.path or input.sample")
+        given = [k for k in ("path", "sample", "assets") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of input.path, input.sample or input.assets")
+        if self.layout != "single" and self.path is None:
+            raise ValueError(f"input.layout: {self.layout} describes the table at input.path")
+        if self.assets is not None and not self.assets:
+            raise ValueError("input.assets: give at least one symbol: path")
+        return self
+
+    @property
+    def multi_asset(self) -> bool:
+        return self.assets is not None or self.layout != "single"
+
+
+class GarchConfig(_Model):
+    """The volatility model of ``method: garch``."""
+
+    vol: Literal[GARCH_VOLS] = Field("garch", description="GARCH(1,1), GJR-GARCH or EGARCH.")  # type: ignore[valid-type]
+    dist: Literal[GARCH_DISTS] = Field(  # type: ignore[valid-type]
+        "normal", description="Error distribution of the fit: normal, t or skewt."
+    )
+
+
+class RegimeConfig(_Model):
+    """Regime labelling and conditioning of ``method: regime``."""
+
+    labels: Literal[REGIME_LABELLINGS] = Field(  # type: ignore[valid-type]
+        "markov", description="Markov-switching model (statsmodels) or volatility quantiles."
+    )
+    n_regimes: int = Field(2, ge=2, le=4, description="Number of regimes, calm to volatile.")
+    window: int = Field(21, ge=2, le=10_000, description="Realized-volatility window (quantile labels).")
+    condition: Literal["high_volatility", "low_volatility"] | int | None = Field(
+        None, description="Favour a regime: high_volatility, low_volatility or a regime number."
+    )
+    share: float | None = Field(
+        None, gt=0, lt=1, description="Long-run share of the conditioned regime."
+    )
+    duration_factor: float = Field(
+        1.0, gt=0, le=1000, description="Multiplies the conditioned regime's mean stay."
+    )
+
+    @model_validator(mode="after")
+    def _needs_condition(self) -> RegimeConfig:
+        if self.condition is None and (self.share is not None or self.duration_factor != 1.0):
+            raise ValueError("share and duration_factor need a condition (high_volatility, "
+                             "low_volatility or a regime number)")
+        if isinstance(self.condition, int) and not 0 <= self.condition < self.n_regimes:
+            raise ValueError(f"condition: regime numbers are 0..{self.n_regimes - 1}")
         return self
 
 
 class GenerationConfig(_Model):
     """How candidates are made and accepted."""
 
-    method: Literal[METHODS] = Field("stationary", description="Block-bootstrap method.")  # type: ignore[valid-type]
+    method: Literal[METHODS] = Field(  # type: ignore[valid-type]
+        "stationary", description="Block bootstrap, GARCH-filtered bootstrap or regime-switching bootstrap."
+    )
     block_size: int | Literal["auto"] = Field(
         "auto", description="(Mean) block length in bars, or 'auto' (Politis-White)."
     )
@@ -75,6 +135,33 @@ class GenerationConfig(_Model):
     allow_partial: bool = Field(
         False, description="Finish with the scenarios that passed instead of failing."
     )
+    garch: GarchConfig = Field(default_factory=GarchConfig, description="For method: garch.")
+    regime: RegimeConfig = Field(default_factory=RegimeConfig, description="For method: regime.")
+    timeframes: list[str] = Field(
+        default_factory=list, description="Higher timeframes delivered with each series, e.g. [1h, 1D]."
+    )
+
+    @field_validator("timeframes")
+    @classmethod
+    def _timeframes(cls, v: list[str]) -> list[str]:
+        import pandas as pd
+
+        for rule in v:
+            try:
+                pd.tseries.frequencies.to_offset(rule)
+            except (ValueError, TypeError):
+                try:
+                    pd.Period("2000-01-01", freq=rule)
+                except (ValueError, TypeError):
+                    raise ValueError(f"{rule!r} is not a pandas frequency (e.g. 15min, 1h, 1D, "
+                                     "W, M)") from None
+        return list(dict.fromkeys(v))
+
+    @model_validator(mode="after")
+    def _method_options(self) -> GenerationConfig:
+        if self.regime.condition is not None and self.method != "regime":
+            raise ValueError(f"regime.condition needs method: regime (method is {self.method})")
+        return self
 
     @field_validator("block_size")
     @classmethod

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +38,7 @@ from pipeline.io.writers import OutputStore, frame_to_bytes
 from pipeline.runner.cluster import connect, total_threads
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.inputs import content_hash, fitted_model, load_input
-from pipeline.runner.tasks import STATE_DIR, search_task, series_name, zip_task
+from pipeline.runner.tasks import STATE_DIR, all_files, scenario_files, search_task, zip_task
 
 __all__ = ["Progress", "RunResult", "RunCancelled", "run_pipeline", "MANIFEST", "SCORES"]
 
@@ -151,22 +151,38 @@ class Ledger:
 
     Client memory must stay flat as ``n_samples`` grows; a dict of metrics per scenario costs
     about 2 KB, these arrays cost 8 bytes a number. File names are not stored: they follow from
-    the scenario number, the run id and the formats.
+    the scenario number, the run id, the formats, the symbols and the timeframes. Regime paths
+    (``method: regime``) are kept run-length encoded, a few hundred bytes a scenario.
     """
 
-    def __init__(self, n_samples: int) -> None:
+    def __init__(self, n_samples: int, metric_names: Sequence[str] = METRIC_NAMES,
+                 timeframes: Sequence[str] = ()) -> None:
+        self.metric_names = list(metric_names)
+        self.timeframes = list(timeframes)
         self.accepted = np.zeros(n_samples, dtype=bool)
         self.attempt = np.full(n_samples, -1, dtype=np.int64)
         self.score = np.full(n_samples, np.nan)
-        self.metrics = np.full((n_samples, len(METRIC_NAMES)), np.nan)
+        self.metrics = np.full((n_samples, len(self.metric_names)), np.nan)
+        self.tf_score = np.full((n_samples, len(self.timeframes)), np.nan)
+        self.tf_metrics = np.full((n_samples, len(self.timeframes), len(self.metric_names)),
+                                  np.nan)
+        self.regimes: dict[int, np.ndarray] = {}
+
+    def _row(self, metrics: Mapping[str, Any]) -> list[float]:
+        return [np.nan if metrics.get(k) is None else metrics[k] for k in self.metric_names]
 
     def add(self, record: Mapping[str, Any]) -> None:
         s = int(record["scenario"])
         self.accepted[s] = True
         self.attempt[s] = int(record["attempt"])
         self.score[s] = float(record["score"])
-        m = record["metrics"]
-        self.metrics[s] = [np.nan if m.get(k) is None else m[k] for k in METRIC_NAMES]
+        self.metrics[s] = self._row(record["metrics"])
+        for j, rule in enumerate(self.timeframes):
+            tf = record["timeframes"][rule]
+            self.tf_score[s, j] = float(tf["score"])
+            self.tf_metrics[s, j] = self._row(tf["metrics"])
+        if record.get("regimes") is not None:
+            self.regimes[s] = np.asarray(record["regimes"], dtype=np.int32).reshape(-1, 2)
 
     def __len__(self) -> int:
         return int(self.accepted.sum())
@@ -179,9 +195,12 @@ class Ledger:
         return np.flatnonzero(self.accepted)
 
     def frame(self) -> pd.DataFrame:
-        """One row per accepted scenario (numbered from 1): attempt, score and metrics."""
+        """One row per accepted scenario (numbered from 1): attempt, score, timeframe scores
+        (``score_{rule}``) and metrics."""
         idx = self.scenarios()
-        frame = pd.DataFrame(self.metrics[idx], columns=list(METRIC_NAMES))
+        frame = pd.DataFrame(self.metrics[idx], columns=self.metric_names)
+        for j, rule in reversed(list(enumerate(self.timeframes))):
+            frame.insert(0, f"score_{rule}", self.tf_score[idx, j])
         frame.insert(0, "score", self.score[idx])
         frame.insert(0, "attempt", self.attempt[idx])
         frame.insert(0, "scenario", idx.astype(np.int64) + 1)
@@ -275,7 +294,7 @@ def run_pipeline(
             )
         accepted_now = len(ledger) - len(done)
         report("bundling", len(ledger), attempts, len(failed), 0.0, accepted_now, link)
-        files = _bundle(cl, store, cfg, run_id, ledger)
+        files = _bundle(cl, store, cfg, run_id, model, ledger)
 
     scores = ledger.frame()
     store.write_bytes(SCORES, frame_to_bytes(scores, "parquet"))
@@ -292,7 +311,7 @@ def run_pipeline(
         from pipeline.report import REPORT, write_report
 
         write_report(output_path, storage_options=cfg.output.storage_options or None,
-                     original=frame)
+                     original=frame if not isinstance(frame, dict) else frame)
         files.append(REPORT)
     report("done", len(ledger), attempts, len(failed), 0.0, accepted_now)
     return RunResult(
@@ -321,7 +340,7 @@ def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
         for record in records:
             try:
                 s = int(record["scenario"])
-                if 0 <= s < requested and all(store.exists(f) for f in record["files"].values()):
+                if 0 <= s < requested and all(store.exists(f) for f in all_files(record)):
                     out[s] = record
             except (ValueError, KeyError, TypeError, AttributeError, OSError):
                 continue
@@ -330,7 +349,7 @@ def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
 
 def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
     gen = cfg.generation
-    ledger = Ledger(gen.n_samples)
+    ledger = _ledger(model, gen.n_samples)
     for record in done.values():
         ledger.add(record)
     failed: dict[int, float] = {}
@@ -426,7 +445,16 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
     return ledger, failed, evaluated
 
 
-def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str,
+def _ledger(model, n_samples: int) -> Ledger:
+    return Ledger(n_samples, model.metric_names, [tf.rule for tf, _ in model.timeframes])
+
+
+def _files(cfg: RunConfig, run_id: str, model, scenario: int) -> dict:
+    return scenario_files(scenario, run_id, list(cfg.output.formats), model.symbols,
+                          [tf.rule for tf, _ in model.timeframes])
+
+
+def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
             ledger: Ledger) -> list[str]:
     """ZIP bundles, built on a worker (series data never passes through the client)."""
     if not cfg.output.zip:
@@ -435,7 +463,9 @@ def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str,
     for fmt, zip_name in (("csv", f"synthetic_batch_{run_id}.zip"),
                           ("xlsx", f"synthetic_batch_{run_id}_xlsx.zip")):
         if fmt in cfg.output.formats:
-            members = [series_name(int(s), run_id, fmt) for s in ledger.scenarios()]
+            members = [name for s in ledger.scenarios()
+                       for name in all_files(_files(cfg, run_id, model, int(s)))
+                       if name.endswith(f".{fmt}")]
             jobs.append(cl.submit(zip_task, store, zip_name, members, pure=False, retries=2))
     return [f.result() for f in jobs]
 
@@ -451,23 +481,8 @@ def _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed, files, atte
         "package_version": pipeline.__version__,
         "config": cfg.model_dump(mode="json"),
         "seed": cfg.generation.seed,
-        "input": {
-            "content_sha256": input_hash,
-            "source": str(frame.attrs.get("source", "")),
-            "rows": len(frame),
-            "start": str(frame.index[0]),
-            "end": str(frame.index[-1]),
-            "columns": list(frame.columns),
-        },
-        "model": {
-            "method": model.method,
-            "block_size": model.block_size,
-            "length": model.length,
-            "start_price": model.start_price,
-            "scored_metrics": list(model.scorer.names),
-            "weights": dict(zip(model.scorer.names, model.scorer.weights.tolist(), strict=True)),
-            "spreads": dict(zip(model.scorer.names, model.scorer.spread.tolist(), strict=True)),
-        },
+        "input": _input_summary(frame, input_hash),
+        "model": _model_summary(model),
         "reference_metrics": {k: _finite(v) for k, v in model.scorer.reference_metrics.items()},
         "summary": {
             "requested": cfg.generation.n_samples,
@@ -480,19 +495,81 @@ def _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed, files, atte
     }
     # The header with its closing brace cut off, so the scenarios can follow as one more key.
     yield (json.dumps(header, indent=2, sort_keys=True)[:-2] + ',\n  "scenarios": [').encode()
-    formats = list(cfg.output.formats)
+    names = ledger.metric_names
     for i, s in enumerate(ledger.scenarios()):
         s = int(s)
         entry = {
             "scenario": s + 1,
             "attempt": int(ledger.attempt[s]),
             "score": float(ledger.score[s]),
-            "metrics": {k: _finite(v) for k, v in zip(METRIC_NAMES, ledger.metrics[s],
-                                                       strict=True)},
-            "files": {fmt: series_name(s, run_id, fmt) for fmt in formats},
+            "metrics": {k: _finite(v) for k, v in zip(names, ledger.metrics[s], strict=True)},
+            **_files(cfg, run_id, model, s),
         }
+        for j, rule in enumerate(ledger.timeframes):
+            entry["timeframes"][rule]["score"] = float(ledger.tf_score[s, j])
+            entry["timeframes"][rule]["metrics"] = {
+                k: _finite(v) for k, v in zip(names, ledger.tf_metrics[s, j], strict=True)}
+        if s in ledger.regimes:
+            entry["regimes"] = ledger.regimes[s].tolist()
         yield (("\n    " if i == 0 else ",\n    ") + json.dumps(entry, sort_keys=True)).encode()
     yield b"\n  ]\n}\n"
+
+
+def _input_summary(frame, input_hash: str) -> dict:
+    frames = frame if isinstance(frame, dict) else {"": frame}
+    first = next(iter(frames.values()))
+    out = {
+        "content_sha256": input_hash,
+        "source": str(first.attrs.get("source", "")),
+        "rows": len(first),
+        "start": str(first.index[0]),
+        "end": str(first.index[-1]),
+        "columns": list(first.columns),
+    }
+    if isinstance(frame, dict):
+        out["source"] = {sym: str(f.attrs.get("source", "")) for sym, f in frames.items()}
+        out["assets"] = list(frames)
+        out["alignment"] = first.attrs.get("alignment", {})
+    return out
+
+
+def _model_summary(model) -> dict:
+    scorer = model.scorer
+    out = {
+        "method": model.method,
+        "block_size": model.block_size,
+        "length": model.length,
+        "start_price": model.start_price,
+        "reference": model.reference,
+        "metric_names": model.metric_names,
+        "scored_metrics": list(scorer.names),
+        "weights": dict(zip(scorer.names, scorer.weights.tolist(), strict=True)),
+        "spreads": dict(zip(scorer.names, scorer.spread.tolist(), strict=True)),
+    }
+    if model.symbols:
+        out["assets"] = list(model.symbols)
+        out["start_prices"] = {p.symbol: p.start_price for p in model.parts}
+    garch = [p.garch for p in model.parts if p.garch is not None]
+    if garch:
+        out["garch"] = {p.symbol or "series": {"vol": p.garch.vol, "dist": p.garch.dist,
+                                               "params": p.garch.params,
+                                               "persistence": p.garch.persistence}
+                        for p in model.parts}
+    if model.regimes is not None:
+        r = model.regimes
+        out["regimes"] = {
+            "labelling": r.labelling,
+            "n_regimes": r.n_regimes,
+            "volatility": r.volatility.tolist(),
+            "input_shares": r.shares.tolist(),
+            "fitted_transition": r.transition.tolist(),
+            "transition": np.asarray(model.transition).tolist(),
+        }
+    if model.timeframes:
+        out["timeframes"] = {tf.rule: {"bars": len(tf.index),
+                                       "scored_metrics": list(sc.names)}
+                             for tf, sc in model.timeframes}
+    return out
 
 
 def _finite(v: float) -> float | None:
@@ -502,7 +579,9 @@ def _finite(v: float) -> float | None:
 
 def _result_from_manifest(manifest: dict, cfg: RunConfig, output_path: str,
                           started: float) -> RunResult:
-    ledger = Ledger(cfg.generation.n_samples)
+    info = manifest.get("model", {})
+    ledger = Ledger(cfg.generation.n_samples, info.get("metric_names", METRIC_NAMES),
+                    list(info.get("timeframes", {})))
     for entry in manifest["scenarios"]:
         ledger.add({**entry, "scenario": int(entry["scenario"]) - 1})
     return RunResult(

@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipeline.core.factory import fit_model
 from pipeline.core.sampler import GenerationModel
+from pipeline.io.assets import load_assets
 from pipeline.io.readers import load_ohlcv, load_sample
 from pipeline.runner.config import ENGINE_OUTPUT_VERSION, RunConfig
 
@@ -20,16 +21,28 @@ __all__ = ["load_input", "content_hash", "fitted_model"]
 
 
 
-def load_input(config: RunConfig) -> pd.DataFrame:
-    """Load and validate the configured input (a file/URL or a built-in sample)."""
+def load_input(config: RunConfig) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    """Load and validate the configured input: one frame, or ``{symbol: frame}`` aligned."""
     cfg = config.input
+    options = cfg.storage_options or None
     if cfg.sample is not None:
         return load_sample(cfg.sample)
-    return load_ohlcv(cfg.path, repair=cfg.repair, storage_options=cfg.storage_options or None)
+    if cfg.assets is not None:
+        return load_assets(assets=cfg.assets, repair=cfg.repair, storage_options=options)
+    if cfg.layout != "single":
+        return load_assets(cfg.path, layout=cfg.layout, symbol_column=cfg.symbol_column,
+                           repair=cfg.repair, storage_options=options)
+    return load_ohlcv(cfg.path, repair=cfg.repair, storage_options=options)
 
 
-def content_hash(frame: pd.DataFrame) -> str:
-    """SHA-256 of a normalized OHLCV frame's timestamps, column names and values."""
+def content_hash(frame: pd.DataFrame | dict[str, pd.DataFrame]) -> str:
+    """SHA-256 of a normalized OHLCV frame's timestamps, column names and values.
+
+    For several assets: of each symbol and its frame's hash, in order.
+    """
+    if isinstance(frame, dict):
+        joined = "".join(f"{symbol}={content_hash(f)};" for symbol, f in frame.items())
+        return hashlib.sha256(joined.encode()).hexdigest()
     h = hashlib.sha256()
     h.update(",".join(map(str, frame.columns)).encode())
     h.update(np.ascontiguousarray(frame.index.asi8 if isinstance(frame.index, pd.DatetimeIndex)
@@ -38,7 +51,7 @@ def content_hash(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def fitted_model(frame: pd.DataFrame, config: RunConfig, input_hash: str) -> GenerationModel:
+def fitted_model(frame: pd.DataFrame | dict[str, pd.DataFrame], config: RunConfig, input_hash: str) -> GenerationModel:
     """The generation model for ``frame``, from the cache when an identical fit was made before.
 
     The cache key covers the input's content hash and every setting the fit depends on; entries
@@ -48,6 +61,7 @@ def fitted_model(frame: pd.DataFrame, config: RunConfig, input_hash: str) -> Gen
     settings = (
         ENGINE_OUTPUT_VERSION, input_hash, gen.method, gen.block_size, gen.length, gen.start_price,
         sorted(sc.weights.items()), sc.tolerance, sc.n_replicates,
+        gen.garch.model_dump_json(), gen.regime.model_dump_json(), gen.timeframes,
     )
     key = hashlib.sha256(repr(settings).encode()).hexdigest()[:32]
     cache_dir = Path(config.cache.path) if config.cache.path else None
@@ -69,6 +83,9 @@ def fitted_model(frame: pd.DataFrame, config: RunConfig, input_hash: str) -> Gen
         weights=sc.weights,
         tolerance=sc.tolerance,
         n_replicates=sc.n_replicates,
+        garch=gen.garch.model_dump(),
+        regime=gen.regime.model_dump(),
+        timeframes=gen.timeframes,
     )
     if path is not None:
         try:

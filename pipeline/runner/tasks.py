@@ -11,11 +11,15 @@ import ctypes.util
 import sys
 from collections.abc import Mapping, Sequence
 
-from pipeline.core.sampler import GenerationModel, search_attempts
+import pandas as pd
+
+from pipeline.core.sampler import Accepted, GenerationModel, search_attempts
+from pipeline.core.timeframes import timeframe_label
 from pipeline.io.writers import EXTENSIONS, OutputStore
 
 __all__ = [
-    "STATE_DIR", "series_name", "marker_name", "search_task", "tune_allocator", "zip_task",
+    "STATE_DIR", "all_files", "long_name", "marker_name", "scenario_files", "search_task",
+    "series_name", "tune_allocator", "write_accepted", "zip_task",
 ]
 
 #: Completion markers, one per task that accepted anything, written after the series files of
@@ -23,9 +27,58 @@ __all__ = [
 STATE_DIR = "_state"
 
 
-def series_name(scenario: int, run_id: str, fmt: str) -> str:
-    """File name of scenario ``scenario`` (0-based) in format ``fmt``; files count from 1."""
-    return f"synthetic_{scenario + 1}_batch_{run_id}{EXTENSIONS[fmt]}"
+def series_name(scenario: int, run_id: str, fmt: str, symbol: str = "", timeframe: str = "") -> str:
+    """File name of scenario ``scenario`` (0-based) in format ``fmt``; files count from 1.
+
+    ``symbol`` names an asset of a multi-asset run, ``timeframe`` a higher timeframe (its
+    file-name label, see :func:`pipeline.core.timeframes.timeframe_label`).
+    """
+    asset = f"_{symbol}" if symbol else ""
+    tf = f"_{timeframe}" if timeframe else ""
+    return f"synthetic_{scenario + 1}{asset}_batch_{run_id}{tf}{EXTENSIONS[fmt]}"
+
+
+def long_name(scenario: int, run_id: str, timeframe: str = "") -> str:
+    """The long-format Parquet (all assets, a ``symbol`` column) of a multi-asset scenario."""
+    tf = f"_{timeframe}" if timeframe else ""
+    return f"synthetic_{scenario + 1}_batch_{run_id}{tf}_long.parquet"
+
+
+def scenario_files(scenario: int, run_id: str, formats: Sequence[str],
+                   symbols: Sequence[str] = (), timeframes: Sequence[str] = ()) -> dict:
+    """The files of one scenario, as its manifest record lists them.
+
+    ``files``: ``{format: name}`` of the series (of the first asset in a multi-asset run, so
+    a reader that wants "the series" finds one). Multi-asset runs add ``assets``
+    (``{symbol: {format: name}}``) and ``long`` (the long-format Parquet). Each higher timeframe
+    gets the same keys under ``timeframes[rule]``.
+    """
+    def one(tf_label: str) -> dict:
+        first = symbols[0] if symbols else ""
+        entry: dict = {"files": {f: series_name(scenario, run_id, f, first, tf_label)
+                                 for f in formats}}
+        if symbols:
+            entry["assets"] = {sym: {f: series_name(scenario, run_id, f, sym, tf_label)
+                                     for f in formats} for sym in symbols}
+            entry["long"] = long_name(scenario, run_id, tf_label)
+        return entry
+
+    out = one("")
+    if timeframes:
+        out["timeframes"] = {rule: one(timeframe_label(rule)) for rule in timeframes}
+    return out
+
+
+def all_files(entry: Mapping) -> list[str]:
+    """Every file name a :func:`scenario_files` entry (or manifest record) lists."""
+    names = list(entry.get("files", {}).values())
+    for per_asset in entry.get("assets", {}).values():
+        names.extend(per_asset.values())
+    if entry.get("long"):
+        names.append(entry["long"])
+    for tf in entry.get("timeframes", {}).values():
+        names.extend(all_files(tf))
+    return list(dict.fromkeys(names))
 
 
 def marker_name(first_scenario: int) -> str:
@@ -63,6 +116,50 @@ def tune_allocator() -> None:
         pass
 
 
+def write_accepted(model: GenerationModel, store: OutputStore, run_id: str, acc: Accepted,
+                   formats: Sequence[str]) -> dict:
+    """Write one accepted scenario's files; return its record (without the series)."""
+    symbols = model.symbols
+    rules = [tf.rule for tf, _ in model.timeframes]
+    files = scenario_files(acc.scenario, run_id, formats, symbols, rules)
+
+    def write(entry: dict, frames: dict[str, pd.DataFrame]) -> None:
+        if not symbols:
+            for fmt, name in entry["files"].items():
+                store.write_frame(name, frames[""], fmt)
+            return
+        for sym, per_format in entry["assets"].items():
+            for fmt, name in per_format.items():
+                store.write_frame(name, frames[sym], fmt)
+        store.write_frame(entry["long"], long_frame(frames), "parquet")
+
+    write(files, model.to_frames(acc.ohlcv))
+    for tf, _ in model.timeframes:
+        write(files["timeframes"][tf.rule], model.to_frames(acc.ohlcv, tf))
+    record = {
+        "scenario": acc.scenario,
+        "attempt": acc.attempt,
+        "score": acc.score,
+        "metrics": acc.metrics,
+        **files,
+    }
+    for rule, values in acc.timeframes.items():
+        record["timeframes"][rule].update(values)
+    if acc.regimes is not None:
+        record["regimes"] = acc.regimes
+    return record
+
+
+def long_frame(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Assets' frames stacked in long format: ``Date`` index, ``symbol`` column, OHLCV."""
+    parts = []
+    for symbol, frame in frames.items():
+        part = frame.copy()
+        part.insert(0, "symbol", symbol)
+        parts.append(part)
+    return pd.concat(parts)
+
+
 def search_task(
     model: GenerationModel,
     store: OutputStore,
@@ -73,32 +170,26 @@ def search_task(
     formats: Sequence[str],
     lookahead: int | None = None,
 ) -> dict:
-    """Search the scenarios' attempt windows; write the accepted series, then one marker.
+    """Search the scenarios' attempt windows; write each accepted series as it is found, then
+    one marker.
+
+    Series are written as soon as they are accepted, so a task holds one batch of series at a
+    time however long they are.
 
     Returns
     -------
     dict
-        ``accepted``: records (scenario, attempt, score, metrics, files); ``open``: scenario ->
-        (best score, best attempt) for scenarios with no pass in their window; ``evaluated``.
+        ``accepted``: records (scenario, attempt, score, metrics, files, ...); ``open``:
+        scenario -> (best score, best attempt) for scenarios with no pass in their window;
+        ``evaluated``.
     """
     tune_allocator()
-    result = search_attempts(model, root_seed, windows, min_fidelity, lookahead=lookahead)
-    accepted = []
-    for acc in result.accepted:
-        frame = model.to_frame(acc.ohlcv)
-        files = {}
-        for fmt in formats:
-            name = series_name(acc.scenario, run_id, fmt)
-            store.write_frame(name, frame, fmt)
-            files[fmt] = name
-        record = {
-            "scenario": acc.scenario,
-            "attempt": acc.attempt,
-            "score": acc.score,
-            "metrics": acc.metrics,
-            "files": files,
-        }
-        accepted.append(record)
+    accepted: list[dict] = []
+    result = search_attempts(
+        model, root_seed, windows, min_fidelity, lookahead=lookahead,
+        on_accept=lambda acc: accepted.append(write_accepted(model, store, run_id, acc, formats)),
+    )
+    accepted.sort(key=lambda r: r["scenario"])
     if accepted:
         store.write_json(marker_name(accepted[0]["scenario"]), {"accepted": accepted})
     return {"accepted": accepted, "open": result.open, "evaluated": result.evaluated}
