@@ -8,6 +8,9 @@
     The metric table of a file.
 ``sme report RUN_DIR [--out NAME] [--max-series N]``
     Write the HTML fidelity report of a finished run into its directory; prints its path.
+``sme export RUN_DIR [--parquet] [--npz] [--tfrecord] [--window 24] [--stride N] [--dest DIR]``
+    Export a finished run for ML: a Parquet dataset, and NPZ and TFRecord windows of the
+    ``--features`` (default log-return, intrabar and volume features); prints where each went.
 ``sme serve --host 127.0.0.1 --port 8000 --data-dir DIR [--scheduler ADDRESS] [--workers N]``
     The REST API and web dashboard (``docs/rest_api.md``).
 
@@ -72,6 +75,22 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="report.html", help="file name inside RUN_DIR")
     rep.add_argument("--max-series", type=int, default=200,
                      help="series read for the plots and tests (default 200)")
+
+    exp = sub.add_parser("export", help="export a finished run as a Parquet dataset and "
+                                        "NPZ/TFRecord feature windows for ML")
+    exp.add_argument("run_dir", help="a run's output directory or URL (holds manifest.json)")
+    exp.add_argument("--parquet", action="store_true", help="hive-partitioned Parquet dataset")
+    exp.add_argument("--npz", action="store_true", help="feature windows as a NumPy .npz")
+    exp.add_argument("--tfrecord", action="store_true",
+                     help="feature windows as tf.train.Example records")
+    exp.add_argument("--window", type=int, default=24, help="bars per window (default 24)")
+    exp.add_argument("--stride", type=int, default=None,
+                     help="bars between window starts (default: the window, no overlap)")
+    exp.add_argument("--features", default=None,
+                     help="comma-separated window features (default: log_return, "
+                          "log_high_close, log_low_close, log_open_gap[, log1p_volume])")
+    exp.add_argument("--dest", default=None,
+                     help="output directory or URL (default RUN_DIR/ml)")
 
     srv = sub.add_parser("serve", help="serve the REST API and the web dashboard")
     srv.add_argument("--host", default="127.0.0.1", help="interface to listen on")
@@ -201,6 +220,20 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from pipeline.export import export_run
+
+    chosen = {"parquet": args.parquet, "npz": args.npz, "tfrecord": args.tfrecord}
+    if not any(chosen.values()):
+        chosen = dict.fromkeys(chosen, True)
+    done = export_run(args.run_dir, args.dest, window=args.window, stride=args.stride,
+                      features=args.features, **chosen)
+    labels = {"parquet": "parquet dataset", "npz": "npz windows", "tfrecord": "tfrecord windows"}
+    for key, where in done.items():
+        print(f"{labels[key]}: {where}")
+    return 0
+
+
 def _cmd_serve(args) -> int:
     from pipeline.api.server import serve
     from pipeline.runner.config import apply_overrides
@@ -226,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     handlers = {"run": _cmd_run, "generate": _cmd_generate, "metrics": _cmd_metrics,
-                "report": _cmd_report, "serve": _cmd_serve}
+                "report": _cmd_report, "serve": _cmd_serve, "export": _cmd_export}
     # Engine warnings (repairs, missing volume) are for the user, one line each.
     warnings.simplefilter("default", SMEWarning)
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
