@@ -451,36 +451,63 @@ def test_backtesting_py_runs_on_its_layout(run_dir):
 # -- multi-asset scenarios ------------------------------------------------------------------------
 
 
-def test_multi_asset_records(run_dir, tmp_path):
-    # As a multi-asset run lists a scenario: ``files`` of its first asset, plus ``assets``.
-    def two_assets(manifest):
-        entries = manifest["scenarios"]
-        files = [e["files"]["parquet"] for e in entries]
-        for i, e in enumerate(entries):
-            e["files"] = {"parquet": files[i]}
-            e["assets"] = {"SPY": {"parquet": files[i]},
-                           "QQQ": {"parquet": files[(i + 1) % len(files)]}}
+@pytest.fixture(scope="module")
+def multi_run_dir(tmp_path_factory) -> Path:
+    """A real multi-asset run: two assets per scenario, one series file per asset."""
+    out = tmp_path_factory.mktemp("export-multi") / "run"
+    run_pipeline({
+        "input": {"assets": {"SPY": "sample:sp500", "NDX": "sample:nasdaq"}},
+        "generation": {"n_samples": 3, "length": LENGTH, "min_fidelity": 0, "seed": 1},
+        "scoring": {"n_replicates": 20},
+        "cluster": {"n_workers": 1, "processes": False},
+        "output": {"path": str(out), "formats": ["parquet"], "zip": False},
+        "cache": {"path": None},
+    })
+    return out
 
-    run = _copy_run(run_dir, tmp_path / "run", two_assets)
-    series = _series(run_dir)
-    table = pads.dataset(export_parquet_dataset(run), partitioning="hive").to_table()
-    frame = table.to_pandas()
+
+def test_multi_asset_run(multi_run_dir):
+    entries = _manifest(multi_run_dir)["scenarios"]
+    assert sorted(entries[0]["assets"]) == ["NDX", "SPY"]  # what the exporter relies on
+    per_asset = {e["scenario"]: {a: pd.read_parquet(multi_run_dir / f["parquet"])
+                                 for a, f in e["assets"].items()} for e in entries}
+
+    table = pads.dataset(export_parquet_dataset(multi_run_dir), partitioning="hive").to_table()
     assert table.column_names[:2] == ["timestamp", "asset"]
-    one = frame[(frame["scenario"] == 2) & (frame["asset"] == "QQQ")]
-    np.testing.assert_array_equal(one["Close"].to_numpy(), series[3]["Close"].to_numpy())
+    frame = table.to_pandas()
+    assert len(frame) == len(entries) * 2 * LENGTH
+    for k, assets in per_asset.items():
+        for a, expected in assets.items():
+            got = frame[(frame["scenario"] == k) & (frame["asset"] == a)]
+            np.testing.assert_array_equal(got["Close"].to_numpy(), expected["Close"].to_numpy())
+            assert (got["timestamp"].to_numpy() == expected.index.to_numpy()).all()
 
-    with np.load(export_npz(run, window=24)) as z:
-        names, windows = list(z["feature_names"]), z["windows"]
-    assert names == [f"{a}:{f}" for a in ("QQQ", "SPY") for f in DEFAULT_FEATURES]
-    single, _ = window_tensors(series, 24)
-    per = len(single) // N_SAMPLES
-    # Scenario 1: QQQ is series 2, SPY is series 1.
-    np.testing.assert_array_equal(windows[:per, :, :5], single[per : 2 * per])
-    np.testing.assert_array_equal(windows[:per, :, 5:], single[:per])
+    with np.load(export_npz(multi_run_dir, window=24)) as z:
+        names, windows, scen = list(z["feature_names"]), z["windows"], z["scenario"]
+    assert names == [f"{a}:{f}" for a in ("NDX", "SPY") for f in DEFAULT_FEATURES]
+    assert windows.shape == (len(entries) * ((LENGTH - 1) // 24), 24, 10)
+    for k, assets in per_asset.items():  # assets side by side, in sorted symbol order
+        ndx, _ = _expected_windows(assets["NDX"], 24, 24)
+        spy, _ = _expected_windows(assets["SPY"], 24, 24)
+        np.testing.assert_allclose(windows[scen == k], np.concatenate([ndx, spy], axis=2),
+                                   rtol=2e-7, atol=0)
 
-    k, assets = next(iter_run_frames(run, layout="backtrader"))
-    assert k == 1 and sorted(assets) == ["QQQ", "SPY"]
-    assert "openinterest" in assets["SPY"].columns
+    k, frames = next(iter_run_frames(multi_run_dir, layout="backtrader"))
+    assert k == 1 and sorted(frames) == ["NDX", "SPY"]
+    assert "openinterest" in frames["SPY"].columns
+
+
+def test_window_tensors_of_a_multi_asset_mapping(run_dir):
+    series = _series(run_dir)
+    win, meta = window_tensors({"B": series[1], "A": series[2]}, 24)  # one scenario, 2 assets
+    single, _ = window_tensors([series[2], series[1]], 24)
+    per = len(win)
+    assert meta.feature_names[:2] == ("A:log_return", "A:log_high_close")
+    np.testing.assert_array_equal(win[..., :5], single[:per])
+    np.testing.assert_array_equal(win[..., 5:], single[per:])
+    shifted = series[2].iloc[1:]
+    with pytest.raises(InputDataError, match="share one time index"):
+        window_tensors({"B": series[1], "A": shifted}, 24)
 
 
 # -- S3 -------------------------------------------------------------------------------------------
