@@ -152,9 +152,10 @@ def fit_garch(log_returns: np.ndarray, vol: str = "garch", dist: str = "normal")
         raise InputDataError(f"GARCH fit ({vol}, {dist}) produced non-finite residuals")
     if not fit.persistence < 1.0 or (vol != "egarch" and not fit.omega > 0):
         raise InputDataError(
-            f"GARCH fit ({vol}, {dist}) is not stationary (persistence "
-            f"{fit.persistence:.4f} >= 1, omega {fit.omega:.3g}): simulated volatility would "
-            "drift without bound. Use a bootstrap method or a longer input.")
+            f"GARCH fit ({vol}, {dist}) is not stationary under the input's own residuals "
+            f"(persistence {fit.persistence:.4f} >= 1, omega {fit.omega:.3g}): simulated "
+            "volatility would drift without bound. Try generation.garch.dist: normal or "
+            "vol: egarch, or a bootstrap method.")
     return fit
 
 
