@@ -14,11 +14,23 @@ SyntheticDataFactory
     Generate accepted synthetic series in Python (single process).
 run_pipeline, load_config, RunConfig
     The Dask batch pipeline, configured by YAML or mappings.
+iter_scenarios, StreamedScenario
+    Scenarios streamed as they are accepted (also ``SyntheticDataFactory.stream``).
+load_assets, align_assets
+    Several assets from separate files, a long table or a wide table, aligned on time.
+to_backtest_frame, iter_run_frames
+    A finished run's series in the layouts of backtesting libraries (:mod:`pipeline.export`
+    also writes ML datasets: partitioned Parquet, NPZ and TFRecord windows).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pipeline.core.factory import SyntheticDataFactory, SyntheticSeries, fit_model
+from pipeline.core.factory import (
+    StreamedScenario,
+    SyntheticDataFactory,
+    SyntheticSeries,
+    fit_model,
+)
 from pipeline.core.metrics import METRIC_NAMES, compute_metrics, compute_metrics_batch
 from pipeline.core.scoring import DEFAULT_WEIGHTS
 from pipeline.errors import (
@@ -30,6 +42,7 @@ from pipeline.errors import (
     SMEError,
     SMEWarning,
 )
+from pipeline.io.assets import align_assets, load_assets
 from pipeline.io.readers import load_ohlcv, load_sample
 
 try:
@@ -41,6 +54,8 @@ __all__ = [
     "__version__",
     "load_ohlcv",
     "load_sample",
+    "load_assets",
+    "align_assets",
     "compute_metrics",
     "compute_metrics_batch",
     "METRIC_NAMES",
@@ -52,6 +67,10 @@ __all__ = [
     "load_config",
     "RunConfig",
     "RunResult",
+    "iter_scenarios",
+    "StreamedScenario",
+    "to_backtest_frame",
+    "iter_run_frames",
     "SMEError",
     "InputDataError",
     "ConfigError",
@@ -68,6 +87,14 @@ def __getattr__(name: str):
         from pipeline.runner import coordinator
 
         return getattr(coordinator, name)
+    if name == "iter_scenarios":
+        from pipeline import stream
+
+        return stream.iter_scenarios
+    if name in ("to_backtest_frame", "iter_run_frames"):
+        from pipeline import export
+
+        return getattr(export, name)
     if name in ("load_config", "RunConfig"):
         from pipeline.runner import config
 

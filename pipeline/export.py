@@ -86,6 +86,7 @@ __all__ = [
     "export_run",
     "to_backtest_frame",
     "iter_run_frames",
+    "read_record_series",
     "crc32c",
     "masked_crc32c",
 ]
@@ -402,6 +403,19 @@ def _read_frame(store: OutputStore, fmt: str, name: str) -> pd.DataFrame:
     frame = frame[cols]
     frame.attrs = {}
     return frame
+
+
+def read_record_series(store: OutputStore, record: Mapping[str, Any]
+                       ) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    """The series of one manifest (or task) record: a frame, or ``{symbol: frame}``.
+
+    Parquet is read if listed, else CSV, else XLSX.
+    """
+    where = f"scenario {record.get('scenario')}"
+    assets = record.get("assets")
+    if assets:
+        return {sym: _read_frame(store, *_pick_format(files, where)) for sym, files in assets.items()}
+    return _read_frame(store, *_pick_format(record.get("files"), where))
 
 
 def _read_scenario(store: OutputStore, s: _Scenario) -> pd.DataFrame | dict[str, pd.DataFrame]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_REPLICATES",
     "SyntheticDataFactory",
+    "StreamedScenario",
     "SyntheticSeries",
     "fit_model",
     "frame_to_array",
@@ -268,6 +270,34 @@ def fit_model(
     )
 
 
+@dataclass(frozen=True)
+class StreamedScenario:
+    """One accepted scenario, as the streaming iterators yield it.
+
+    Attributes
+    ----------
+    scenario : int
+        Scenario number, from 1.
+    attempt : int
+        The attempt that was accepted.
+    score : float
+        Fidelity in percent.
+    metrics : dict
+        Its metrics.
+    data : DataFrame or dict of str to DataFrame
+        The OHLCV series (``{symbol: frame}`` for several assets).
+    regimes : list, optional
+        Its regime path as ``[[regime, bars], ...]`` (``method="regime"``).
+    """
+
+    scenario: int
+    attempt: int
+    score: float
+    metrics: dict[str, float] = field(repr=False)
+    data: pd.DataFrame | dict[str, pd.DataFrame] = field(repr=False)
+    regimes: list[list[int]] | None = field(default=None, repr=False)
+
+
 class SyntheticSeries(list):
     """Accepted synthetic series: a list of OHLCV DataFrames with their scores.
 
@@ -501,6 +531,62 @@ class SyntheticDataFactory:
             regimes=[acc.regimes for acc in result.accepted if acc.regimes is not None],
             timeframe_scores=tf_scores,
         )
+
+    def stream(
+        self,
+        n_samples: int | None = None,
+        min_fidelity: float = 90.0,
+        *,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> Iterator[StreamedScenario]:
+        """Yield accepted scenarios one at a time, in scenario order, as they are found.
+
+        Memory holds one batch of candidates, however many scenarios are drawn; scenario ``k``
+        is the same series :meth:`generate` returns as its ``k``-th.
+
+        Parameters
+        ----------
+        n_samples : int, optional
+            Scenarios to yield; None streams without end (stop by leaving the loop).
+        min_fidelity, max_attempts
+            As for :meth:`generate`.
+
+        Raises
+        ------
+        FidelityNotReachedError
+            When a scenario finds no candidate within ``max_attempts`` (after the scenarios
+            before it were yielded).
+        """
+        if n_samples is not None:
+            _check_int("n_samples", n_samples, 1)
+        _check_int("max_attempts", max_attempts, 1)
+        if not (isinstance(min_fidelity, int | float) and 0 <= min_fidelity <= 100):
+            raise ConfigError(f"min_fidelity: expected a number in [0, 100], got {min_fidelity!r}")
+        chunk = self.model.batch_size
+        start = 0
+        while n_samples is None or start < n_samples:
+            stop = start + chunk if n_samples is None else min(start + chunk, n_samples)
+            result = search_attempts(self.model, self.seed,
+                                     {k: (0, max_attempts) for k in range(start, stop)},
+                                     float(min_fidelity))
+            for acc in result.accepted:
+                if result.open and acc.scenario > min(result.open):
+                    break
+                yield StreamedScenario(
+                    scenario=acc.scenario + 1, attempt=acc.attempt, score=acc.score,
+                    metrics=acc.metrics,
+                    data=self.model.to_frames(acc.ohlcv) if self.model.symbols
+                    else self.model.to_frame(acc.ohlcv),
+                    regimes=acc.regimes)
+            if result.open:
+                s = min(result.open)
+                best = result.open[s][0]
+                raise FidelityNotReachedError(
+                    f"scenario {s + 1} found no candidate with fidelity >= {min_fidelity} within "
+                    f"max_attempts={max_attempts}; the best score reached was {best:.2f}. Lower "
+                    "min_fidelity or raise max_attempts.",
+                    best_score=best, attempts=max_attempts, failed_scenarios=[s])
+            start = stop
 
     def _metrics_of(self, item) -> tuple[dict[str, np.ndarray], int]:
         """Validate one frame (or ``{symbol: frame}``) and compute its metric table."""

@@ -540,6 +540,15 @@ class OutputStore:
             pass
         self.fs.invalidate_cache(path)
 
+    def remove_empty_dir(self, name: str) -> None:
+        """Remove the directory ``name`` if it is empty (object stores have none to remove)."""
+        if not self._is_local:
+            return
+        try:
+            os.rmdir(self._fs_path(name))
+        except OSError:
+            pass  # missing, or not empty: either way nothing to do
+
     def list(self, prefix: str = "") -> list[str]:
         """Return the sorted relative names of the files whose name starts with ``prefix``.
 

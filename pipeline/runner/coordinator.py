@@ -218,6 +218,7 @@ def run_pipeline(
     *,
     cancel: threading.Event | None = None,
     overrides: tuple[str, ...] = (),
+    on_accept: Callable[[str, Mapping[str, Any]], None] | None = None,
 ) -> RunResult:
     """Run the batch pipeline.
 
@@ -234,6 +235,10 @@ def run_pipeline(
         scenarios stay on disk and a rerun resumes from them.
     overrides : tuple of str
         ``key.path=value`` overrides applied to ``config``.
+    on_accept : callable, optional
+        Called as ``on_accept(output_path, record)`` for every accepted scenario as soon as its
+        files are written (scenarios of a resumed or finished run first); ``record`` is the
+        task's record, scenario numbered from 0. :func:`pipeline.iter_scenarios` is built on it.
 
     Returns
     -------
@@ -271,12 +276,21 @@ def run_pipeline(
         if manifest.get("fingerprint") == cfg.fingerprint(input_hash) and manifest.get(
             "status"
         ) == "complete":
+            if on_accept is not None:
+                for entry in manifest["scenarios"]:
+                    on_accept(output_path, {**entry, "scenario": int(entry["scenario"]) - 1})
             return _result_from_manifest(manifest, cfg, output_path, started)
 
+    def accepted(record: Mapping[str, Any]) -> None:
+        if on_accept is not None:
+            on_accept(output_path, record)
+
+    for record in sorted(done.values(), key=lambda r: int(r["scenario"])):
+        accepted(record)
     with connect(cfg.cluster, client) as cl:
         link = getattr(cl, "dashboard_link", None)
         ledger, failed, attempts = _coordinate(
-            cl, model, store, cfg, run_id, done, report, cancel, link
+            cl, model, store, cfg, run_id, done, report, cancel, link, accepted
         )
         if failed and not gen.allow_partial:
             best = max(failed.values())
@@ -307,11 +321,12 @@ def run_pipeline(
     # The markers are the resume record of an unfinished run; the manifest now replaces them.
     for name in store.list(STATE_DIR):
         store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
+    store.remove_empty_dir(STATE_DIR)
     if cfg.report:
         from pipeline.report import REPORT, write_report
 
         write_report(output_path, storage_options=cfg.output.storage_options or None,
-                     original=frame if not isinstance(frame, dict) else frame)
+                     original=frame)
         files.append(REPORT)
     report("done", len(ledger), attempts, len(failed), 0.0, accepted_now)
     return RunResult(
@@ -347,7 +362,7 @@ def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
     return out
 
 
-def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
+def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link, accepted):
     gen = cfg.generation
     ledger = _ledger(model, gen.n_samples)
     for record in done.values():
@@ -422,6 +437,7 @@ def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link):
                 for rec in out["accepted"]:
                     ledger.add(rec)
                     accepted_now += 1
+                    accepted(rec)
                 for s, (score, _attempt) in out["open"].items():
                     s = int(s)
                     best[s] = max(best[s], score)
