@@ -59,7 +59,7 @@ def test_default_yaml_is_the_embedded_default():
     assert load_config(REPO / "configs" / "default.yaml") == RunConfig()
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "cluster.yaml", "stress.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
 def test_shipped_configs_validate(name):
     load_config(REPO / "configs" / name)
 
