@@ -49,25 +49,25 @@ def test_multi_asset_run_writes_each_asset_and_a_long_table(tmp_path, client):
         result = run_pipeline(shipped("multi_asset.yaml", tmp_path), client)
     out = Path(result.output_path)
     manifest = manifest_of(result)
-    assert manifest["model"]["assets"] == ["SPX", "NDX"]
-    assert manifest["input"]["assets"] == ["SPX", "NDX"]
+    assert manifest["model"]["assets"] == ["NDX", "SPX"]
+    assert manifest["input"]["assets"] == ["NDX", "SPX"]
     assert manifest["input"]["alignment"]["NDX"]["dropped"] == 0
     for entry in manifest["scenarios"]:
         frames = {sym: pd.read_parquet(out / files["parquet"])
                   for sym, files in entry["assets"].items()}
         assert set(frames) == {"SPX", "NDX"}
         assert (out / entry["assets"]["SPX"]["csv"]).exists()
-        assert entry["files"] == entry["assets"]["SPX"]
+        assert entry["files"] == entry["assets"]["NDX"]  # the first symbol, sorted
         long = pd.read_parquet(out / entry["long"])
         for sym, frame in frames.items():
             part = long[long["symbol"] == sym].drop(columns="symbol")
             pd.testing.assert_frame_equal(part, frame)
         r = {s: np.diff(np.log(f["Close"].to_numpy())) for s, f in frames.items()}
         corr = np.corrcoef(r["SPX"], r["NDX"])[0, 1]
-        assert corr == pytest.approx(entry["metrics"]["corr:SPX|NDX"], abs=1e-12)
-        assert abs(corr - manifest["reference_metrics"]["corr:SPX|NDX"]) < 0.05
+        assert corr == pytest.approx(entry["metrics"]["corr:NDX|SPX"], abs=1e-12)
+        assert abs(corr - manifest["reference_metrics"]["corr:NDX|SPX"]) < 0.05
     scores = pd.read_parquet(out / SCORES)
-    assert {"SPX:volatility", "NDX:volatility", "corr:SPX|NDX"} <= set(scores.columns)
+    assert {"SPX:volatility", "NDX:volatility", "corr:NDX|SPX"} <= set(scores.columns)
     with zipfile.ZipFile(next(out.glob("synthetic_batch_*.zip"))) as z:
         names = z.namelist()
     assert sum("_SPX_" in n for n in names) == sum("_NDX_" in n for n in names) == 6
@@ -87,7 +87,7 @@ def test_multi_asset_long_table_input(tmp_path, client):
            "cache": {"path": None}}
     result = run_pipeline(cfg, client)
     assert result.n_accepted == 4
-    assert manifest_of(result)["model"]["assets"] == ["SPX", "NDX"]
+    assert manifest_of(result)["model"]["assets"] == ["NDX", "SPX"]
 
 
 def test_garch_run_from_yaml_via_the_cli(tmp_path):

@@ -69,7 +69,9 @@ def _as_assets(frame) -> dict[str, pd.DataFrame]:
     if not isinstance(frame, Mapping) or not frame:
         raise ConfigError("data: expected an OHLCV DataFrame or a non-empty mapping of symbol "
                           "to DataFrame")
-    frames = dict(frame)
+    # Sorted: the symbols' order names the pairs and the first asset, and must not depend on
+    # how a mapping was written (JSON round trips sort keys).
+    frames = dict(sorted(frame.items()))
     for symbol in frames:
         if not isinstance(symbol, str) or not symbol or any(c in symbol for c in ":|/\\"):
             raise ConfigError(f"assets: symbol {symbol!r} must be a non-empty string without "

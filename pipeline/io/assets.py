@@ -52,7 +52,8 @@ def align_assets(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     Returns
     -------
     dict of symbol to DataFrame
-        Same timestamps in every frame. ``attrs["alignment"]`` of each frame (and the warning
+        Same timestamps in every frame, symbols in sorted order (the order is part of a run's
+        identity and must survive JSON round trips, which sort keys). ``attrs["alignment"]`` of each frame (and the warning
         raised when rows were dropped) says per asset how many rows it had and how many it lost.
 
     Raises
@@ -66,7 +67,7 @@ def align_assets(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     for frame in frames.values():
         common = frame.index if common is None else common.intersection(frame.index)
     report = {s: {"rows": len(f), "dropped": int(len(f) - len(common))}
-              for s, f in frames.items()}
+              for s, f in sorted(frames.items())}
     if len(common) < MIN_ROWS:
         detail = ", ".join(f"{s}: {r['rows']} rows" for s, r in report.items())
         raise InputDataError(
@@ -74,7 +75,7 @@ def align_assets(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
             f"least {MIN_ROWS} are needed. Check that the assets cover the same period at the "
             "same bar spacing.")
     out = {}
-    for symbol, frame in frames.items():
+    for symbol, frame in sorted(frames.items()):
         aligned = frame.loc[common].copy()
         aligned.attrs = {**frame.attrs, "alignment": report}
         out[symbol] = aligned
