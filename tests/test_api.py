@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from pipeline.api import create_app
 from pipeline.api.jobs import RESTART_ERROR
+from pipeline.io.readers import load_sample
 from pipeline.io.writers import OutputStore
 
 # Uploads without volume or with repaired rows warn; the API reports that in Dataset.notes.
@@ -61,7 +62,7 @@ def finished(job: dict) -> bool:
     return job["status"] not in ("queued", "running")
 
 
-def start_job(client: TestClient, dataset_id: str, **request) -> dict:
+def start_job(client: TestClient, dataset_id: str | None, **request) -> dict:
     r = client.post("/api/jobs", json={"dataset_id": dataset_id, **request})
     assert r.status_code == 202, r.text
     return r.json()
@@ -312,7 +313,8 @@ def test_unknown_ids_are_404_and_malformed_ids_422(api, method, route):
 @pytest.mark.parametrize(
     ("body", "needle"),
     [
-        ({"n_sample": 5}, "n_sample: unknown key; allowed keys here: dataset_id, n_samples"),
+        ({"n_sample": 5}, "n_sample: unknown key; allowed keys here: dataset_id, dataset_ids, "
+                          "input_layout, n_samples"),
         ({"method": "magic"}, "method:"),
         ({"block_size": 0}, "block_size must be 'auto' or an integer >= 1"),
         ({"weights": {"hurts": 1}}, "weights: unknown metric"),
@@ -336,7 +338,10 @@ def test_job_request_dataset_errors_and_bad_json(api):
     r = api.post("/api/jobs", json={"dataset_id": "../../etc"})
     assert r.status_code == 422 and "dataset_id" in r.json()["detail"]
     r = api.post("/api/jobs", json={})
-    assert r.status_code == 422 and "dataset_id: Field required" in r.json()["detail"]
+    assert r.status_code == 422
+    assert "dataset_id: give exactly one of dataset_id (one dataset) and dataset_ids" in \
+        r.json()["detail"]
+    assert r.json()["errors"][0]["loc"] == ["body", "dataset_id"]
     r = api.post("/api/jobs", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and "JSON" in r.json()["detail"]
     r = api.post("/api/jobs", content=b"x" * (2 << 20), headers={"Content-Type":
@@ -370,10 +375,15 @@ def test_job_lifecycle_and_events(api):
     job = api.job
     assert job["status"] == "succeeded" and job["error"] is None and job["run_id"]
     assert job["started_at"] and job["finished_at"] and job["dataset_name"] == "sample.csv"
-    assert job["request"] == {"dataset_id": api.dataset["id"], **SMALL_JOB, "method":
-                              "stationary", "block_size": "auto", "length": None,
-                              "allow_partial": False, "formats": ["csv", "xlsx", "parquet"],
-                              "weights": {}}
+    assert job["request"] == {
+        "dataset_id": api.dataset["id"], "dataset_ids": None, "input_layout": None,
+        **SMALL_JOB, "method": "stationary", "block_size": "auto", "length": None,
+        "allow_partial": False, "formats": ["csv", "xlsx", "parquet"], "weights": {},
+        "garch": {"vol": "garch", "dist": "normal"},
+        "regime": {"labels": "markov", "n_regimes": 2, "window": 21, "condition": None,
+                   "share": None, "duration_factor": 1.0},
+        "timeframes": []}
+    assert job["dataset_ids"] is None and job["symbols"] is None
     p = job["progress"]
     assert p["stage"] == "done" and p["accepted"] == p["requested"] == 5 and p["attempts"] > 0
     assert 0 < p["acceptance_rate"] <= 1 and p["eta_seconds"] == 0
@@ -504,6 +514,279 @@ def test_a_fidelity_failure_is_a_failed_job_with_the_reason(api):
     assert job["artifacts"] == []
     assert api.get(f"/api/jobs/{job['id']}/download/manifest.json").status_code == 409
     assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+
+
+# --------------------------------------------- methods, multi-asset inputs and timeframes
+
+
+def nasdaq_csv() -> bytes:
+    """The NASDAQ sample's last 750 days as an uploaded CSV (the same dates as SAMPLE)."""
+    return load_sample("nasdaq").tail(750).to_csv().encode()
+
+
+def finished_job(client: TestClient, body: dict) -> dict:
+    job = wait_job(client, start_job(client, **{"dataset_id": None, **body})["id"], finished)
+    assert job["status"] == "succeeded", job["error"]
+    return job
+
+
+@pytest.fixture(scope="module")
+def ndx(api):
+    r = upload(api, nasdaq_csv(), "ndx.csv")
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_options_list_every_method_and_its_choices(api):
+    opts = api.get("/api/options").json()
+    assert opts["methods"] == ["stationary", "circular", "moving", "iid", "garch", "regime"]
+    assert set(opts["method_descriptions"]) == set(opts["methods"])
+    assert opts["method_sections"] == {"garch": "garch", "regime": "regime"}
+    assert opts["garch"] == {"vols": ["garch", "gjr", "egarch"], "dists": ["normal", "t", "skewt"]}
+    assert opts["regime"] == {"labellings": ["markov", "quantile"],
+                              "conditions": ["high_volatility", "low_volatility"],
+                              "n_regimes": {"minimum": 2, "maximum": 4}}
+    assert "W" in opts["timeframes"]["suggested"] and opts["timeframes"]["min_bars"] == 64
+    assert opts["layouts"] == ["single", "long", "wide"]
+    props = opts["schema"]["properties"]
+    assert {"dataset_id", "dataset_ids", "input_layout", "garch", "regime", "timeframes"} <= \
+        set(props)
+    assert opts["schema"]["$defs"]["RegimeConfig"]["properties"]["n_regimes"]["maximum"] == 4
+    assert opts["defaults"]["garch"] == {"vol": "garch", "dist": "normal"}
+    assert opts["defaults"]["regime"]["condition"] is None and opts["defaults"]["timeframes"] == []
+    assert "dataset_ids" not in opts["defaults"]
+
+
+def test_garch_job(api):
+    job = finished_job(api, {"dataset_id": api.dataset["id"], **SMALL_JOB, "min_fidelity": 60.0,
+                             "method": "garch", "garch": {"vol": "egarch", "dist": "t"}})
+    assert job["request"]["garch"] == {"vol": "egarch", "dist": "t"}
+    res = api.get(f"/api/jobs/{job['id']}/results", params={"max_points": 50}).json()
+    assert res["method"] == "garch" and res["reference"] == "original"
+    fit = res["garch"]["series"]
+    assert (fit["vol"], fit["dist"]) == ("egarch", "t") and 0 < fit["persistence"] < 1
+    assert res["symbols"] is None and res["correlations"] == [] and res["regimes"] is None
+    assert len(res["scenarios"]) == 5 and all(s["score"] >= 60 for s in res["scenarios"])
+    manifest = api.get(f"/api/jobs/{job['id']}/download/manifest.json").json()
+    assert manifest["config"]["generation"]["method"] == "garch"
+    assert manifest["config"]["generation"]["garch"] == {"vol": "egarch", "dist": "t"}
+    series = api.get(f"/api/jobs/{job['id']}/series/2").json()
+    assert series["bars"] == 750 and series["regimes"] is None and series["symbol"] is None
+    r = api.get(f"/api/jobs/{job['id']}/series/2", params={"symbol": "SPX"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("symbol: ")
+    assert "holds one series" in r.json()["detail"]
+    assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+
+
+def test_regime_conditioned_job_and_its_regime_paths(api):
+    regime = {"labels": "quantile", "condition": "high_volatility", "share": 0.7}
+    job = finished_job(api, {"dataset_id": api.dataset["id"], **SMALL_JOB, "length": 300,
+                             "min_fidelity": 60.0, "method": "regime", "regime": regime})
+    res = api.get(f"/api/jobs/{job['id']}/results").json()
+    assert res["method"] == "regime" and res["reference"] == "conditioned"
+    fitted = res["regimes"]
+    assert fitted["labelling"] == "quantile" and fitted["n_regimes"] == 2
+    assert fitted["volatility"][0] < fitted["volatility"][1]  # 0 is the calmest
+    shares = np.array([s["regime_shares"] for s in res["scenarios"]])
+    assert shares.shape == (5, 2)
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    # Conditioned on high volatility: the volatile regime's share grows over the input's.
+    assert shares[:, 1].mean() > fitted["input_shares"][1]
+    manifest = api.get(f"/api/jobs/{job['id']}/download/manifest.json").json()
+    for k in (1, 4):
+        runs = manifest["scenarios"][k - 1]["regimes"]
+        s = api.get(f"/api/jobs/{job['id']}/series/{k}", params={"max_points": 5000}).json()
+        bands = s["regimes"]
+        assert [[b["regime"], b["bars"]] for b in bands] == runs
+        assert sum(b["bars"] for b in bands) == s["bars"] == 300
+        assert bands[0]["start"] == s["index"][0] and bands[-1]["end"] == s["index"][-1]
+        ends = [s["index"].index(b["end"]) for b in bands]
+        starts = [s["index"].index(b["start"]) for b in bands]
+        assert starts[1:] == [e + 1 for e in ends[:-1]]  # contiguous, no gaps or overlaps
+        counted = np.zeros(2)
+        for b in bands:
+            counted[b["regime"]] += b["bars"]
+        np.testing.assert_allclose(counted / 300, res["scenarios"][k - 1]["regime_shares"])
+    assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+
+
+def test_multi_asset_job_from_two_uploaded_csvs(api, ndx):
+    spx = api.dataset
+    job = finished_job(api, {"dataset_ids": {"SPX": spx["id"], "NDX": ndx["id"]}, **SMALL_JOB,
+                             "formats": ["csv", "parquet"]})
+    assert job["dataset_ids"] == {"SPX": spx["id"], "NDX": ndx["id"]}
+    assert job["dataset_id"] == spx["id"] and job["symbols"] == ["SPX", "NDX"]
+    assert job["dataset_name"] == "SPX: sample.csv · NDX: ndx.csv"
+    out = api.data_dir / "jobs" / job["id"] / "output"
+    res = api.get(f"/api/jobs/{job['id']}/results", params={"max_points": 50}).json()
+    assert set(res["symbols"]) == {"SPX", "NDX"} and res["symbol"] == res["symbols"][0]
+    assert set(res["reference_metrics"]) >= {"SPX:volatility", "NDX:hurst"}
+    assert "volatility" not in res["reference_metrics"]
+    assert set(res["scenarios"][0]["metrics"]) >= {"SPX:volatility", "NDX:volatility"}
+    # The correlation of the originals' log-returns, computed here from the uploaded files.
+    closes = {sym: pd.read_csv(io.BytesIO(data), index_col=0, parse_dates=True)["Close"]
+              for sym, data in (("SPX", SAMPLE.read_bytes()), ("NDX", nasdaq_csv()))}
+    returns = {sym: np.diff(np.log(c.to_numpy())) for sym, c in closes.items()}
+    (corr,) = res["correlations"]
+    a, b = corr["symbols"]
+    assert corr["pair"] == f"{a}|{b}" and {a, b} == {"SPX", "NDX"}
+    assert corr["corr"]["original"] == pytest.approx(
+        np.corrcoef(returns[a], returns[b])[0, 1], abs=1e-12)
+    assert corr["abs_corr"]["original"] == pytest.approx(
+        np.corrcoef(np.abs(returns[a]), np.abs(returns[b]))[0, 1], abs=1e-12)
+    synthetic = [s["metrics"][f"corr:{a}|{b}"] for s in res["scenarios"]]
+    assert corr["corr"]["median"] == pytest.approx(np.median(synthetic))
+    assert corr["corr"]["min"] == min(synthetic) and corr["corr"]["max"] == max(synthetic)
+    # Per-asset series, fan charts against each asset's original.
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["scenarios"][1]
+    for sym in ("SPX", "NDX"):
+        s = api.get(f"/api/jobs/{job['id']}/series/2",
+                    params={"symbol": sym, "max_points": 5000}).json()
+        frame = pd.read_parquet(out / entry["assets"][sym]["parquet"])
+        assert s["symbol"] == sym and s["bars"] == 750
+        np.testing.assert_allclose(s["close"], frame["Close"].to_numpy())
+        fan = api.get(f"/api/jobs/{job['id']}/results",
+                      params={"max_points": 50, "symbol": sym}).json()["fan"]
+        assert fan["symbol"] == sym
+        assert fan["original"][-1] == pytest.approx(closes[sym].iloc[-1])
+    default = api.get(f"/api/jobs/{job['id']}/series/2", params={"max_points": 5000}).json()
+    assert default["symbol"] == res["symbols"][0]
+    r = api.get(f"/api/jobs/{job['id']}/series/2", params={"symbol": "DAX"})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("symbol: 'DAX' is not an asset of job")
+    r = api.get(f"/api/jobs/{job['id']}/results", params={"symbol": "DAX"})
+    assert r.status_code == 422 and "symbol:" in r.json()["detail"]
+    # The parquet artifact holds every asset's file and the long table.
+    r = api.get(f"/api/jobs/{job['id']}/download/parquet")
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        names = set(z.namelist())
+        long = pd.read_parquet(io.BytesIO(z.read(entry["long"])))
+    assert len(names) == 5 * 3 and entry["long"] in names
+    assert sorted(long["symbol"].unique()) == ["NDX", "SPX"] and len(long) == 1500
+    assert api.post(f"/api/jobs/{job['id']}/retry").status_code == 409  # it succeeded
+    assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+    # Every dataset a running job reads is kept from deletion.
+    big = start_job(api, None, dataset_ids={"SPX": spx["id"], "NDX": ndx["id"]}, **BIG_JOB)
+    r = api.delete(f"/api/datasets/{ndx['id']}")
+    assert r.status_code == 409 and "running job" in r.json()["detail"]
+    assert api.delete(f"/api/jobs/{big['id']}").json()["status"] == "cancelled"
+    assert api.delete(f"/api/jobs/{big['id']}").status_code == 204
+
+
+def test_multi_asset_tables_long_and_wide(api):
+    spx = pd.read_csv(SAMPLE)
+    ndx = pd.read_csv(io.BytesIO(nasdaq_csv()))
+    table = pd.concat([spx.assign(Ticker="SPX"), ndx.assign(Ticker="NDX")])
+    r = upload(api, table.to_csv(index=False).encode(), "both.csv", layout="long",
+               symbol_column="Ticker")
+    assert r.status_code == 201, r.text
+    ds = r.json()
+    assert ds["layout"] == "long" and set(ds["symbols"]) == {"SPX", "NDX"} and ds["rows"] == 750
+    assert set(ds["reference_metrics"]) >= {"SPX:volatility", "NDX:volatility",
+                                            "corr:" + "|".join(ds["symbols"])}
+    ohlcv = api.get(f"/api/datasets/{ds['id']}/ohlcv", params={"symbol": "NDX",
+                                                                "max_points": 5000}).json()
+    assert ohlcv["symbol"] == "NDX"
+    np.testing.assert_allclose(ohlcv["close"], ndx["Close"].to_numpy())
+    r = api.get(f"/api/datasets/{ds['id']}/ohlcv", params={"symbol": "DAX"})
+    assert r.status_code == 422 and "its symbols are" in r.json()["detail"]
+    assert api.get(f"/api/datasets/{api.dataset['id']}/ohlcv",
+                   params={"symbol": "SPX"}).status_code == 422
+    wide = spx.merge(ndx, on="Date", suffixes=("", "_ndx"))
+    wide.columns = ["Date"] + [f"SPX_{c}" for c in spx.columns[1:]] + \
+        [f"NDX_{c}" for c in ndx.columns[1:]]
+    r = upload(api, wide.to_csv(index=False).encode(), "wide.csv", layout="wide")
+    assert r.status_code == 201, r.text
+    assert r.json()["layout"] == "wide" and set(r.json()["symbols"]) == {"SPX", "NDX"}
+    r = upload(api, layout="wide")  # a one-series file is no wide table
+    assert r.status_code == 422 and "no SYMBOL_Field columns" in r.json()["detail"]
+    # A job on the long table: input_layout, if given, must say what the dataset is.
+    r = api.post("/api/jobs", json={"dataset_id": ds["id"], **SMALL_JOB, "input_layout": "wide"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("input_layout: ")
+    job = finished_job(api, {"dataset_id": ds["id"], **SMALL_JOB, "input_layout": "long"})
+    assert set(job["symbols"]) == {"SPX", "NDX"}
+    res = api.get(f"/api/jobs/{job['id']}/results", params={"max_points": 20}).json()
+    assert res["symbols"] == ds["symbols"] and len(res["correlations"]) == 1
+    assert api.get(f"/api/jobs/{job['id']}/series/1",
+                   params={"symbol": "NDX"}).json()["symbol"] == "NDX"
+    r = api.post("/api/jobs", json={"dataset_ids": {"X": ds["id"]}, **SMALL_JOB})
+    assert r.status_code == 422 and r.json()["detail"].startswith("dataset_ids.X: ")
+    assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+
+
+def test_timeframe_job(api):
+    job = finished_job(api, {"dataset_id": api.dataset["id"], **SMALL_JOB, "timeframes": ["W"]})
+    out = api.data_dir / "jobs" / job["id"] / "output"
+    res = api.get(f"/api/jobs/{job['id']}/results").json()
+    weekly = res["timeframes"]["W"]
+    base = pd.read_parquet(out / f"synthetic_3_batch_{job['run_id']}.parquet")
+    weeks = base.groupby(base.index.to_period("W"))
+    assert weekly["bars"] == weeks.ngroups and len(weekly["scored_metrics"]) > 10
+    scores = [s["timeframes"]["W"]["score"] for s in res["scenarios"]]
+    assert weekly["score"] == {"min": min(scores), "median": pytest.approx(np.median(scores)),
+                               "max": max(scores)}
+    assert set(res["scenarios"][0]["timeframes"]["W"]["metrics"]) >= {"volatility", "hurst"}
+    s = api.get(f"/api/jobs/{job['id']}/series/3",
+                params={"timeframe": "W", "max_points": 5000}).json()
+    assert s["timeframe"] == "W" and s["bars"] == weeks.ngroups
+    # Exact aggregates of the base bars, week by week.
+    np.testing.assert_allclose(s["open"], weeks["Open"].first())
+    np.testing.assert_allclose(s["high"], weeks["High"].max())
+    np.testing.assert_allclose(s["low"], weeks["Low"].min())
+    np.testing.assert_allclose(s["close"], weeks["Close"].last())
+    np.testing.assert_allclose(s["volume"], weeks["Volume"].sum())
+    assert pd.Timestamp(s["index"][1]) == weeks["Open"].first().index[1].start_time
+    base_series = api.get(f"/api/jobs/{job['id']}/series/3").json()
+    assert base_series["timeframe"] is None and base_series["bars"] == 750
+    r = api.get(f"/api/jobs/{job['id']}/series/3", params={"timeframe": "M"})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("timeframe: 'M' is not a timeframe of job")
+    assert "its timeframes are W" in r.json()["detail"]
+    with zipfile.ZipFile(io.BytesIO(api.get(f"/api/jobs/{job['id']}/download/csv.zip").content)
+                         ) as z:
+        assert len(z.namelist()) == 10  # base and weekly CSVs
+    assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"regime": {"condition": "high_volatility"}},
+         "regime.condition: needs method: regime (method is stationary)"),
+        ({"method": "regime", "regime": {"condition": 2}},
+         "regime.condition: regime numbers are 0..1"),
+        ({"method": "regime", "regime": {"share": 0.5}},
+         "regime: share and duration_factor need a condition"),
+        ({"method": "regime", "regime": {"n_regimes": 5}}, "regime.n_regimes:"),
+        ({"method": "regime", "regime": {"labels": "hmm"}}, "regime.labels:"),
+        ({"method": "garch", "garch": {"vol": "arch"}}, "garch.vol: Input should be 'garch'"),
+        ({"garch": {"p": 2}}, "garch.p: unknown key; allowed keys here: vol, dist"),
+        ({"timeframes": ["fortnight"]}, "timeframes: 'fortnight' is not a pandas frequency"),
+        ({"timeframes": ["M"]}, "timeframes: 'M' leaves 36 bars per series; at least 64"),
+        ({"timeframes": ["1h"]}, "timeframes: '1h' is not coarser than the input's bars"),
+        ({"dataset_ids": {"SPX": "{ds}"}},
+         "dataset_id: give exactly one of dataset_id (one dataset) and dataset_ids"),
+        ({"dataset_id": None, "dataset_ids": {"SPX": "{ds}", "NDX": UNKNOWN_DS}},
+         f"dataset_ids.NDX: dataset {UNKNOWN_DS} not found"),
+        ({"dataset_id": None, "dataset_ids": {"SPX": "{ds}", "NDX": None}},
+         "dataset_ids.NDX: Input should be a valid string"),
+        ({"dataset_id": None, "dataset_ids": {"SPX": "{ds}", "NDX": "ds_1"}},
+         "dataset_ids.NDX: not a dataset id; dataset ids look like ds_"),
+        ({"dataset_id": None, "dataset_ids": {"S&P": "{ds}"}},
+         "dataset_ids: key 'S&P': not a usable symbol"),
+        ({"dataset_id": None, "dataset_ids": {}}, "dataset_ids: Dictionary should have at least"),
+        ({"dataset_id": None, "dataset_ids": {"SPX": "{ds}"}, "input_layout": "long"},
+         "input_layout: long describes one uploaded table"),
+        ({"input_layout": "long"}, "input_layout: dataset {ds} was uploaded as one series"),
+    ],
+)
+def test_method_and_multi_asset_requests_are_422_naming_the_field(api, body, needle):
+    ds = api.dataset["id"]
+    body = json.loads(json.dumps({"dataset_id": ds, **body}).replace("{ds}", ds))
+    r = api.post("/api/jobs", json=body)
+    assert r.status_code == 422, r.text
+    assert needle.replace("{ds}", ds) in r.json()["detail"]
 
 
 # ----------------------------------------------------------------------- cancel and delete

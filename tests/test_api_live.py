@@ -17,6 +17,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from pipeline.io.readers import load_sample
 from tests.netutil import free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,16 +27,17 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TIMEOUT = 90.0
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
     """`sme serve` on a free port with a temporary data directory; stopped at the end."""
+    tmp_path = tmp_path_factory.mktemp("live")
     port = free_port()
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed in finally
     env = {**os.environ, "SME_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--host", "127.0.0.1",
            "--port", str(port), "--data-dir", str(tmp_path / "data"), "--workers", "2",
            "--set", "scoring.n_replicates=64", "--set", "cluster.task_candidates=32",
-           "--log-level", "warning"]
+           "--max-concurrent-jobs", "4", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -49,7 +51,7 @@ def server(tmp_path):
                 pass
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
-        yield base, proc
+        yield base, proc, tmp_path
     finally:
         children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None \
             else []
@@ -66,8 +68,8 @@ def server(tmp_path):
         assert not alive, f"worker processes outlived the server: {alive}"
 
 
-def test_serve_upload_generate_follow_events_download(server, tmp_path):
-    base, proc = server
+def test_serve_upload_generate_follow_events_download(server):
+    base, proc, tmp_path = server
     with httpx.Client(base_url=base, headers=AUTH, timeout=30) as client:
         health = httpx.get(f"{base}/api/health", timeout=5).json()  # no token needed
         assert health["status"] == "ok" and health["workers"] == 2
@@ -131,4 +133,79 @@ def test_serve_upload_generate_follow_events_download(server, tmp_path):
         assert len(results["fan"]["index"]) == 50 and len(results["fan"]["samples"]) == 5
         assert client.delete(f"/api/jobs/{job_id}").status_code == 204
         assert not (tmp_path / "data" / "jobs" / job_id).exists()
+    assert proc.poll() is None
+
+
+def wait_finished(client: httpx.Client, job_id: str) -> dict:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        assert time.monotonic() < deadline, f"job {job_id} did not finish: {job}"
+        time.sleep(0.2)
+
+
+def test_serve_methods_multi_asset_and_timeframes(server):
+    """GARCH, a conditioned regime run, two uploaded assets and a weekly timeframe, at once."""
+    base, proc, _ = server
+    ndx = load_sample("nasdaq").tail(750).to_csv().encode()
+    with httpx.Client(base_url=base, headers=AUTH, timeout=30) as client:
+        ids = {}
+        for sym, name, data in (("SPX", "spx.csv", SAMPLE.read_bytes()), ("NDX", "ndx.csv", ndx)):
+            r = client.post("/api/datasets", files={"file": (name, data, "text/csv")})
+            assert r.status_code == 201, r.text
+            ids[sym] = r.json()["id"]
+        opts = client.get("/api/options").json()
+        assert {"garch", "regime"} <= set(opts["methods"]) and opts["regime"]["conditions"]
+
+        small = {"n_samples": 4, "min_fidelity": 60, "seed": 3}
+        bodies = {
+            "garch": {"dataset_id": ids["SPX"], **small, "method": "garch",
+                      "garch": {"vol": "egarch", "dist": "t"}},
+            "regime": {"dataset_id": ids["SPX"], **small, "method": "regime", "length": 300,
+                       "regime": {"labels": "quantile", "condition": "high_volatility"}},
+            "multi": {"dataset_ids": ids, **small},
+            "weekly": {"dataset_id": ids["SPX"], **small, "timeframes": ["W"]},
+        }
+        jobs = {}
+        for name, body in bodies.items():
+            r = client.post("/api/jobs", json=body)
+            assert r.status_code == 202, (name, r.text)
+            jobs[name] = r.json()["id"]
+        for name, job_id in jobs.items():
+            job = wait_finished(client, job_id)
+            assert job["status"] == "succeeded", (name, job["error"])
+
+        res = client.get(f"/api/jobs/{jobs['garch']}/results", params={"max_points": 20}).json()
+        assert res["method"] == "garch" and res["garch"]["series"]["vol"] == "egarch"
+
+        res = client.get(f"/api/jobs/{jobs['regime']}/results", params={"max_points": 20}).json()
+        assert res["reference"] == "conditioned" and len(res["scenarios"][0]["regime_shares"]) == 2
+        s = client.get(f"/api/jobs/{jobs['regime']}/series/1").json()
+        assert sum(b["bars"] for b in s["regimes"]) == s["bars"] == 300
+
+        res = client.get(f"/api/jobs/{jobs['multi']}/results", params={"max_points": 20}).json()
+        assert set(res["symbols"]) == {"SPX", "NDX"}
+        (pair,) = res["correlations"]
+        assert 0.5 < pair["corr"]["original"] < 1 and pair["corr"]["median"] is not None
+        s = client.get(f"/api/jobs/{jobs['multi']}/series/2", params={"symbol": "NDX"}).json()
+        assert s["symbol"] == "NDX" and s["bars"] == 750
+        r = client.get(f"/api/jobs/{jobs['multi']}/series/2", params={"symbol": "DAX"})
+        assert r.status_code == 422 and r.json()["detail"].startswith("symbol: ")
+
+        res = client.get(f"/api/jobs/{jobs['weekly']}/results", params={"max_points": 20}).json()
+        assert res["timeframes"]["W"]["bars"] > 64
+        s = client.get(f"/api/jobs/{jobs['weekly']}/series/1", params={"timeframe": "W"}).json()
+        assert s["timeframe"] == "W" and s["bars"] == res["timeframes"]["W"]["bars"]
+
+        for body, needle in (
+            ({"dataset_id": ids["SPX"], "regime": {"condition": "low_volatility"}},
+             "regime.condition: needs method: regime"),
+            ({"dataset_ids": {"SPX": ids["SPX"], "NDX": "ds_" + "0" * 32}},
+             "dataset_ids.NDX: dataset ds_"),
+            ({"dataset_id": ids["SPX"], "timeframes": ["M"]}, "timeframes: 'M' leaves"),
+        ):
+            r = client.post("/api/jobs", json=body)
+            assert r.status_code == 422 and needle in r.json()["detail"], r.text
     assert proc.poll() is None

@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import asynccontextmanager
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import fsspec
+import numpy as np
+import pandas as pd
 from distributed import Client
 from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -34,15 +37,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 import pipeline
+from pipeline.core.garch import GARCH_DISTS, GARCH_VOLS
 from pipeline.core.generators import METHODS
 from pipeline.core.metrics import METRIC_NAMES
+from pipeline.core.preprocessing import output_index
+from pipeline.core.regimes import REGIME_LABELLINGS
 from pipeline.core.scoring import DEFAULT_WEIGHTS
+from pipeline.core.timeframes import MIN_TIMEFRAME_BARS, make_timeframe
 from pipeline.errors import ConfigError, InputDataError
+from pipeline.io.assets import LAYOUTS, align_assets, load_assets
 from pipeline.io.readers import SAMPLE_NAMES, load_ohlcv, load_sample
 from pipeline.io.writers import FORMATS, OutputStore
 from pipeline.runner.cluster import connect
-from pipeline.runner.config import ClusterConfig, load_config
+from pipeline.runner.config import ClusterConfig, InputConfig, RegimeConfig, load_config
 from pipeline.runner.coordinator import MANIFEST
+from pipeline.runner.tasks import all_files
 
 from .charts import downsample_ohlcv, fan_chart, read_series
 from .datasets import DatasetStore, display_name
@@ -51,7 +60,10 @@ from .schemas import (
     ACTIVE_STATUSES,
     DATASET_ID,
     JOB_ID,
+    METHOD_DESCRIPTIONS,
+    METHOD_SECTIONS,
     METRIC_DESCRIPTIONS,
+    SYMBOL,
     Dataset,
     Health,
     Job,
@@ -73,6 +85,10 @@ SSE_INTERVAL = 0.2
 SSE_KEEPALIVE = 15.0
 _CHUNK = 1 << 20
 _READ_PREFERENCE = ("parquet", "csv", "xlsx")
+#: Timeframes the dashboard offers as one-click choices (any pandas frequency is accepted).
+SUGGESTED_TIMEFRAMES = ("15min", "1h", "4h", "1D", "W", "M")
+#: How an upload holds its series: the run config's ``input.layout`` choices.
+Layout = InputConfig.model_fields["layout"].annotation
 _MEDIA = {".zip": "application/zip", ".json": "application/json",
           ".parquet": "application/vnd.apache.parquet"}
 
@@ -95,8 +111,101 @@ def _shown(value: str) -> str:
     return text if len(text) <= 60 else text[:57] + "...'"
 
 
+def _symbol_of(symbol: str | None, symbols: list[str], what: str) -> str | None:
+    """The asset to show: ``symbol`` checked against ``symbols`` (default the first)."""
+    if symbol is None:
+        return symbols[0] if symbols else None
+    if not symbols:
+        raise HTTPException(422, f"symbol: {what} holds one series, not several assets; leave "
+                                 "symbol out")
+    if symbol not in symbols:
+        raise HTTPException(422, f"symbol: {_shown(symbol)} is not an asset of {what}; its "
+                                 f"symbols are {', '.join(symbols)}")
+    return symbol
+
+
+def _spread(values: list) -> dict[str, float | None]:
+    """min / median / max of the finite values (all None when there are none)."""
+    arr = np.array([v for v in values if isinstance(v, int | float) and np.isfinite(v)], float)
+    if not arr.size:
+        return {"min": None, "median": None, "max": None}
+    return {"min": float(arr.min()), "median": float(np.median(arr)), "max": float(arr.max())}
+
+
+def _correlations(reference: Mapping[str, Any], scenarios: list[dict]) -> list[dict]:
+    """Original vs synthetic correlation of every asset pair (``corr:A|B``, ``abs_corr:A|B``)."""
+    out = []
+    for key in reference:
+        if not key.startswith("corr:"):
+            continue
+        pair = key.removeprefix("corr:")
+        a, _, b = pair.partition("|")
+        entry: dict[str, Any] = {"pair": pair, "symbols": [a, b]}
+        for kind in ("corr", "abs_corr"):
+            name = f"{kind}:{pair}"
+            entry[kind] = {"original": reference.get(name),
+                           **_spread([(e.get("metrics") or {}).get(name) for e in scenarios])}
+        out.append(entry)
+    return out
+
+
+def _regime_shares(runs: list, n_regimes: int) -> list[float]:
+    """Share of a scenario's bars spent in each regime."""
+    bars = np.zeros(max(n_regimes, 1 + max((int(r) for r, _ in runs), default=0)))
+    for regime, n in runs:
+        bars[int(regime)] += n
+    total = bars.sum()
+    return [float(v / total) if total else 0.0 for v in bars]
+
+
+def _regime_bands(runs: list, index: pd.Index) -> list[dict]:
+    """A run-length encoded regime path as bands with the timestamps of their first/last bar."""
+    out, pos = [], 0
+    for regime, n in runs:
+        end = min(pos + int(n), len(index)) - 1
+        if end < pos:
+            break
+        out.append({"regime": int(regime), "start": pd.Timestamp(index[pos]).isoformat(),
+                    "end": pd.Timestamp(index[end]).isoformat(), "bars": end - pos + 1})
+        pos = end + 1
+    return out
+
+
 def _json_error(status: int, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"detail": detail, **extra}, status_code=status)
+
+
+def _request_model_at(path: list[str]) -> type | None:
+    """The job request's (nested) model at a key path, or None."""
+    model: Any = JobRequest
+    for part in path:
+        field = getattr(model, "model_fields", {}).get(part)
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and hasattr(ann, "model_fields")):
+            return None
+        model = ann
+    return model
+
+
+_PATTERN_HINTS = {
+    DATASET_ID.pattern: "not a dataset id; dataset ids look like ds_ followed by 32 hex digits",
+    SYMBOL.pattern: "not a usable symbol; use letters, digits and _ . ^ = - (at most 40 "
+                    "characters)",
+}
+_KEY_FIRST = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(:\s*|\s+)(.*)$", re.S)
+
+
+def _named_key(path: list[str], msg: str) -> tuple[list[str], str]:
+    """A model-level message that starts with a key (``dataset_id: …``, ``regime.condition
+    needs …``) is about that key: move it from the message into the error's location."""
+    m = _KEY_FIRST.match(msg)
+    if not m or not (m.group(2).startswith(":") or "." in m.group(1)):
+        return path, msg
+    parts = m.group(1).split(".")
+    model = _request_model_at(path + parts[:-1])
+    if model is None or parts[-1] not in model.model_fields:
+        return path, msg
+    return path + parts, m.group(3)
 
 
 def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict]]:
@@ -105,16 +214,26 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict]]:
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
         where = loc[0] if loc else ""
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        if where == "body" and err.get("type") == "value_error":
+            path, msg = _named_key(loc[1:], msg)
+            loc = ["body", *path]
+        if loc and loc[-1] == "[key]":  # a bad dictionary key (a symbol): name the mapping
+            loc = loc[:-2]
+            msg = f"key {err.get('input')!r}: {msg}"
+            err = {**err, "input": None}
+        pattern = (err.get("ctx") or {}).get("pattern")
+        if err.get("type") == "string_pattern_mismatch" and pattern in _PATTERN_HINTS:
+            msg = msg.replace(f"String should match pattern '{pattern}'", _PATTERN_HINTS[pattern])
         key = ".".join(loc[1:]) if where in ("body", "query", "path", "header") else ".".join(loc)
         key = key or where or "(request)"
         if err.get("type") == "extra_forbidden":
-            allowed = ", ".join(JobRequest.model_fields) if where == "body" and len(loc) == 2 \
-                else "see /api/options"
+            model = _request_model_at(loc[1:-1]) if where == "body" else None
+            allowed = ", ".join(model.model_fields) if model is not None else "see /api/options"
             lines.append(f"{key}: unknown key; allowed keys here: {allowed}")
         elif err.get("type") == "json_invalid":
             lines.append(f"body is not valid JSON ({err.get('ctx', {}).get('error', '')})")
         else:
-            msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
             got = err.get("input")
             shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
             lines.append(f"{key}: {msg}{shown[:120]}")
@@ -395,15 +514,32 @@ def create_app(
                 workers = len(state.client.nthreads())
         return {"status": "ok", "version": pipeline.__version__, "workers": workers}
 
+    regime_schema = RegimeConfig.model_json_schema()["properties"]
+    regime_options = {
+        "labellings": list(REGIME_LABELLINGS),
+        "conditions": [v for part in regime_schema["condition"]["anyOf"]
+                       for v in part.get("enum", [])],
+        "n_regimes": {k: regime_schema["n_regimes"][k] for k in ("minimum", "maximum")},
+    }
+
     @router.get("/options", tags=["options"])
     def options() -> dict:
         """Everything the dashboard's job form needs: schema, defaults, choices and limits."""
         defaults = {name: f.get_default(call_default_factory=True)
-                    for name, f in JobRequest.model_fields.items() if name != "dataset_id"}
+                    for name, f in JobRequest.model_fields.items()
+                    if name not in ("dataset_id", "dataset_ids")}
+        defaults = json.loads(json.dumps(defaults, default=lambda m: m.model_dump(mode="json")))
         return {
             "schema": JobRequest.model_json_schema(),
             "defaults": defaults,
             "methods": list(METHODS),
+            "method_descriptions": {m: METHOD_DESCRIPTIONS.get(m, "") for m in METHODS},
+            "method_sections": dict(METHOD_SECTIONS),
+            "garch": {"vols": list(GARCH_VOLS), "dists": list(GARCH_DISTS)},
+            "regime": regime_options,
+            "timeframes": {"suggested": list(SUGGESTED_TIMEFRAMES),
+                           "min_bars": MIN_TIMEFRAME_BARS},
+            "layouts": ["single", *LAYOUTS],
             "formats": list(FORMATS),
             "metrics": [{"name": m, "weight": DEFAULT_WEIGHTS.get(m, 1.0),
                          "description": METRIC_DESCRIPTIONS.get(m, "")} for m in METRIC_NAMES],
@@ -419,8 +555,16 @@ def create_app(
     def upload_dataset(
         file: Annotated[UploadFile, File(description="CSV, XLSX or Parquet OHLCV file.")],
         repair: bool = Query(False, description="Drop or fix invalid rows instead of failing."),
+        layout: Annotated[Layout, Query(  # type: ignore[valid-type]
+            description="single: one series. long: several assets, one row per bar and symbol "
+            "(a symbol column). wide: several assets, SYMBOL_Field columns.")] = "single",
+        symbol_column: str = Query(
+            InputConfig.model_fields["symbol_column"].default, min_length=1, max_length=100,
+            description="Symbol column of a long table."),
     ) -> dict:
-        """Upload an OHLCV file; it is validated, normalized and stored as Parquet."""
+        """Upload an OHLCV file; it is validated, normalized and stored as Parquet. A
+        multi-asset table (``layout=long|wide``) is split by symbol, each asset validated, and
+        the assets aligned on their common timestamps."""
         chunks, size = [], 0
         while chunk := file.file.read(_CHUNK):
             size += len(chunk)
@@ -430,14 +574,20 @@ def create_app(
             chunks.append(chunk)
         name = display_name(file.filename)
         try:
-            frame = load_ohlcv(io.BytesIO(b"".join(chunks)), repair=repair, name=name)
+            if layout == "single":
+                frame = load_ohlcv(io.BytesIO(b"".join(chunks)), repair=repair, name=name)
+            else:
+                buffer = io.BytesIO(b"".join(chunks))
+                buffer.name = name  # the reader's messages name the file
+                frame = load_assets(buffer, layout=layout, symbol_column=symbol_column,
+                                    repair=repair)
         except InputDataError:
             raise
         except Exception as exc:  # the reader should have said it; never a 500 for a bad file
             log.warning("reader failed on upload %r", name, exc_info=True)
             raise InputDataError(f"Cannot use {name!r} as OHLCV input: it could not be read "
                                  f"({type(exc).__name__}).") from exc
-        return state.datasets.create(frame, name, size)
+        return state.datasets.create(frame, name, size, layout=layout)
 
     @router.post("/datasets/samples/{name}", status_code=201, response_model=Dataset,
                  tags=["datasets"])
@@ -459,9 +609,13 @@ def create_app(
 
     @router.get("/datasets/{dataset_id}/ohlcv", response_model=Series, tags=["datasets"])
     def dataset_ohlcv(dataset_id: str,
-                      max_points: int = Query(1000, ge=2, le=100_000)) -> dict:
-        dataset_or_404(dataset_id)
-        return downsample_ohlcv(state.datasets.frame(dataset_id), max_points)
+                      max_points: int = Query(1000, ge=2, le=100_000),
+                      symbol: str | None = Query(None, max_length=100, description=(
+                          "Asset of a multi-asset table (default: the first)."))) -> dict:
+        record = dataset_or_404(dataset_id)
+        symbol = _symbol_of(symbol, record.get("symbols") or [], f"dataset {dataset_id}")
+        frames = state.datasets.frames(dataset_id)
+        return {**downsample_ohlcv(frames[symbol or ""], max_points), "symbol": symbol}
 
     @router.delete("/datasets/{dataset_id}", status_code=204, tags=["datasets"])
     def delete_dataset(dataset_id: str) -> Response:
@@ -478,19 +632,66 @@ def create_app(
                  responses={404: {"description": "unknown dataset"},
                             429: {"description": "too many jobs running"}})
     def create_job(request: JobRequest) -> dict:  # type: ignore[valid-type]
-        """Start a generation job on a dataset."""
+        """Start a generation job on a dataset (``dataset_id``), or on several datasets as the
+        assets of one multi-asset run (``dataset_ids``: symbol -> dataset id)."""
         body = request.model_dump(mode="json")  # type: ignore[attr-defined]
         if body["n_samples"] > max_n_samples:
             raise HTTPException(422, f"n_samples: {body['n_samples']} is above this server's "
                                      f"limit of {max_n_samples} scenarios per job; ask for fewer "
                                      "or split the work into several jobs")
-        dataset = dataset_or_404(body["dataset_id"])
-        length = body["length"] or dataset["rows"]
+        if body["dataset_ids"]:
+            records = {}
+            for symbol, ds_id in body["dataset_ids"].items():
+                record = state.datasets.get(ds_id)
+                if record is None:
+                    raise HTTPException(422, f"dataset_ids.{symbol}: dataset {ds_id} not found; "
+                                             "list them with GET /api/datasets or upload it")
+                if record.get("layout", "single") != "single":
+                    raise HTTPException(
+                        422, f"dataset_ids.{symbol}: dataset {ds_id} is a multi-asset table "
+                        f"({', '.join(record.get('symbols') or [])}); give it alone as "
+                        "dataset_id, or give single-series datasets in dataset_ids")
+                records[symbol] = record
+            symbols: list[str] | None = list(records)
+            name = " · ".join(f"{sym}: {r['name']}" for sym, r in records.items())
+            rows = min(r["rows"] for r in records.values())
+        else:
+            record = dataset_or_404(body["dataset_id"])
+            layout = record.get("layout", "single")
+            if body["input_layout"] not in (None, layout):
+                raise HTTPException(
+                    422, f"input_layout: dataset {record['id']} was uploaded as "
+                    + ("one series" if layout == "single" else f"a {layout} table")
+                    + f", not as {body['input_layout']}; upload the file again with "
+                    f"?layout={body['input_layout']} (or leave input_layout out)")
+            records = {"": record}
+            symbols = record.get("symbols")
+            name, rows = record["name"], record["rows"]
+        length = body["length"] or rows
         if length > max_length:
             which = "length" if body["length"] else "length (the dataset's rows, by default)"
             raise HTTPException(422, f"{which}: {length} bars is above this server's limit of "
                                      f"{max_length} bars per series; set a shorter length")
-        return state.jobs.submit(body, dataset_name=dataset["name"])
+        if body["timeframes"]:
+            _check_timeframes(records, body["length"], body["timeframes"])
+        return state.jobs.submit(body, dataset_name=name, symbols=symbols)
+
+    def _check_timeframes(records: dict[str, dict], length: int | None,
+                          rules: list[str]) -> None:
+        """422 for a timeframe the run would refuse (too few bars), before the job starts."""
+        index = None
+        for record in records.values():
+            frames = state.datasets.frames(record["id"])
+            for frame in frames.values():
+                index = frame.index if index is None else index.intersection(frame.index)
+        index = pd.DatetimeIndex(index)
+        try:
+            for rule in rules:
+                make_timeframe(index, rule)
+                make_timeframe(output_index(index, length or len(index)), rule)
+        except ConfigError as exc:
+            raise HTTPException(422, str(exc).replace("generation.timeframes:", "timeframes:",
+                                                      1)) from None
 
     @router.get("/jobs", response_model=list[Job], tags=["jobs"])
     def list_jobs() -> list[dict]:
@@ -551,7 +752,8 @@ def create_app(
         """Rerun a failed or cancelled job into its own output directory; scenarios it finished
         before are reused."""
         job = job_or_404(job_id)
-        dataset_or_404(job["dataset_id"])
+        for dataset_id in (job.get("dataset_ids") or {"": job["dataset_id"]}).values():
+            dataset_or_404(dataset_id)
         return state.jobs.retry(job_id)
 
     def _manifest(job: dict) -> tuple[OutputStore, dict]:
@@ -562,61 +764,134 @@ def create_app(
             raise HTTPException(404, f"job {job['id']} has no manifest.json; its output was "
                                      "removed") from None
 
-    def _series_file(entry: dict) -> str:
-        files = entry.get("files") or {}
+    def _series_file(files: Mapping[str, str], scenario: Any) -> str:
         for fmt in _READ_PREFERENCE:
             if fmt in files:
                 return files[fmt]
-        raise HTTPException(404, f"scenario {entry.get('scenario')} has no readable file")
+        raise HTTPException(404, f"scenario {scenario} has no readable file")
+
+    def _entry_files(entry: dict, symbol: str | None, timeframe: str | None) -> dict:
+        """``{format: name}`` of a scenario's series of ``symbol`` at ``timeframe``."""
+        node = entry if timeframe is None else (entry.get("timeframes") or {}).get(timeframe, {})
+        if symbol is not None:
+            return (node.get("assets") or {}).get(symbol) or {}
+        return node.get("files") or {}
+
+    def _run_shape(manifest: dict, symbol: str | None, timeframe: str | None,
+                   job_id: str) -> str | None:
+        """Checks ``symbol`` and ``timeframe`` against the run (422 naming the parameter);
+        returns the asset to show (None for single-series runs)."""
+        model = manifest.get("model", {})
+        symbol = _symbol_of(symbol, list(model.get("assets") or []), f"job {job_id}")
+        rules = list(model.get("timeframes") or {})
+        if timeframe is not None and timeframe not in rules:
+            have = ", ".join(rules) if rules else "none (the job set no timeframes)"
+            raise HTTPException(422, f"timeframe: {_shown(timeframe)} is not a timeframe of job "
+                                     f"{job_id}; its timeframes are {have}")
+        return symbol
+
+    def _originals(job: dict) -> dict[str, pd.DataFrame] | None:
+        """The job's input frames by symbol (``""`` for one series), aligned as the run
+        aligned them; None when a dataset was deleted."""
+        ids = job.get("dataset_ids") or {"": job["dataset_id"]}
+        if any(state.datasets.get(i) is None for i in ids.values()):
+            return None
+        if job.get("dataset_ids"):
+            return align_assets({sym: state.datasets.frame(i) for sym, i in ids.items()})
+        return state.datasets.frames(job["dataset_id"])
 
     @router.get("/jobs/{job_id}/results", tags=["results"])
-    def job_results(job_id: str, max_points: int = Query(500, ge=2, le=20_000)) -> dict:
-        """Scores, metrics and a fan chart of the accepted series."""
+    def job_results(job_id: str, max_points: int = Query(500, ge=2, le=20_000),
+                    symbol: str | None = Query(None, max_length=100, description=(
+                        "Asset of a multi-asset job whose fan chart to draw (default: the "
+                        "first)."))) -> dict:
+        """Scores, metrics and a fan chart of the accepted series; for multi-asset jobs the
+        symbols and the correlations of every pair, for timeframe jobs the scores at each
+        timeframe, for regime jobs the fitted regimes and each scenario's share of them."""
         job = succeeded_or_409(job_or_404(job_id))
         out, manifest = _manifest(job)
+        symbol = _run_shape(manifest, symbol, None, job_id)
         scenarios = manifest.get("scenarios", [])
         chosen = scenarios[:FAN_SERIES]
         index, closes = None, []
         for entry in chosen:
-            name = _series_file(entry)
+            name = _series_file(_entry_files(entry, symbol, None), entry.get("scenario"))
             frame = read_series(out.read_bytes(name), name, ["Close"])
             if index is None:
                 index = frame.index
             closes.append(frame["Close"].to_numpy(dtype=float))
         original = None
-        if state.datasets.get(job["dataset_id"]) is not None:
-            original = state.datasets.frame(job["dataset_id"])["Close"]
+        originals = _originals(job)
+        if originals is not None:
+            original = originals[symbol or ""]["Close"]
         if index is None:
-            import pandas as pd
-
             index = pd.DatetimeIndex([])
         model = manifest.get("model", {})
+        regimes = model.get("regimes")
+        n_regimes = int(regimes.get("n_regimes", 0)) if regimes else 0
+        rows = []
+        for e in scenarios:
+            row = {k: e.get(k) for k in ("scenario", "score", "attempt", "metrics")}
+            if e.get("timeframes"):
+                row["timeframes"] = {rule: {"score": tf.get("score"), "metrics": tf.get("metrics")}
+                                     for rule, tf in e["timeframes"].items()}
+            if e.get("regimes") is not None:
+                row["regime_shares"] = _regime_shares(e["regimes"], n_regimes)
+            rows.append(row)
+        reference = manifest.get("reference_metrics", {})
+        timeframes = {
+            rule: {**info, "score": _spread([((e.get("timeframes") or {}).get(rule) or {})
+                                             .get("score") for e in scenarios])}
+            for rule, info in (model.get("timeframes") or {}).items()
+        }
         return {
             "run_id": manifest.get("run_id"),
             "status": manifest.get("status"),
             "summary": manifest.get("summary", {}),
-            "reference_metrics": manifest.get("reference_metrics", {}),
+            "method": model.get("method"),
+            "reference": model.get("reference", "original"),
+            "reference_metrics": reference,
             "weights": model.get("weights", {}),
             "scored_metrics": model.get("scored_metrics", []),
             "block_size": model.get("block_size"),
-            "scenarios": [{k: e.get(k) for k in ("scenario", "score", "attempt", "metrics")}
-                          for e in scenarios],
-            "fan": fan_chart(closes, index, original, max_points, FAN_PATHS),
+            "symbols": model.get("assets"),
+            "symbol": symbol,
+            "correlations": _correlations(reference, scenarios),
+            "timeframes": timeframes,
+            "regimes": regimes,
+            "garch": model.get("garch"),
+            "scenarios": rows,
+            "fan": {**fan_chart(closes, index, original, max_points, FAN_PATHS),
+                    "symbol": symbol},
         }
 
     @router.get("/jobs/{job_id}/series/{k}", response_model=Series, tags=["results"])
-    def job_series(job_id: str, k: int, max_points: int = Query(1000, ge=2, le=100_000)) -> dict:
-        """Scenario ``k`` (1-based) as chart data."""
+    def job_series(job_id: str, k: int, max_points: int = Query(1000, ge=2, le=100_000),
+                   symbol: str | None = Query(None, max_length=100, description=(
+                       "Asset of a multi-asset job (default: the first).")),
+                   timeframe: str | None = Query(None, max_length=100, description=(
+                       "One of the job's timeframes (default: the base bars)."))) -> dict:
+        """Scenario ``k`` (1-based) as chart data, with its regime path for regime jobs."""
         job = succeeded_or_409(job_or_404(job_id))
         out, manifest = _manifest(job)
+        symbol = _run_shape(manifest, symbol, timeframe, job_id)
         entry = next((e for e in manifest.get("scenarios", []) if e.get("scenario") == k), None)
         if entry is None:
             numbers = [e.get("scenario") for e in manifest.get("scenarios", [])]
             span = f"{min(numbers)}..{max(numbers)}" if numbers else "none"
             raise HTTPException(404, f"job {job_id} has no accepted scenario {k} "
                                      f"(accepted scenarios: {span})")
-        name = _series_file(entry)
-        return downsample_ohlcv(read_series(out.read_bytes(name), name), max_points)
+        name = _series_file(_entry_files(entry, symbol, timeframe), k)
+        frame = read_series(out.read_bytes(name), name)
+        bands = None
+        if entry.get("regimes") is not None:
+            base_index = frame.index
+            if timeframe is not None:  # the path counts base bars
+                base = _series_file(_entry_files(entry, symbol, None), k)
+                base_index = read_series(out.read_bytes(base), base, ["Close"]).index
+            bands = _regime_bands(entry["regimes"], base_index)
+        return {**downsample_ohlcv(frame, max_points), "symbol": symbol,
+                "timeframe": timeframe, "regimes": bands}
 
     @query_router.get("/jobs/{job_id}/download/{artifact}", tags=["results"],
                       responses={200: {"content": {"application/zip": {},
@@ -640,7 +915,8 @@ def create_app(
             with state.jobs.bundle_lock(job_id):
                 if not out.exists(name):
                     _, manifest = _manifest(job)
-                    members = [e["files"]["parquet"] for e in manifest.get("scenarios", [])]
+                    members = [name for e in manifest.get("scenarios", [])
+                               for name in all_files(e) if name.endswith(".parquet")]
                     out.write_zip_from(name, members)
         if not out.exists(name):
             raise HTTPException(404, f"{artifact} of job {job_id} is missing from its output")

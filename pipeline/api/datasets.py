@@ -5,6 +5,10 @@ directory, so the data directory may be a local path or an fsspec URL (``s3://bu
 Ids are made here (``ds_`` + ``uuid4().hex``); a client's id is checked against
 :data:`~pipeline.api.schemas.DATASET_ID` before it is used in a path, and an uploaded file's
 name is kept only as a display name.
+
+A multi-asset table (uploaded with ``?layout=long|wide``) is validated and aligned by
+:func:`~pipeline.io.assets.load_assets` and stored in one canonical form whatever its upload
+layout: a long table (``Date``, ``symbol``, OHLCV), which jobs read with ``input.layout: long``.
 """
 
 from __future__ import annotations
@@ -20,17 +24,20 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from pipeline.core.metrics import METRIC_NAMES, compute_metrics
+from pipeline.core.metrics import METRIC_NAMES, compute_metrics, cross_asset_metrics
 from pipeline.io.writers import OutputStore, frame_to_bytes
+from pipeline.runner.tasks import long_frame
 
 from .schemas import DATASET_ID
 
-__all__ = ["DatasetStore", "describe_frequency", "display_name", "now_iso"]
+__all__ = ["DatasetStore", "describe_frequency", "display_name", "now_iso", "SYMBOL_COLUMN"]
 
 log = logging.getLogger(__name__)
 
 RECORD = "dataset.json"
 DATA = "data.parquet"
+#: Symbol column of a stored multi-asset table.
+SYMBOL_COLUMN = "symbol"
 
 
 def now_iso() -> str:
@@ -112,33 +119,62 @@ class DatasetStore:
         """URL (or local path) of the dataset's normalized Parquet file."""
         return self.store.path(self._data_name(dataset_id))
 
-    def create(self, frame: pd.DataFrame, name: str, size_bytes: int = 0) -> dict:
-        """Store a normalized OHLCV frame as a new dataset; returns its record."""
+    def create(self, frame: pd.DataFrame | dict[str, pd.DataFrame], name: str,
+               size_bytes: int = 0, layout: str = "single") -> dict:
+        """Store a normalized OHLCV frame (or aligned ``{symbol: frame}`` of a multi-asset table
+        uploaded in ``layout``) as a new dataset; returns its record."""
         dataset_id = f"ds_{uuid.uuid4().hex}"
-        metrics = compute_metrics(frame)
+        frames = frame if isinstance(frame, dict) else {"": frame}
+        first = next(iter(frames.values()))
         notes = []
-        if "Volume" not in frame.columns:
-            notes.append("no usable volume column: volume metrics are skipped")
-        repairs = frame.attrs.get("repair_report") or {}
-        fixed = {k: int(v) for k, v in repairs.items() if int(v)}
-        if fixed:
-            notes.append("repaired rows: " + ", ".join(f"{k} {v}" for k, v in fixed.items()))
+        metrics: dict[str, float | None] = {}
+        for symbol, f in frames.items():
+            values = compute_metrics(f)
+            prefix = f"{symbol}:" if symbol else ""
+            metrics.update({f"{prefix}{m}": _finite(values[m]) for m in METRIC_NAMES})
+            who = f"{symbol}: " if symbol else ""
+            if "Volume" not in f.columns:
+                notes.append(f"{who}no usable volume column: volume metrics are skipped")
+            repairs = f.attrs.get("repair_report") or {}
+            fixed = {k: int(v) for k, v in repairs.items() if int(v)}
+            if fixed:
+                notes.append(f"{who}repaired rows: "
+                             + ", ".join(f"{k} {v}" for k, v in fixed.items()))
+        if isinstance(frame, dict):
+            cross = cross_asset_metrics({s: f["Close"].to_numpy(dtype=float)[None]
+                                         for s, f in frames.items()})
+            metrics.update({k: _finite(v[0]) for k, v in cross.items()})
+            alignment = first.attrs.get("alignment") or {}
+            lost = {s: r["dropped"] for s, r in alignment.items() if r.get("dropped")}
+            if lost:
+                notes.append(f"aligned on {len(first)} common timestamps; rows dropped: "
+                             + ", ".join(f"{s} {n}" for s, n in lost.items()))
         record = {
             "id": dataset_id,
             "name": name,
-            "rows": int(len(frame)),
-            "start": frame.index[0].isoformat(),
-            "end": frame.index[-1].isoformat(),
-            "columns": [str(c) for c in frame.columns],
-            "frequency": describe_frequency(frame.index),
-            "has_volume": "Volume" in frame.columns,
+            "rows": int(len(first)),
+            "start": first.index[0].isoformat(),
+            "end": first.index[-1].isoformat(),
+            "columns": [str(c) for c in first.columns],
+            "frequency": describe_frequency(first.index),
+            "has_volume": all("Volume" in f.columns for f in frames.values()),
             "created_at": now_iso(),
-            "reference_metrics": {m: _finite(metrics[m]) for m in METRIC_NAMES},
+            "reference_metrics": metrics,
             "size_bytes": int(size_bytes),
             "notes": notes,
+            "layout": layout if isinstance(frame, dict) else "single",
+            "symbols": list(frames) if isinstance(frame, dict) else None,
         }
+        if isinstance(frame, dict):
+            # Date as a column: the long-table reader takes its time from a column.
+            buffer = io.BytesIO()
+            long_frame(frames).reset_index().to_parquet(buffer, index=False,
+                                                        compression="zstd")
+            data = buffer.getvalue()
+        else:
+            data = frame_to_bytes(first, "parquet")
         # Data first, record last: a record on disk always has its data.
-        self.store.write_bytes(self._data_name(dataset_id), frame_to_bytes(frame, "parquet"))
+        self.store.write_bytes(self._data_name(dataset_id), data)
         self.store.write_json(f"datasets/{dataset_id}/{RECORD}", record)
         with self._lock:
             self._records[dataset_id] = record
@@ -155,11 +191,20 @@ class DatasetStore:
         return sorted(records, key=lambda r: (r["created_at"], r["id"]), reverse=True)
 
     def frame(self, dataset_id: str) -> pd.DataFrame:
-        """The dataset's normalized OHLCV frame."""
+        """The dataset's normalized OHLCV frame (a multi-asset table: long, with ``symbol``)."""
         frame = pd.read_parquet(io.BytesIO(self.store.read_bytes(self._data_name(dataset_id))))
         if "Date" in frame.columns:
             frame = frame.set_index("Date")
         return frame
+
+    def frames(self, dataset_id: str) -> dict[str, pd.DataFrame]:
+        """``{symbol: OHLCV frame}`` of a multi-asset table; ``{"": frame}`` of one series."""
+        frame = self.frame(dataset_id)
+        if SYMBOL_COLUMN not in frame.columns:
+            return {"": frame}
+        symbols = frame[SYMBOL_COLUMN].astype(str)
+        return {str(s): part.drop(columns=[SYMBOL_COLUMN])
+                for s, part in frame.groupby(symbols, sort=False)}
 
     def delete(self, dataset_id: str) -> bool:
         with self._lock:

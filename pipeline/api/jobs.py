@@ -30,10 +30,11 @@ from pipeline.io.writers import OutputStore
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.coordinator import MANIFEST, SCORES, Progress, RunCancelled, run_pipeline
 
-from .datasets import DatasetStore, now_iso, read_records, remove_tree
+from .datasets import SYMBOL_COLUMN, DatasetStore, now_iso, read_records, remove_tree
 from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, JobProgress
 
-__all__ = ["JobManager", "TooManyJobs", "JobConflict", "JobNotFound", "RESTART_ERROR", "artifact_files"]
+__all__ = ["JobManager", "TooManyJobs", "JobConflict", "JobNotFound", "RESTART_ERROR",
+           "artifact_files", "job_dataset_ids"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,13 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def job_dataset_ids(request: Mapping[str, Any]) -> list[str]:
+    """Every dataset a job request reads."""
+    if request.get("dataset_ids"):
+        return list(request["dataset_ids"].values())
+    return [request["dataset_id"]]
 
 
 def artifact_files(run_id: str) -> dict[str, tuple[str, str]]:
@@ -198,7 +206,7 @@ class JobManager:
     def uses_dataset(self, dataset_id: str) -> bool:
         """Whether a queued or running job reads the dataset."""
         with self._lock:
-            return any(e.record["dataset_id"] == dataset_id
+            return any(dataset_id in job_dataset_ids(e.record["request"])
                        and e.record["status"] in ACTIVE_STATUSES for e in self._entries.values())
 
     # -- config --------------------------------------------------------------------------------
@@ -209,27 +217,40 @@ class JobManager:
         for section, _model, names in JOB_REQUEST_SOURCES:
             sections[section] = {n: request[n] for n in names if n in request}
         options = self.store.storage_options
+        source: dict[str, Any]
+        if request.get("dataset_ids"):
+            source = {"assets": {sym: self.datasets.data_url(ds)
+                                 for sym, ds in request["dataset_ids"].items()}}
+        else:
+            source = {"path": self.datasets.data_url(request["dataset_id"])}
+            record = self.datasets.get(request["dataset_id"]) or {}
+            if record.get("layout", "single") != "single":
+                # Tables are stored in one canonical form: long, with a symbol column.
+                source.update(layout="long", symbol_column=SYMBOL_COLUMN)
         data = deep_merge(self.run_overrides, {
             **sections,
-            "input": {"path": self.datasets.data_url(request["dataset_id"]),
-                      "storage_options": options},
+            "input": {**source, "storage_options": options},
             "output": {**sections["output"], "path": self.output_store(job_id).url,
                        "storage_options": options},
             "cache": {"path": self.cache_path},
             "report": False,
         })
-        data["input"] = {k: v for k, v in data["input"].items() if k != "sample"}
+        other = {"sample", "assets", "path", "layout", "symbol_column"} - set(source)
+        data["input"] = {k: v for k, v in data["input"].items() if k not in other}
         return load_config(data)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def submit(self, request: Mapping[str, Any], dataset_name: str | None = None) -> dict:
+    def submit(self, request: Mapping[str, Any], dataset_name: str | None = None,
+               symbols: list[str] | None = None) -> dict:
         """Create a job for a validated request and start it; returns its record."""
         job_id = f"job_{uuid.uuid4().hex}"
         config = self.run_config(job_id, request)  # ConfigError (422) before anything is made
         record = {
             "id": job_id,
-            "dataset_id": request["dataset_id"],
+            "dataset_id": job_dataset_ids(request)[0],
+            "dataset_ids": dict(request["dataset_ids"]) if request.get("dataset_ids") else None,
+            "symbols": symbols,
             "dataset_name": dataset_name,
             "status": "queued",
             "created_at": now_iso(),
@@ -268,9 +289,10 @@ class JobManager:
                 )
             self._check_capacity()
             request = entry.record["request"]
-        if self.datasets.get(request["dataset_id"]) is None:
-            raise JobConflict(f"the dataset {request['dataset_id']} of job {job_id} was deleted; "
-                              "upload it again and submit a new job")
+        for dataset_id in job_dataset_ids(request):
+            if self.datasets.get(dataset_id) is None:
+                raise JobConflict(f"the dataset {dataset_id} of job {job_id} was deleted; "
+                                  "upload it again and submit a new job")
         config = self.run_config(job_id, request)
         with self._lock:
             if entry.record["status"] not in ("failed", "cancelled"):

@@ -1,11 +1,18 @@
 """Request and response models of the REST API (see ``docs/rest_api.md``).
 
 The job request is *derived* from the run configuration's models rather than written again:
-its generation fields, ``formats`` and ``weights`` are the very fields (types, bounds,
-defaults, descriptions and validators) of :class:`~pipeline.runner.config.GenerationConfig`,
-:class:`~pipeline.runner.config.OutputConfig` and
-:class:`~pipeline.runner.config.ScoringConfig`, so a request is accepted or rejected exactly
+its generation fields (with the nested ``garch`` and ``regime`` models and ``timeframes``),
+``formats``, ``weights`` and ``input_layout`` are the very fields (types, bounds, defaults,
+descriptions and validators) of :class:`~pipeline.runner.config.GenerationConfig`,
+:class:`~pipeline.runner.config.OutputConfig`, :class:`~pipeline.runner.config.ScoringConfig`
+and :class:`~pipeline.runner.config.InputConfig`, and the generation fields are checked once
+more together by ``GenerationConfig`` itself (its cross-field rules, such as
+``regime.condition`` needing ``method: regime``). So a request is accepted or rejected exactly
 as the same keys in a YAML config would be.
+
+Where the data comes from is the API's own part: ``dataset_id`` (one uploaded dataset: one
+series, or a multi-asset table uploaded with ``?layout=long|wide``) or ``dataset_ids``
+(``{symbol: dataset id}``: several single-series datasets, aligned on common timestamps).
 """
 
 from __future__ import annotations
@@ -13,23 +20,38 @@ from __future__ import annotations
 import copy
 import inspect
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
-from pipeline.runner.config import GenerationConfig, OutputConfig, ScoringConfig
+# The symbol rule of multi-asset inputs (the reader's, so a symbol the API accepts loads).
+from pipeline.io.assets import _SYMBOL as _SYMBOL_RE
+from pipeline.runner.config import GenerationConfig, InputConfig, OutputConfig, ScoringConfig
 
 __all__ = [
     "DATASET_ID",
     "JOB_ID",
+    "SYMBOL",
     "JobRequest",
     "JOB_REQUEST_SOURCES",
     "JobProgress",
     "Job",
     "Dataset",
     "Series",
+    "RegimeBand",
     "Health",
     "METRIC_DESCRIPTIONS",
+    "METHOD_DESCRIPTIONS",
+    "METHOD_SECTIONS",
     "JOB_STATUSES",
     "ACTIVE_STATUSES",
 ]
@@ -37,6 +59,8 @@ __all__ = [
 #: Server-made ids: a prefix and 32 lowercase hex digits (``uuid4().hex``).
 DATASET_ID = re.compile(r"^ds_[0-9a-f]{32}$")
 JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
+#: Asset symbols: letters, digits and ``_ . ^ = -``, at most 40 characters.
+SYMBOL = re.compile(_SYMBOL_RE.pattern)
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE_STATUSES = frozenset({"queued", "running"})
@@ -45,7 +69,7 @@ ACTIVE_STATUSES = frozenset({"queued", "running"})
 JOB_REQUEST_SOURCES: tuple[tuple[str, type[BaseModel], tuple[str, ...]], ...] = (
     ("generation", GenerationConfig, (
         "n_samples", "min_fidelity", "method", "block_size", "length", "seed", "max_attempts",
-        "allow_partial",
+        "allow_partial", "garch", "regime", "timeframes",
     )),
     ("output", OutputConfig, ("formats",)),
     ("scoring", ScoringConfig, ("weights",)),
@@ -71,13 +95,65 @@ def _copied_validators(model: type[BaseModel], names: tuple[str, ...]) -> dict[s
     return out
 
 
+#: Request sections that only apply to one method: request key -> method.
+METHOD_SECTIONS = {"garch": "garch", "regime": "regime"}
+
+_GENERATION_NAMES = next(names for section, _m, names in JOB_REQUEST_SOURCES
+                         if section == "generation")
+
+DatasetId = Annotated[str, StringConstraints(pattern=DATASET_ID.pattern)]
+Symbol = Annotated[str, StringConstraints(pattern=SYMBOL.pattern)]
+
+
+def _generation_rules(self):  # a model validator of JobRequest
+    """The generation fields together through ``GenerationConfig`` (its cross-field rules)."""
+    try:
+        GenerationConfig.model_validate({n: getattr(self, n) for n in _GENERATION_NAMES})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{key}: {msg}" if key else msg)
+        raise ValueError("; ".join(lines)) from None
+    return self
+
+
+def _one_source(self):  # a model validator of JobRequest
+    if (self.dataset_id is None) == (self.dataset_ids is None):
+        raise ValueError("dataset_id: give exactly one of dataset_id (one dataset) and "
+                         "dataset_ids (several datasets as {symbol: dataset id})")
+    if self.dataset_ids is not None and self.input_layout not in (None, "single"):
+        raise ValueError(f"input_layout: {self.input_layout} describes one uploaded table "
+                         "(dataset_id); with dataset_ids every dataset is one series")
+    return self
+
+
+def _input_layout_field() -> tuple[Any, Any]:
+    info = InputConfig.model_fields["layout"]
+    return (info.annotation | None, Field(
+        None, description="How the dataset holds its series: single, long or wide (a multi-asset "
+        "table uploaded with ?layout=). Null: as the dataset was uploaded; a different value "
+        "is an error. " + (info.description or "")))
+
+
 def _job_request_model() -> type[BaseModel]:
     fields: dict[str, Any] = {
         "dataset_id": (
-            str,
-            Field(..., pattern=DATASET_ID.pattern, description="Id of an uploaded dataset.",
+            DatasetId | None,
+            Field(None, description="Id of an uploaded dataset (one series, or a multi-asset "
+                                    "table uploaded with ?layout=long|wide).",
                   examples=["ds_0123456789abcdef0123456789abcdef"]),
         ),
+        "dataset_ids": (
+            dict[Symbol, DatasetId] | None,
+            Field(None, min_length=1, max_length=64,
+                  description="Several assets: symbol -> id of an uploaded single-series "
+                              "dataset. Instead of dataset_id.",
+                  examples=[{"SPX": "ds_0123456789abcdef0123456789abcdef",
+                             "NDX": "ds_fedcba9876543210fedcba9876543210"}]),
+        ),
+        "input_layout": _input_layout_field(),
     }
     validators: dict[str, Any] = {}
     for _section, model, names in JOB_REQUEST_SOURCES:
@@ -85,11 +161,13 @@ def _job_request_model() -> type[BaseModel]:
             info = copy.deepcopy(model.model_fields[name])
             fields[name] = (info.annotation, info)
         validators.update(_copied_validators(model, names))
+    validators["_one_source"] = model_validator(mode="after")(_one_source)
+    validators["_generation_rules"] = model_validator(mode="after")(_generation_rules)
     return create_model(
         "JobRequest",
         __config__=ConfigDict(extra="forbid", frozen=True, validate_default=True),
         __doc__="A generation job: the generation settings of a run config, its output formats "
-                "and metric weights, applied to an uploaded dataset.",
+                "and metric weights, applied to one uploaded dataset or several.",
         __validators__=validators,
         **fields,
     )
@@ -115,7 +193,10 @@ class Job(BaseModel):
     """A generation job and its state."""
 
     id: str
-    dataset_id: str
+    dataset_id: str = Field(description="The job's dataset (with dataset_ids: the first).")
+    dataset_ids: dict[str, str] | None = Field(
+        None, description="Multi-asset jobs on several datasets: symbol -> dataset id.")
+    symbols: list[str] | None = Field(None, description="Assets of a multi-asset job.")
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     created_at: str
     started_at: str | None = None
@@ -144,6 +225,19 @@ class Dataset(BaseModel):
     reference_metrics: dict[str, float | None]
     size_bytes: int = Field(0, description="Size of the uploaded file (0 for built-in samples).")
     notes: list[str] = Field(default_factory=list, description="Repairs made, missing volume, …")
+    layout: Literal["single", "long", "wide"] = Field(
+        "single", description="single: one series; long/wide: a multi-asset table (as uploaded).")
+    symbols: list[str] | None = Field(
+        None, description="Assets of a multi-asset table, in their order in the table.")
+
+
+class RegimeBand(BaseModel):
+    """One run of bars in one regime (0 = calmest)."""
+
+    regime: int
+    start: str = Field(description="Timestamp of the run's first base bar.")
+    end: str = Field(description="Timestamp of the run's last base bar.")
+    bars: int
 
 
 class Series(BaseModel):
@@ -157,6 +251,10 @@ class Series(BaseModel):
     volume: list[float] | None = None
     bars: int = Field(0, description="Bars before downsampling.")
     step: int = Field(1, description="Bars aggregated into each point.")
+    symbol: str | None = Field(None, description="The asset shown (multi-asset data).")
+    timeframe: str | None = Field(None, description="The higher timeframe shown, null: base bars.")
+    regimes: list[RegimeBand] | None = Field(
+        None, description="The scenario's regime path (method regime), as runs of base bars.")
 
 
 class Health(BaseModel):
@@ -186,4 +284,16 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "es_1pct": "1% expected shortfall of one bar.",
     "intrabar_range": "Mean log(high / low) per bar.",
     "tail_index": "Hill estimator of the loss tail index.",
+}
+
+#: One line per generation method for the dashboard's method selector.
+METHOD_DESCRIPTIONS: dict[str, str] = {
+    "stationary": "Stationary block bootstrap (random block lengths) of the bars' components.",
+    "circular": "Circular block bootstrap: fixed-length blocks, wrapping around the end.",
+    "moving": "Moving block bootstrap: fixed-length blocks, no wrapping.",
+    "iid": "Rows drawn independently (no time dependence): a baseline.",
+    "garch": "GARCH-filtered bootstrap: standardized residuals resampled, volatility "
+             "re-simulated by a fitted GARCH/GJR/EGARCH model.",
+    "regime": "Regime-switching bootstrap: calm and volatile regimes labelled in the input, "
+              "blocks drawn within a simulated regime path, which can be conditioned.",
 }
