@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from arch import arch_model
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import pipeline.core.factory as factory_module
@@ -362,3 +364,44 @@ def test_long_series_are_searched_in_small_batches_and_streamed():
                              on_accept=lambda acc: seen.append(acc.ohlcv.shape))
     assert seen == [(7500, 5)] * 3
     assert all(acc.ohlcv is None for acc in result.accepted)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    symbols=st.one_of(
+        st.lists(st.sampled_from(["SPX", "NDX", "DAX"]), min_size=1, max_size=3, unique=True),
+        st.lists(st.sampled_from(["SPX", "NDX", "a|b", "", " X ", "DAX"]), min_size=1,
+                 max_size=4)),
+    rows=st.sampled_from([0, 3, 150, 230, 260]),
+    drop=st.one_of(st.just(set()), st.sets(st.sampled_from(
+        ["Date", "Open", "High", "Low", "Close", "Volume", "symbol"]), max_size=2)),
+    junk=st.one_of(st.none(), st.none(), st.sampled_from(["x", "", "nan", "-1", "1e400"])),
+    wide=st.booleans(),
+)
+def test_any_multi_asset_table_loads_or_says_what_is_wrong(symbols, rows, drop, junk, wide):
+    rng = np.random.default_rng(len(symbols) * 1000 + rows)
+    parts = []
+    for sym in symbols:
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, rows)))
+        parts.append(pd.DataFrame({
+            "Date": pd.date_range("2020-01-01", periods=rows, freq="D").astype(str),
+            "symbol": sym, "Open": close, "High": close * 1.01, "Low": close * 0.99,
+            "Close": close, "Volume": 1e6}))
+    table = pd.concat(parts, ignore_index=True).drop(columns=sorted(drop)).astype(object)
+    if junk is not None and len(table) and len(table.columns) > 1:
+        table.iloc[len(table) // 2, 1] = junk
+    if wide and "symbol" in table.columns and "Date" in table.columns:
+        table = table.pivot_table(index="Date", columns="symbol", aggfunc="first")
+        table.columns = [f"{sym}_{field}" for field, sym in table.columns]
+        table = table.reset_index()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = load_assets(table, layout="wide" if wide else "long")
+    except InputDataError as exc:
+        assert str(exc)  # a message, never a bare pandas error
+        return
+    assert loaded and all(len(f) >= 200 for f in loaded.values())
+    first = next(iter(loaded.values())).index
+    assert all(f.index.equals(first) for f in loaded.values())
+    assert list(loaded) == sorted(loaded)

@@ -97,6 +97,8 @@ def split_long(raw: pd.DataFrame, label: str, symbol_column: str = "symbol"
             f"{label}: no symbol column {symbol_column!r} in a long table; columns are "
             f"{[str(c) for c in raw.columns][:20]}. Set input.symbol_column.")
     col = matches[0]
+    if raw.empty:
+        raise InputDataError(f"{label}: the table has no data rows")
     if raw[col].isna().any():
         rows = (raw.index[raw[col].isna()][:5] + 1).tolist()
         raise InputDataError(f"{label}: column {col!r} is empty in data rows {rows}")
