@@ -28,3 +28,10 @@ def test_batch_processing(tmp_path):
     assert "lowest-scoring accepted scenarios" in done.stdout
     (run_dir,) = tmp_path.glob("batch-*")
     assert len(list(run_dir.glob("synthetic_*.parquet"))) == 20
+
+
+def test_stress_and_pairs(tmp_path):
+    done = run("stress_and_pairs.py", "--n-samples", "4", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "stress: 80 % high volatility" in done.stdout
+    assert "SPX/NDX return correlation: original 0.887" in done.stdout
