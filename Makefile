@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= configs/default.yaml
 
-.PHONY: run test lint install dev bench clean ui ui-test serve
+.PHONY: run test lint install dev bench bench-long compare clean ui ui-test serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ test: lint ui-test
 bench: install
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# Memory per batch at 10x length and at 1,000,000 bars (a few minutes).
+bench-long: install
+	$(BIN)/python benchmarks/bench_long.py
+
+# Every method and two baselines; rewrites the table in docs/methodology.md.
+compare: install
+	$(BIN)/python benchmarks/compare_methods.py --write-docs
 
 # The web dashboard (React, built with Vite into ui/dist, served by `sme serve` at /).
 UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/package.json \
