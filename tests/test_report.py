@@ -12,11 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import load_ohlcv, run_pipeline
+from pipeline import load_ohlcv, load_sample, run_pipeline
 from pipeline.cli import main
+from pipeline.core.metrics import compute_metrics, compute_metrics_batch
+from pipeline.core.timeframes import aggregate_frame
 from pipeline.errors import InputDataError
 from pipeline.report import (
     REPORT,
+    _reload_input,
     build_report,
     classifier_two_sample_test,
     predictive_score,
@@ -230,3 +233,252 @@ def test_cli_report_on_a_bad_directory_exits_2(tmp_path, capsys):
     assert main(["report", str(tmp_path / "nothing-here")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "manifest.json" in err and "\n" not in err
+
+
+# -- single series: the sections of a plain run stay as they were -----------------------------
+
+
+def test_single_series_report_has_only_its_sections(run):
+    text = (Path(run.output_path) / REPORT).read_text()
+    assert re.findall(r'<section id="([^"]+)"', text) == list(SECTIONS)
+    assert "<nav" not in text and "<details" not in text and "conditioned" not in text
+    assert set(_report_data(text)) == {"diversity", "indistinguishability"}
+    head = re.search(r'<table id="metric-table"><thead>(.*?)</thead>', text).group(1)
+    assert re.findall(r"<th[^>]*>([^<]*)</th>", head) == [
+        "metric", "original", "synthetic min", "synthetic median", "synthetic max", "weight",
+        "spread", "median |Δ| / spread"]
+
+
+# -- multi-asset, regime and timeframe runs ---------------------------------------------------
+
+SYMBOLS = ("MIX", "NDX", "SPX")
+ASSET_SECTIONS = ("paths", "returns", "dependence", "metrics", "diversity", "indistinguishability")
+
+
+def _small_config(out: Path, inp: dict, generation: dict) -> dict:
+    return {
+        "input": inp,
+        "generation": {"n_samples": 8, "min_fidelity": 60, "seed": 2, **generation},
+        "scoring": {"n_replicates": 32},
+        "cluster": {"n_workers": 1, "processes": False},
+        "output": {"path": str(out), "formats": ["parquet"]},
+        "cache": {"path": None},
+        "report": True,
+    }
+
+
+@pytest.fixture(scope="module")
+def multi_run(tmp_path_factory):
+    """Three assets of 750 daily bars (S&P 500, NASDAQ and their geometric mean), regime
+    method, weekly bars too; the pipeline writes the report with ``original={symbol: frame}``."""
+    tmp = tmp_path_factory.mktemp("multi")
+    spx = load_ohlcv(SAMPLE)
+    ndx = load_sample("nasdaq").tail(len(spx))
+    assert ndx.index.equals(spx.index)
+    # The bar-wise geometric mean of two valid OHLCV frames is a valid one, correlated with both.
+    mix = np.sqrt(spx * ndx.to_numpy())
+    ndx.to_csv(tmp / "ndx.csv")
+    mix.to_csv(tmp / "mix.csv")
+    inp = {"assets": {"SPX": SAMPLE, "NDX": str(tmp / "ndx.csv"), "MIX": str(tmp / "mix.csv")}}
+    return run_pipeline(_small_config(tmp / "run", inp, {"method": "regime",
+                                                         "timeframes": ["W"]}))
+
+
+@pytest.fixture(scope="module")
+def cond_run(tmp_path_factory):
+    """One series, regime method conditioned on high volatility, weekly bars too."""
+    out = tmp_path_factory.mktemp("cond") / "run"
+    gen = {"method": "regime", "regime": {"condition": "high_volatility", "share": 0.6},
+           "timeframes": ["W"]}
+    return run_pipeline(_small_config(out, {"path": SAMPLE}, gen))
+
+
+def _manifest(result) -> dict:
+    return json.loads((Path(result.output_path) / "manifest.json").read_text())
+
+
+def _text(result) -> str:
+    return (Path(result.output_path) / REPORT).read_text()
+
+
+def _cells(text: str, table_id: str) -> list[list[str]]:
+    """The body rows of a table of the report, as the text of their cells."""
+    m = re.search(rf'<table id="{re.escape(table_id)}"[^>]*>.*?<tbody>(.*?)</tbody>', text, re.S)
+    assert m, f"table {table_id} is in the report"
+    return [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", m.group(1))]
+
+
+def _section(text: str, section_id: str) -> str:
+    start = text.index(f'<section id="{section_id}"')
+    return text[start:text.index("</section>", start)]
+
+
+def _images(html_text: str) -> list[bytes]:
+    out = []
+    for src in re.findall(r'<img [^>]*src="([^"]+)"', html_text):
+        assert src.startswith("data:image/png;base64,")
+        out.append(base64.b64decode(src.split(",", 1)[1]))
+        assert out[-1][:8] == b"\x89PNG\r\n\x1a\n"
+    return out
+
+
+def test_multi_asset_report_has_cross_asset_and_per_asset_sections(multi_run):
+    assert REPORT in multi_run.files
+    text = _text(multi_run)
+    ids = re.findall(r'<section id="([^"]+)"', text)
+    assert ids[:6] == ["run", "assets", "cross-asset", "scores", "timeframes", "regimes"]
+    assert ids[6:] == [i for s in SYMBOLS for i in
+                       [f"asset-{s}"] + [f"{name}-{s}" for name in ASSET_SECTIONS]]
+    assert len(ids) == len(set(ids))  # ids are unique in the page
+    # 2 cross-asset, 1 scores, 1 timeframes, 3 regimes, and 4 plots for each asset.
+    assert len(_images(text)) == 2 + 1 + 1 + 3 + 4 * len(SYMBOLS)
+    assert len(_images(_section(text, "cross-asset"))) == 2
+    assert "3: MIX, NDX, SPX" in text
+    for s in SYMBOLS:
+        assert f'<a href="#asset-{s}">' in text
+    data = _report_data(text)
+    assert set(data) == {"assets", "cross_asset", "regimes", "timeframes"}
+    assert set(data["assets"]) == set(SYMBOLS)
+    for s in SYMBOLS:
+        assert data["assets"][s]["diversity"]["n_series"] == 8
+        assert 0 <= data["assets"][s]["indistinguishability"]["two_sample"]["auc"] <= 1
+
+
+def test_correlation_matrices_are_those_of_the_manifest(multi_run):
+    text, man = _text(multi_run), _manifest(multi_run)
+    ref = man["reference_metrics"]
+    metrics = pd.DataFrame([e["metrics"] for e in man["scenarios"]])
+    table = {(r[0], r[1]): r for r in _cells(text, "cross-asset-table")}
+    assert len(table) == 6  # 3 pairs, returns and absolute returns
+    for kind, label in (("corr", "returns"), ("abs_corr", "absolute returns")):
+        orig = _cells(text, f"{kind}-original")
+        med = _cells(text, f"{kind}-median")
+        diff = _cells(text, f"{kind}-difference")
+        assert [r[0] for r in orig] == list(SYMBOLS)
+        for i, a in enumerate(SYMBOLS):
+            assert orig[i][1 + i] == med[i][1 + i] == "1.000"
+            assert diff[i][1 + i] == "–"
+            for j, b in enumerate(SYMBOLS):
+                if j <= i:
+                    continue
+                key = f"{kind}:{a}|{b}"
+                o, m = ref[key], float(np.median(metrics[key]))
+                # Symmetric matrices holding the run's own reference and scenario values.
+                for ii, jj in ((i, j), (j, i)):
+                    assert orig[ii][1 + jj] == f"{o:.3f}"
+                    assert med[ii][1 + jj] == f"{m:.3f}"
+                    assert float(diff[ii][1 + jj]) == pytest.approx(m - o, abs=6e-4)
+                row = table[(f"{a} – {b}", label)]
+                assert row[2] == f"{o:.3f}" and row[4] == f"{m:.3f}"
+                assert row[8] == f"{man['model']['spreads'][key]:.4f}"
+    # The blend sits between its parents: the matrix is not a copy of one number.
+    assert ref["corr:MIX|NDX"] > ref["corr:NDX|SPX"]
+
+
+def test_each_asset_is_compared_with_its_own_original(multi_run):
+    text, man = _text(multi_run), _manifest(multi_run)
+    ref = man["reference_metrics"]
+    data = _report_data(text)
+    frames = _reload_input(man)
+    seen = set()
+    for s in SYMBOLS:
+        rows = {r[0]: r for r in _cells(text, f"metric-table-{s}")}
+        assert len(rows) == 18 and "corr:MIX|NDX" not in rows
+        vals = [e["metrics"][f"{s}:kurtosis"] for e in man["scenarios"]]
+        assert rows["kurtosis"][1] == format(ref[f"{s}:kurtosis"], ".4g")
+        assert rows["kurtosis"][3] == format(float(np.median(vals)), ".4g")
+        assert rows["volatility"][5] == format(man["model"]["weights"][f"{s}:volatility"], "g")
+        seen.add(rows["volatility"][1])
+        div = data["assets"][s]["diversity"]
+        assert div["max_drawdown"]["original"] == pytest.approx(ref[f"{s}:max_drawdown"])
+        close = frames[s]["Close"]
+        assert div["terminal_log_return"]["original"] == pytest.approx(
+            math.log(close.iloc[-1] / close.iloc[0]))
+        assert data["assets"][s]["overview"]["volatility"]["original"] == pytest.approx(
+            ref[f"{s}:volatility"])
+    assert len(seen) == 3  # three different originals
+
+
+def test_multi_asset_original_must_be_a_mapping(multi_run, run, original):
+    with pytest.raises(InputDataError, match=r"several assets \(MIX, NDX, SPX\).*mapping"):
+        build_report(multi_run.output_path, original=original)
+    with pytest.raises(InputDataError, match=r"no frame for the run's asset\(s\) \['NDX'"):
+        build_report(multi_run.output_path, original={"MIX": original, "SPX": original})
+    with pytest.raises(InputDataError, match="one series"):
+        build_report(run.output_path, original={"SPX": original})
+    # Without original=, a multi-asset run's input reloads as {symbol: frame}, hash-checked.
+    frames = _reload_input(_manifest(multi_run))
+    assert list(frames) == list(SYMBOLS)
+    assert frames["SPX"].equals(original)
+
+
+def test_regime_section_of_a_conditioned_run(cond_run, original):
+    text, man = _text(cond_run), _manifest(cond_run)
+    reg = man["model"]["regimes"]
+    assert man["model"]["reference"] == "conditioned"
+    ids = re.findall(r'<section id="([^"]+)"', text)
+    assert ids == ["run", "paths", "returns", "dependence", "metrics", "scores", "timeframes",
+                   "regimes", "diversity", "indistinguishability"]
+    section = _section(text, "regimes")
+    assert len(_images(section)) == 3
+    assert "Reference: conditioned." in section and "not against the original" in section
+    assert "condition=high_volatility, share=0.6" in section
+    header = {r[0]: r[1] for r in _cells(text, "run-table")}
+    assert header["fidelity reference"].startswith("conditioned")
+    for key, tid in (("fitted_transition", "transition-fitted"), ("transition", "transition-used")):
+        assert [r[1:] for r in _cells(section, tid)] == [[f"{v:.4f}" for v in row]
+                                                          for row in reg[key]]
+    assert reg["transition"] != reg["fitted_transition"]
+    rows = _cells(section, "regime-table")
+    assert len(rows) == reg["n_regimes"] == 2
+    shares = np.array([[sum(b for g, b in e["regimes"] if g == r) / man["model"]["length"]
+                        for r in range(2)] for e in man["scenarios"]])
+    for r in range(2):
+        assert rows[r][3] == f"{reg['input_shares'][r]:.3f}"
+        assert rows[r][6].startswith(f"{np.median(shares[:, r]):.3f} [")
+        assert rows[r][1] == f"{reg['volatility'][r]:.5f}"
+    assert float(rows[1][5]) == pytest.approx(0.6, abs=1e-3)  # the share asked for
+    # The metric table shows the original (recomputed here) and the conditioned reference.
+    metric = {r[0]: r for r in _cells(text, "metric-table")}
+    mine = compute_metrics(original)
+    assert metric["volatility"][1] == format(mine["volatility"], ".4g")
+    assert metric["volatility"][2] == format(man["reference_metrics"]["volatility"], ".4g")
+    assert metric["volatility"][1] != metric["volatility"][2]
+    data = _report_data(text)
+    assert data["diversity"]["max_drawdown"]["original"] == pytest.approx(mine["max_drawdown"])
+    assert data["regimes"]["conditioned"] is True
+
+
+def test_regime_section_of_an_unconditioned_multi_asset_run(multi_run):
+    text, man = _text(multi_run), _manifest(multi_run)
+    section = _section(text, "regimes")
+    assert man["model"]["reference"] == "original"
+    assert "Reference: the original." in section and "conditioned" not in _section(text, "run")
+    assert "labelled on the first asset (MIX)" in section
+    assert "used − fitted" not in section and len(_images(section)) == 3
+
+
+@pytest.mark.parametrize("which", ["cond_run", "multi_run"])
+def test_timeframe_section_sets_each_timeframe_next_to_the_base(which, request, original):
+    result = request.getfixturevalue(which)
+    text, man = _text(result), _manifest(result)
+    section = _section(text, "timeframes")
+    assert len(_images(section)) == 1
+    rows = {r[0]: r for r in _cells(section, "timeframe-table")}
+    assert list(rows) == ["base", "W"]
+    base = np.array([e["score"] for e in man["scenarios"]])
+    weekly = np.array([e["timeframes"]["W"]["score"] for e in man["scenarios"]])
+    for label, s in (("base", base), ("W", weekly)):
+        assert rows[label][3:6] == [f"{s.min():.2f}", f"{np.median(s):.2f}", f"{s.max():.2f}"]
+    assert rows["W"][1] == str(man["model"]["timeframes"]["W"]["bars"])
+    metrics = {r[0]: r for r in _cells(section, "timeframe-metrics-W")}
+    # The original aggregated to weekly bars, recomputed here.
+    name = "SPX:volatility" if which == "multi_run" else "volatility"
+    weekly = aggregate_frame(original, "W")  # 157 bars: below compute_metrics' minimum
+    weekly_original = compute_metrics_batch(weekly.to_numpy()[None])["volatility"][0]
+    assert metrics[name][1] == format(weekly_original, ".4g")
+    med = np.median([e["timeframes"]["W"]["metrics"][name] for e in man["scenarios"]])
+    assert metrics[name][3] == format(float(med), ".4g")
+    if which == "multi_run":
+        assert "corr:MIX|NDX" in metrics
