@@ -311,7 +311,7 @@ class _Split:
     The original's bars are cut into chunks of ``4 window`` bars and a share ``test_size`` of
     the chunks (at least one) is held out. A window of the original, or of a synthetic series
     whose bars are matched to the original bars they were copied from (:func:`_match` on the
-    close log-returns), is a training window when all its matched bars are in training chunks,
+    close log-returns, in verbatim stretches of two or more bars), is a training window when all its matched bars are in training chunks,
     a test window when all are in held-out chunks, and is dropped when it mixes both. Windows
     of bars that are not found in the original (other generators) fall back to chunks of their
     own series, held out at the same rate, and only windows inside one chunk are used.
@@ -335,7 +335,14 @@ class _Split:
     def series(self, bars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y = np.diff(np.log(bars[:, 3]))[None, :]
         _, _, src = _match(self.x, y, 1e-11)
-        src = np.r_[-1, src[0]]  # bar j >= 1 carries return j-1; returns index from bar 1
+        src = src[0]
+        # Only stretches copied verbatim (two or more consecutive bars of the original) carry
+        # the original's history; a lone matched bar (iid resampling, a one-bar block) is no
+        # more memorizable than a new one, and labelling it would make almost every window of
+        # an iid series mix held-out and training history.
+        run = (src[1:] == src[:-1] + 1) & (src[:-1] >= 0)
+        src = np.where(np.r_[False, run] | np.r_[run, False], src, -1)
+        src = np.r_[-1, src]  # bar j >= 1 carries return j-1; returns index from bar 1
         labels = np.where(src >= 0, self.labels[np.maximum(src + 1, 0)], 0)
         return self._assign(labels)
 

@@ -482,3 +482,15 @@ def test_timeframe_section_sets_each_timeframe_next_to_the_base(which, request, 
     assert metrics[name][3] == format(float(med), ".4g")
     if which == "multi_run":
         assert "corr:MIX|NDX" in metrics
+
+
+def test_two_sample_test_runs_on_iid_resampled_series():
+    """iid resampling copies single bars: they must not pin windows to held-out history (which
+    left no usable windows at all), and the classifier must tell such series apart."""
+    from pipeline.core.factory import fit_model
+
+    sp500 = load_sample("sp500")
+    iid = fit_model(sp500, method="iid", n_replicates=20).generate(3, range(20), [0] * 20)
+    result = classifier_two_sample_test(sp500, list(iid), seed=1)
+    assert result.n_test >= 100
+    assert result.auc > 0.6  # no volatility clustering: the windows give it away
