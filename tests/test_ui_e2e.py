@@ -4,8 +4,10 @@ The server serves the built dashboard (``ui/dist``, made by ``make ui``) and the
 127.0.0.1; Debian's ``chromium`` is driven through the Python ``playwright`` package (its own
 browser download is not used). The test uploads the 750-row sample, fills the run form, follows
 the job's progress to the end, checks the results view and the CSV ZIP download, and checks
-that an invalid upload shows the API's message. Screenshots go under pytest's ``tmp_path``;
-their paths are printed (``pytest -s`` shows them).
+that an invalid upload shows the API's message. Then it uploads a second asset and runs a
+regime-conditioned job on both assets through the form's method and asset sections, and checks
+the asset switcher, the correlation table and the regime strip. Screenshots go under pytest's
+``tmp_path``; their paths are printed (``pytest -s`` shows them).
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ def _sme() -> str | None:
     if beside.is_file():
         return str(beside)
     return shutil.which("sme")
+
+
+def _nasdaq_csv() -> str:
+    """The NASDAQ sample's last 750 days (the dates of the S&P 500 sample) as CSV."""
+    from pipeline.io.readers import load_sample
+
+    return load_sample("nasdaq").tail(750).to_csv()
 
 
 def _get_json(url: str, timeout: float = 5.0):
@@ -247,6 +256,47 @@ def test_dashboard_end_to_end(live_server, browser, tmp_path):
         assert "no_close.csv was not accepted" in error.inner_text()
         assert page.inner_text("[data-testid=upload-error] .detail") == body["detail"]
         shot("4_upload_error_1366x800")
+
+        # -- a regime-conditioned run on two assets, through the form ----------------------------
+        ndx = tmp_path / "ndx.csv"
+        ndx.write_text(_nasdaq_csv())
+        page.set_input_files("[data-testid=file-input]", str(ndx))
+        page.wait_for_selector("[data-testid=dataset-name]:has-text('ndx.csv')")
+        page.select_option("#field-method", "regime")
+        page.wait_for_selector("fieldset[data-section=regime]")
+        assert page.locator("fieldset[data-section=garch]").count() == 0
+        page.select_option("#field-regime-labels", "quantile")
+        page.select_option("#field-regime-condition", "high_volatility")
+        page.get_by_role("radio", name="Several datasets").check()
+        page.fill("[aria-label='Symbol 1']", "NDX")
+        page.get_by_label("Dataset 2").select_option(label="sample_ohlcv.csv (750 rows)")
+        page.fill("[aria-label='Symbol 2']", "SPX")
+        page.fill("#field-n_samples", "3")
+        page.fill("#field-min_fidelity", "50")
+        page.fill("#field-length", "300")
+        page.set_viewport_size({"width": 1366, "height": 1800})  # the whole form in the sidebar
+        shot("5_regime_multi_form_1366x1800")
+        page.set_viewport_size({"width": 1366, "height": 800})
+        page.click("button:has-text('Generate scenarios')")
+        page.wait_for_selector("[data-testid=progress-panel][data-status=succeeded]",
+                               timeout=JOB_TIMEOUT_MS)
+        switcher = page.locator("[data-testid=symbol-switcher] button")
+        switcher.first.wait_for()
+        assert sorted(switcher.all_inner_texts()) == ["NDX", "SPX"]
+        pair = page.locator("[data-testid=correlations] tbody tr")
+        assert pair.count() == 1 and "NDX" in pair.inner_text() and "SPX" in pair.inner_text()
+        page.wait_for_selector("[data-testid=series-chart] canvas")
+        strip = page.wait_for_selector("[data-testid=regime-strip] .strip")
+        assert strip.is_visible()
+        assert page.locator("[data-testid=regime-strip] .band").count() >= 1
+        assert page.locator("[data-testid=regimes] tbody tr").count() == 2
+        assert page.locator("[data-testid=scenario-select] option").count() == 3
+        page.locator("[data-testid=symbol-switcher] button:has-text('SPX')").click()
+        page.wait_for_selector("[data-testid=symbol-switcher] button[aria-pressed=true]:has-text('SPX')")
+        page.wait_for_selector("[data-testid=series-chart] canvas")
+        page.locator("[data-testid=regime-strip]").scroll_into_view_if_needed()
+        shot("6_regime_multi_results_1366x800")
+        shot("6_regime_multi_results_full", full_page=True)
 
         assert not page_errors, page_errors
         assert not outside, f"requests left 127.0.0.1: {outside}"

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, ApiError, getToken, onUnauthorized, setToken } from "./lib/api";
 import type { Dataset, Health, Job, JobRequest, Options, Series } from "./lib/types";
 import { isTerminal } from "./lib/types";
-import { formatCount, formatDate } from "./lib/format";
+import { formatCount, formatDate, formatMetric } from "./lib/format";
 import { useJobEvents } from "./lib/useJobEvents";
 import CandleChart from "./components/CandleChart";
 import JobForm from "./components/JobForm";
@@ -33,6 +33,7 @@ export default function App() {
   const [dataset, setDataset] = useState<Dataset | null>(null);
   const [ohlcv, setOhlcv] = useState<Series | null>(null);
   const [ohlcvError, setOhlcvError] = useState<string | null>(null);
+  const [datasetSymbol, setDatasetSymbol] = useState<string | null>(null);
   const [jobs, setJobs] = useState<Job[]>([]);
   const [job, setJob] = useState<Job | null>(null);
   const [cancelling, setCancelling] = useState(false);
@@ -59,22 +60,26 @@ export default function App() {
     api.jobs().then(setJobs).catch(() => undefined);
   }, [reloadKey]);
 
+  useEffect(() => setDatasetSymbol(dataset?.symbols?.[0] ?? null), [dataset]);
+
   useEffect(() => {
     if (!dataset) {
       setOhlcv(null);
       return undefined;
     }
+    // A multi-asset table: wait for its first symbol to be chosen.
+    if (dataset.symbols?.length && !(datasetSymbol && dataset.symbols.includes(datasetSymbol))) return undefined;
     let stale = false;
     setOhlcv(null);
     setOhlcvError(null);
     api
-      .ohlcv(dataset.id)
+      .ohlcv(dataset.id, 1000, dataset.symbols?.length ? datasetSymbol : null)
       .then((s) => !stale && setOhlcv(s))
       .catch((err) => !stale && setOhlcvError(err instanceof ApiError ? err.detail : String(err)));
     return () => {
       stale = true;
     };
-  }, [dataset]);
+  }, [dataset, datasetSymbol]);
 
   const anyRunning = jobs.some((j) => !isTerminal(j.status));
   useEffect(() => {
@@ -208,7 +213,13 @@ export default function App() {
               </p>
             )}
             {options ? (
-              <JobForm options={options} datasetId={dataset?.id ?? null} onSubmit={startJob} />
+              <JobForm
+                options={options}
+                datasetId={dataset?.id ?? null}
+                dataset={dataset}
+                datasets={datasets}
+                onSubmit={startJob}
+              />
             ) : (
               <div className="loading">{needToken ? "Enter the access token above to load the form." : "Loading form…"}</div>
             )}
@@ -241,7 +252,14 @@ export default function App() {
           {tab === "dataset" && (
             <div className="tab-body" role="tabpanel">
               {dataset ? (
-                <DatasetView dataset={dataset} ohlcv={ohlcv} ohlcvError={ohlcvError} options={options} />
+                <DatasetView
+                  dataset={dataset}
+                  ohlcv={ohlcv}
+                  ohlcvError={ohlcvError}
+                  options={options}
+                  symbol={datasetSymbol}
+                  onSymbol={setDatasetSymbol}
+                />
               ) : (
                 <div className="empty">
                   <h2>Start with a historical OHLCV file</h2>
@@ -262,7 +280,7 @@ export default function App() {
                   Job <span className="mono">{job.id}</span>
                 </h2>
                 <span className="muted small">
-                  {datasetNames[job.dataset_id] ?? job.dataset_id}
+                  {job.dataset_ids ? job.dataset_name ?? Object.keys(job.dataset_ids).join(", ") : datasetNames[job.dataset_id] ?? job.dataset_id}
                   {job.run_id ? ` · run ${job.run_id}` : ""}
                 </span>
               </div>
@@ -289,12 +307,26 @@ function DatasetView({
   ohlcv,
   ohlcvError,
   options,
+  symbol,
+  onSymbol,
 }: {
   dataset: Dataset;
   ohlcv: Series | null;
   ohlcvError: string | null;
   options: Options | null;
+  symbol: string | null;
+  onSymbol: (symbol: string) => void;
 }) {
+  const symbols = dataset.symbols ?? [];
+  const prefix = symbol && symbols.length ? `${symbol}:` : "";
+  const reference = prefix
+    ? Object.fromEntries(
+        Object.entries(dataset.reference_metrics)
+          .filter(([k]) => k.startsWith(prefix))
+          .map(([k, v]) => [k.slice(prefix.length), v]),
+      )
+    : dataset.reference_metrics;
+  const pairs = Object.entries(dataset.reference_metrics).filter(([k]) => k.startsWith("corr:"));
   return (
     <div className="dataset-view" data-testid="dataset-view">
       <div className="kpis">
@@ -322,9 +354,27 @@ function DatasetView({
           <span className="value small-value">{dataset.frequency}</span>
         </div>
       </div>
+      {symbols.length > 0 && (
+        <div className="view-bar">
+          <div className="switcher" role="group" aria-label="Asset" data-testid="dataset-symbols">
+            <span className="muted small">{dataset.layout} table · asset</span>
+            {symbols.map((s) => (
+              <button key={s} type="button" className="btn ghost small" aria-pressed={s === symbol} onClick={() => onSymbol(s)}>
+                {s}
+              </button>
+            ))}
+          </div>
+          {pairs.length > 0 && (
+            <span className="muted small">
+              Return correlation:{" "}
+              {pairs.map(([k, v]) => `${k.slice(5).replace("|", " · ")} ${formatMetric(v)}`).join(", ")}
+            </span>
+          )}
+        </div>
+      )}
       <section className="card">
         <header className="card-head">
-          <h3>Price and volume</h3>
+          <h3>Price and volume{prefix ? ` · ${symbol}` : ""}</h3>
           <span className="muted small">
             {dataset.columns.join(", ")}
             {dataset.has_volume ? "" : " · no volume"}
@@ -343,7 +393,7 @@ function DatasetView({
           <h3>Reference metrics</h3>
           <span className="muted small">what every synthetic series is scored against</span>
         </header>
-        <MetricsTable reference={dataset.reference_metrics} metrics={options?.metrics} />
+        <MetricsTable reference={reference} metrics={options?.metrics} />
       </section>
     </div>
   );

@@ -30,7 +30,7 @@ export default function FanChart({ fan, height = 360 }: Props) {
         numbers(p["25"], n),
         numbers(p["50"], n),
         ...samples.map((s) => numbers(s, n)),
-        numbers(fan.original, n),
+        numbers(fan.original ?? undefined, n),
       ];
       const edge = { stroke: "rgba(37,99,235,0.0)", width: 0, points: { show: false } };
       const series: uPlot.Series[] = [

@@ -30,7 +30,8 @@ export default function JobsList({ jobs, selectedId, datasetNames, onOpen }: Pro
               </span>
               <span className="row muted small">
                 <span>
-                  {datasetNames[j.dataset_id] ?? j.dataset_id} · {formatCount(n)} × ≥{String(j.request.min_fidelity ?? "?")}
+                  {j.dataset_ids ? j.dataset_name ?? Object.keys(j.dataset_ids).join(", ") : datasetNames[j.dataset_id] ?? j.dataset_id}
+                  {j.request.method && j.request.method !== "stationary" ? ` · ${String(j.request.method)}` : ""} · {formatCount(n)} × ≥{String(j.request.min_fidelity ?? "?")}
                 </span>
                 <span>{formatStamp(j.created_at)}</span>
               </span>

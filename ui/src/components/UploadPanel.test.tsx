@@ -54,6 +54,26 @@ describe("UploadPanel", () => {
     expect(await screen.findByTestId("upload-error")).toHaveTextContent("larger than this server's limit of 200 MB");
   });
 
+  it("uploads a multi-asset table with its layout and symbol column", async () => {
+    const user = userEvent.setup();
+    const table = { ...DATASET, layout: "long", symbols: ["NDX", "SPX"] };
+    const fetch = mockFetch(() => jsonResponse(table, 201));
+    const onLoaded = vi.fn();
+    render(<UploadPanel samples={[]} onLoaded={onLoaded} />);
+    expect(screen.queryByLabelText("Symbol column")).toBeNull();
+    await user.selectOptions(screen.getByLabelText("File layout"), "long");
+    const column = screen.getByLabelText("Symbol column");
+    await user.clear(column);
+    await user.type(column, "Ticker");
+    await user.upload(screen.getByTestId("file-input"), new File(["x"], "both.csv"));
+    await waitFor(() => expect(onLoaded).toHaveBeenCalledWith(table));
+    expect(fetch.mock.calls[0][0]).toBe("/api/datasets?layout=long&symbol_column=Ticker");
+    await user.selectOptions(screen.getByLabelText("File layout"), "wide");
+    await user.upload(screen.getByTestId("file-input"), new File(["x"], "wide.csv"));
+    await waitFor(() => expect(fetch).toHaveBeenCalledTimes(2));
+    expect(fetch.mock.calls[1][0]).toBe("/api/datasets?layout=wide");
+  });
+
   it("loads a built-in sample", async () => {
     const fetch = mockFetch(() => jsonResponse({ ...DATASET, name: "sp500" }, 201));
     const onLoaded = vi.fn();

@@ -1,7 +1,7 @@
 /** Load a dataset: drop or pick a CSV/XLSX/Parquet file, or take a built-in sample. */
 import { useRef, useState, type DragEvent } from "react";
 import { api, ApiError } from "../lib/api";
-import type { Dataset } from "../lib/types";
+import type { Dataset, Layout } from "../lib/types";
 
 const ACCEPT = ".csv,.txt,.xlsx,.xls,.parquet,.pq";
 
@@ -16,6 +16,8 @@ export default function UploadPanel({ samples, maxUploadMb, onLoaded }: Props) {
   const [dragging, setDragging] = useState(false);
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<{ title: string; detail: string } | null>(null);
+  const [layout, setLayout] = useState<Layout>("single");
+  const [symbolColumn, setSymbolColumn] = useState("symbol");
 
   const run = async (label: string, title: string, action: () => Promise<Dataset>) => {
     setBusy(label);
@@ -31,7 +33,8 @@ export default function UploadPanel({ samples, maxUploadMb, onLoaded }: Props) {
 
   const upload = (file: File | undefined) => {
     if (!file) return;
-    void run(`Uploading ${file.name}…`, `${file.name} was not accepted`, () => api.uploadDataset(file));
+    const table = layout === "single" ? undefined : { layout, symbolColumn: symbolColumn.trim() || "symbol" };
+    void run(`Uploading ${file.name}…`, `${file.name} was not accepted`, () => api.uploadDataset(file, table));
   };
 
   const onDrop = (e: DragEvent) => {
@@ -82,6 +85,27 @@ export default function UploadPanel({ samples, maxUploadMb, onLoaded }: Props) {
             e.target.value = "";
           }}
         />
+      </div>
+      <div className="layout-choice">
+        <label className="inline">
+          <span className="muted small">File holds</span>
+          <select aria-label="File layout" data-testid="upload-layout" value={layout} onChange={(e) => setLayout(e.target.value as Layout)}>
+            <option value="single">one series</option>
+            <option value="long">several assets: long table (a symbol column)</option>
+            <option value="wide">several assets: wide table (SYMBOL_Close …)</option>
+          </select>
+        </label>
+        {layout === "long" && (
+          <label className="inline">
+            <span className="muted small">Symbol column</span>
+            <input
+              type="text"
+              aria-label="Symbol column"
+              value={symbolColumn}
+              onChange={(e) => setSymbolColumn(e.target.value)}
+            />
+          </label>
+        )}
       </div>
       {samples.length > 0 && (
         <div className="samples">

@@ -1,5 +1,5 @@
 /** A small client of the REST API: JSON in and out, `detail` errors, an optional bearer token. */
-import type { Dataset, Health, Job, JobRequest, JobResults, Options, Series } from "./types";
+import type { Dataset, Health, Job, JobRequest, JobResults, Layout, Options, Series } from "./types";
 
 const TOKEN_KEY = "sme.token";
 
@@ -109,24 +109,34 @@ export const api = {
   options: () => request<Options>("/api/options"),
   datasets: () => request<Dataset[]>("/api/datasets"),
   dataset: (id: string) => request<Dataset>(`/api/datasets/${enc(id)}`),
-  uploadDataset: (file: File) => {
+  uploadDataset: (file: File, table?: { layout: Layout; symbolColumn?: string }) => {
     const body = new FormData();
     body.append("file", file, file.name);
-    return request<Dataset>("/api/datasets", { method: "POST", body });
+    const params = new URLSearchParams();
+    if (table && table.layout !== "single") {
+      params.set("layout", table.layout);
+      if (table.layout === "long" && table.symbolColumn) params.set("symbol_column", table.symbolColumn);
+    }
+    const query = params.toString();
+    return request<Dataset>(`/api/datasets${query ? `?${query}` : ""}`, { method: "POST", body });
   },
   sampleDataset: (name: string) =>
     request<Dataset>(`/api/datasets/samples/${enc(name)}`, { method: "POST" }),
-  ohlcv: (id: string, maxPoints = 1000) =>
-    request<Series>(`/api/datasets/${enc(id)}/ohlcv?max_points=${maxPoints}`),
+  ohlcv: (id: string, maxPoints = 1000, symbol?: string | null) =>
+    request<Series>(`/api/datasets/${enc(id)}/ohlcv?max_points=${maxPoints}${symbol ? `&symbol=${enc(symbol)}` : ""}`),
   jobs: () => request<Job[]>("/api/jobs"),
   job: (id: string) => request<Job>(`/api/jobs/${enc(id)}`),
   createJob: (req: JobRequest) =>
     request<Job>("/api/jobs", { method: "POST", body: JSON.stringify(req) }),
   cancelJob: (id: string) => request<Job | undefined>(`/api/jobs/${enc(id)}`, { method: "DELETE" }),
-  results: (id: string, maxPoints = 500) =>
-    request<JobResults>(`/api/jobs/${enc(id)}/results?max_points=${maxPoints}`),
-  series: (id: string, k: number, maxPoints = 1000) =>
-    request<Series>(`/api/jobs/${enc(id)}/series/${k}?max_points=${maxPoints}`),
+  results: (id: string, maxPoints = 500, symbol?: string | null) =>
+    request<JobResults>(`/api/jobs/${enc(id)}/results?max_points=${maxPoints}${symbol ? `&symbol=${enc(symbol)}` : ""}`),
+  series: (id: string, k: number, maxPoints = 1000, view: { symbol?: string | null; timeframe?: string | null } = {}) =>
+    request<Series>(
+      `/api/jobs/${enc(id)}/series/${k}?max_points=${maxPoints}` +
+        (view.symbol ? `&symbol=${enc(view.symbol)}` : "") +
+        (view.timeframe ? `&timeframe=${enc(view.timeframe)}` : ""),
+    ),
   eventsUrl: (id: string) => withToken(`/api/jobs/${enc(id)}/events`),
   downloadUrl: (id: string, artifact: string) => `/api/jobs/${enc(id)}/download/${enc(artifact)}`,
 };

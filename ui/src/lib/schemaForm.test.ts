@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { OPTIONS } from "../test/helpers";
 import {
+  activeFields,
   buildRequest,
   fieldsFromSchema,
+  listItems,
   initialValues,
   rangeHint,
   resolveNode,
@@ -15,25 +17,53 @@ const fields = fieldsFromSchema(OPTIONS.schema, OPTIONS.limits);
 const byName = Object.fromEntries(fields.map((f) => [f.name, f]));
 
 describe("fieldsFromSchema", () => {
-  it("derives one field per editable property, dataset_id hidden", () => {
+  it("derives one field per editable property, the data source hidden, nested models as groups", () => {
     expect(fields.map((f) => f.name)).toEqual([
       "n_samples",
       "min_fidelity",
       "method",
       "block_size",
       "length",
+      "timeframes",
       "formats",
       "seed",
       "max_attempts",
       "allow_partial",
+      "garch.vol",
+      "garch.dist",
+      "regime.labels",
+      "regime.n_regimes",
+      "regime.window",
+      "regime.condition",
+      "regime.share",
+      "regime.duration_factor",
       "weights",
     ]);
+    expect(fields.filter((f) => f.group === "garch").map((f) => f.label)).toEqual(["Volatility model", "Error distribution"]);
+  });
+
+  it("reads the nested models' choices and bounds", () => {
+    expect(byName["garch.vol"]).toMatchObject({ kind: "select", options: ["garch", "gjr", "egarch"], group: "garch" });
+    expect(byName["garch.dist"]).toMatchObject({ kind: "select", options: ["normal", "t", "skewt"] });
+    expect(byName["regime.labels"]).toMatchObject({ kind: "select", options: ["markov", "quantile"], group: "regime" });
+    expect(byName["regime.n_regimes"]).toMatchObject({ kind: "number", integer: true, minimum: 2, maximum: 4 });
+    expect(byName["regime.condition"]).toMatchObject({
+      kind: "choice-or-number",
+      options: ["high_volatility", "low_volatility"],
+      nullable: true,
+      integer: true,
+    });
+    expect(byName["regime.share"]).toMatchObject({ kind: "number", nullable: true, exclusiveMinimum: 0, exclusiveMaximum: 1 });
+    expect(byName.timeframes).toMatchObject({ kind: "list" });
   });
 
   it("reads kinds and bounds, tightened by the server limits", () => {
     expect(byName.n_samples).toMatchObject({ kind: "number", integer: true, minimum: 1, maximum: 100_000 });
     expect(byName.min_fidelity).toMatchObject({ kind: "number", integer: false, minimum: 0, maximum: 100 });
-    expect(byName.method).toMatchObject({ kind: "select", options: ["stationary", "circular", "moving", "iid"] });
+    expect(byName.method).toMatchObject({
+      kind: "select",
+      options: ["stationary", "circular", "moving", "iid", "garch", "regime"],
+    });
     expect(byName.block_size).toMatchObject({ kind: "choice-or-number", options: ["auto"], integer: true });
     expect(byName.length).toMatchObject({ kind: "number", nullable: true, minimum: 200, maximum: 1_000_000 });
     expect(byName.formats).toMatchObject({ kind: "checkboxes", options: ["csv", "xlsx", "parquet"], minItems: 1 });
@@ -72,7 +102,14 @@ describe("validation", () => {
     expect(validateField(byName.block_size, "12")).toBeNull();
     expect(validateField(byName.block_size, "")).toMatch(/auto/);
     expect(validateField(byName.formats, [])).toBe("Choose at least one.");
-    expect(validateField(byName.method, "garch")).toMatch(/Choose one of/);
+    expect(validateField(byName.method, "garch")).toBeNull();
+    expect(validateField(byName.method, "magic")).toMatch(/Choose one of/);
+    expect(validateField(byName["regime.condition"], "")).toBeNull();
+    expect(validateField(byName["regime.condition"], "high_volatility")).toBeNull();
+    expect(validateField(byName["regime.condition"], "1.5")).toBe("Enter a whole number.");
+    expect(validateField(byName["regime.share"], "1")).toBe("Must be less than 1.");
+    expect(validateField(byName.timeframes, "W, 1h")).toBeNull();
+    expect(validateField(byName.timeframes, "W, 1 h/x")).toMatch(/"h\/x" is not a frequency/);
   });
 
   it("checks weights against the metric list", () => {
@@ -88,12 +125,49 @@ describe("validation", () => {
   });
 });
 
+describe("regime rules between fields", () => {
+  const values = { ...initialValues(fields, OPTIONS.defaults), method: "regime" };
+  const active = activeFields(fields, values, OPTIONS.method_sections);
+
+  it("checks a regime number against the number of regimes", () => {
+    expect(validateAll(active, { ...values, "regime.condition": "1" })).toEqual({});
+    expect(validateAll(active, { ...values, "regime.condition": "2" })).toEqual({
+      "regime.condition": "Regime numbers are 0 – 1.",
+    });
+    expect(validateAll(active, { ...values, "regime.condition": "2", "regime.n_regimes": "3" })).toEqual({});
+  });
+
+  it("needs a condition for a share or a stay length factor", () => {
+    expect(validateAll(active, { ...values, "regime.share": "0.6" })).toEqual({ "regime.share": "Needs a condition." });
+    expect(validateAll(active, { ...values, "regime.duration_factor": "2" })).toEqual({
+      "regime.duration_factor": "Needs a condition.",
+    });
+    expect(
+      validateAll(active, { ...values, "regime.condition": "low_volatility", "regime.share": "0.6", "regime.duration_factor": "2" }),
+    ).toEqual({});
+  });
+});
+
 describe("buildRequest", () => {
   it("starts from the server defaults and builds a valid request", () => {
     const values = initialValues(fields, OPTIONS.defaults);
-    expect(values).toMatchObject({ n_samples: "1000", block_size: "auto", length: "", formats: ["csv", "parquet"] });
+    expect(values).toMatchObject({
+      n_samples: "1000",
+      block_size: "auto",
+      length: "",
+      formats: ["csv", "parquet"],
+      timeframes: "",
+      "garch.vol": "garch",
+      "regime.labels": "markov",
+      "regime.n_regimes": "2",
+      "regime.condition": "",
+      "regime.duration_factor": "1",
+    });
     expect(validateAll(fields, values, OPTIONS.metrics)).toEqual({});
-    const { request, errors } = buildRequest(fields, values, "ds_1", OPTIONS.metrics);
+    // Sections of other methods are left out: the server uses its defaults there.
+    const active = activeFields(fields, values, OPTIONS.method_sections);
+    expect(active.some((f) => f.group)).toBe(false);
+    const { request, errors } = buildRequest(active, values, "ds_1", OPTIONS.metrics);
     expect(errors).toEqual({});
     expect(request).toEqual({
       dataset_id: "ds_1",
@@ -107,7 +181,44 @@ describe("buildRequest", () => {
       allow_partial: false,
       formats: ["csv", "parquet"],
       weights: {},
+      timeframes: [],
     });
+  });
+
+  it("nests the chosen method's group and parses the timeframe list", () => {
+    const values = {
+      ...initialValues(fields, OPTIONS.defaults),
+      method: "regime",
+      timeframes: "W, 1h W ,",
+      "regime.labels": "quantile",
+      "regime.condition": "high_volatility",
+      "regime.share": "0.7",
+    };
+    const active = activeFields(fields, values, OPTIONS.method_sections);
+    expect(active.filter((f) => f.group).map((f) => f.group)).not.toContain("garch");
+    const { request, errors } = buildRequest(active, values, "ds_1", OPTIONS.metrics);
+    expect(errors).toEqual({});
+    expect(request.timeframes).toEqual(["W", "1h"]);
+    expect(request.regime).toEqual({
+      labels: "quantile",
+      n_regimes: 2,
+      window: 21,
+      condition: "high_volatility",
+      share: 0.7,
+      duration_factor: 1,
+    });
+    expect(request).not.toHaveProperty("garch");
+    const numbered = buildRequest(active, { ...values, "regime.condition": "1" }, "ds_1").request;
+    expect((numbered.regime as Record<string, unknown>).condition).toBe(1);
+    const garch = { ...values, method: "garch", "garch.vol": "egarch", "garch.dist": "t" };
+    const g = buildRequest(activeFields(fields, garch, OPTIONS.method_sections), garch, "ds_1").request;
+    expect(g.garch).toEqual({ vol: "egarch", dist: "t" });
+    expect(g).not.toHaveProperty("regime");
+  });
+
+  it("splits lists on commas and spaces, without repeats", () => {
+    expect(listItems(" W, 1h  1D,W;M ")).toEqual(["W", "1h", "1D", "M"]);
+    expect(listItems("")).toEqual([]);
   });
 
   it("converts numbers, keeps schema order of formats and only changed weights", () => {

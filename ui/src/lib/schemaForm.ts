@@ -4,10 +4,22 @@
  * The API validates requests with pydantic; its JSON schema is the single source of the fields,
  * their bounds and choices. This module turns it into field specs, validates raw input values
  * with the same bounds (so errors show before a round trip) and builds the request body.
+ *
+ * Nested models (`garch`, `regime`) become groups of fields named `group.key`; the server's
+ * `method_sections` says which method a group belongs to, and only the groups of the chosen
+ * method are shown, validated and sent.
  */
 import type { JsonSchema, Limits, MetricInfo } from "./types";
 
-export type FieldKind = "number" | "select" | "choice-or-number" | "checkboxes" | "boolean" | "text" | "weights";
+export type FieldKind =
+  | "number"
+  | "select"
+  | "choice-or-number"
+  | "checkboxes"
+  | "boolean"
+  | "text"
+  | "weights"
+  | "list";
 
 export interface FieldSpec {
   name: string;
@@ -29,15 +41,17 @@ export interface FieldSpec {
   required?: boolean;
   default?: unknown;
   advanced?: boolean;
+  /** The nested request object this field belongs to (`garch` for `garch.vol`). */
+  group?: string;
 }
 
-/** A raw form value: text of an input, a checkbox, the ticked choices, or weight overrides. */
+/** A raw form value: text of an input (a list: comma-separated), a checkbox, the ticked choices, or weight overrides. */
 export type RawValue = string | boolean | string[] | Record<string, string>;
 export type FormValues = Record<string, RawValue>;
 export type FormErrors = Record<string, string>;
 
 /** Fields the form never shows: set by the app itself. */
-export const HIDDEN_FIELDS = new Set(["dataset_id"]);
+export const HIDDEN_FIELDS = new Set(["dataset_id", "dataset_ids", "input_layout"]);
 
 /** Display order of the well-known fields; others follow in schema order. */
 const ORDER = [
@@ -46,6 +60,7 @@ const ORDER = [
   "method",
   "block_size",
   "length",
+  "timeframes",
   "formats",
   "seed",
   "max_attempts",
@@ -54,7 +69,7 @@ const ORDER = [
 const LABELS: Record<string, string> = {
   n_samples: "Scenarios",
   min_fidelity: "Minimum fidelity (%)",
-  method: "Bootstrap method",
+  method: "Generation method",
   block_size: "Block size (bars)",
   length: "Series length (bars)",
   seed: "Random seed",
@@ -63,6 +78,21 @@ const LABELS: Record<string, string> = {
   weights: "Metric weights",
   start_price: "Start price",
   allow_partial: "Allow partial result",
+  timeframes: "Higher timeframes",
+  "garch.vol": "Volatility model",
+  "garch.dist": "Error distribution",
+  "regime.labels": "Regime labelling",
+  "regime.n_regimes": "Regimes",
+  "regime.window": "Volatility window (bars)",
+  "regime.condition": "Condition on",
+  "regime.share": "Share of that regime",
+  "regime.duration_factor": "Stay length factor",
+};
+
+/** Titles of the nested groups. */
+export const GROUP_TITLES: Record<string, string> = {
+  garch: "GARCH model",
+  regime: "Regimes",
 };
 
 /** Fields tucked under "Advanced". */
@@ -151,7 +181,7 @@ function specOf(node: JsonSchema, root: JsonSchema): Partial<FieldSpec> | null {
   if (hasType(n, "array")) {
     const items = n.items ? resolveNode(n.items, root) : {};
     const opts = stringChoices(items);
-    if (!opts) return null;
+    if (!opts) return hasType(items, "string") ? { kind: "list", minItems: n.minItems, maxItems: n.maxItems } : null;
     return { kind: "checkboxes", options: opts, minItems: n.minItems, maxItems: n.maxItems };
   }
   if (hasType(n, "object")) {
@@ -163,6 +193,23 @@ function specOf(node: JsonSchema, root: JsonSchema): Partial<FieldSpec> | null {
   return null;
 }
 
+function makeField(name: string, node: JsonSchema, root: JsonSchema, required: boolean, group?: string): FieldSpec | null {
+  const spec = specOf(node, root);
+  if (!spec) return null;
+  const resolved = resolveNode(node, root);
+  const short = group ? name.slice(group.length + 1) : name;
+  return {
+    name,
+    label: LABELS[name] ?? (group ? humanize(short) : resolved.title ?? humanize(name)),
+    description: resolved.description,
+    required,
+    default: resolved.default,
+    advanced: !group && ADVANCED.has(name),
+    group,
+    ...spec,
+  } as FieldSpec;
+}
+
 /** Field specs of the request schema, tightened by the server's limits. */
 export function fieldsFromSchema(schema: JsonSchema, limits: Limits = {}): FieldSpec[] {
   const props = schema.properties ?? {};
@@ -170,18 +217,18 @@ export function fieldsFromSchema(schema: JsonSchema, limits: Limits = {}): Field
   const fields: FieldSpec[] = [];
   for (const [name, node] of Object.entries(props)) {
     if (HIDDEN_FIELDS.has(name)) continue;
-    const spec = specOf(node, schema);
-    if (!spec) continue;
     const resolved = resolveNode(node, schema);
-    const field: FieldSpec = {
-      name,
-      label: LABELS[name] ?? resolved.title ?? humanize(name),
-      description: resolved.description,
-      required: required.has(name),
-      default: resolved.default,
-      advanced: ADVANCED.has(name),
-      ...spec,
-    } as FieldSpec;
+    if (resolved.properties && !resolved.anyOf) {
+      // A nested model: one field per key, named "group.key".
+      const inner = new Set(resolved.required ?? []);
+      for (const [sub, subNode] of Object.entries(resolved.properties)) {
+        const f = makeField(`${name}.${sub}`, subNode, schema, inner.has(sub), name);
+        if (f) fields.push(f);
+      }
+      continue;
+    }
+    const field = makeField(name, node, schema, required.has(name));
+    if (!field) continue;
     if (name === "n_samples") field.maximum = minOf(field.maximum, limits.max_n_samples);
     if (name === "length") field.maximum = minOf(field.maximum, limits.max_length);
     fields.push(field);
@@ -204,7 +251,7 @@ function numberText(v: unknown): string {
 export function initialValues(fields: FieldSpec[], defaults: Record<string, unknown> = {}): FormValues {
   const values: FormValues = {};
   for (const f of fields) {
-    const d = f.name in defaults ? defaults[f.name] : f.default;
+    const d = defaultOf(f, defaults);
     switch (f.kind) {
       case "number":
         values[f.name] = numberText(d);
@@ -229,11 +276,38 @@ export function initialValues(fields: FieldSpec[], defaults: Record<string, unkn
         values[f.name] = w;
         break;
       }
+      case "list":
+        values[f.name] = Array.isArray(d) ? d.join(", ") : "";
+        break;
       default:
         values[f.name] = typeof d === "string" ? d : "";
     }
   }
   return values;
+}
+
+/** The default of a field: the server's (nested for group fields), else the schema's. */
+function defaultOf(f: FieldSpec, defaults: Record<string, unknown>): unknown {
+  if (f.group) {
+    const g = defaults[f.group];
+    const key = f.name.slice(f.group.length + 1);
+    if (g && typeof g === "object" && key in (g as object)) return (g as Record<string, unknown>)[key];
+    return f.default;
+  }
+  return f.name in defaults ? defaults[f.name] : f.default;
+}
+
+/** Items of a comma- or space-separated list, trimmed, without blanks or repeats. */
+export function listItems(text: string): string[] {
+  return [...new Set(text.split(/[\s,;]+/).map((t) => t.trim()).filter(Boolean))];
+}
+
+/**
+ * The fields in play for the chosen method: a group that belongs to one method
+ * (`sections`: group → method) only when that method is chosen.
+ */
+export function activeFields(fields: FieldSpec[], values: FormValues, sections: Record<string, string> = {}): FieldSpec[] {
+  return fields.filter((f) => !f.group || !(f.group in sections) || values.method === sections[f.group]);
 }
 
 function fmt(n: number): string {
@@ -299,8 +373,38 @@ export function validateField(field: FieldSpec, raw: RawValue | undefined, metri
     }
     case "text":
       return field.required && (typeof raw !== "string" || raw.trim() === "") ? "Required." : null;
+    case "list": {
+      const items = listItems(typeof raw === "string" ? raw : "");
+      const bad = items.find((t) => !/^[A-Za-z0-9-]+$/.test(t));
+      if (bad) return `"${bad}" is not a frequency (e.g. 15min, 1h, 1D, W, M).`;
+      if (field.minItems !== undefined && items.length < field.minItems) return `Give at least ${field.minItems}.`;
+      return null;
+    }
     default:
       return null;
+  }
+}
+
+/**
+ * Rules between fields of the regime group, as the server's RegimeConfig checks them (it stays
+ * the authority; this only says it before a round trip).
+ */
+function crossFieldErrors(fields: FieldSpec[], values: FormValues, errors: FormErrors): void {
+  const has = (name: string) => fields.some((f) => f.name === name);
+  if (!has("regime.condition")) return;
+  const condition = String(values["regime.condition"] ?? "").trim();
+  const n = Number(values["regime.n_regimes"]);
+  if (/^\d+$/.test(condition) && Number.isInteger(n) && Number(condition) >= n && !errors["regime.condition"]) {
+    errors["regime.condition"] = `Regime numbers are 0 – ${n - 1}.`;
+  }
+  if (condition === "") {
+    if (has("regime.share") && String(values["regime.share"] ?? "").trim() !== "" && !errors["regime.share"]) {
+      errors["regime.share"] = "Needs a condition.";
+    }
+    const factor = String(values["regime.duration_factor"] ?? "").trim();
+    if (has("regime.duration_factor") && factor !== "" && Number(factor) !== 1 && !errors["regime.duration_factor"]) {
+      errors["regime.duration_factor"] = "Needs a condition.";
+    }
   }
 }
 
@@ -310,6 +414,7 @@ export function validateAll(fields: FieldSpec[], values: FormValues, metrics: Me
     const e = validateField(f, values[f.name], metrics);
     if (e) errors[f.name] = e;
   }
+  crossFieldErrors(fields, values, errors);
   return errors;
 }
 
@@ -324,45 +429,53 @@ export function buildRequest(
   const request: Record<string, unknown> & { dataset_id: string } = { dataset_id: datasetId };
   for (const f of fields) {
     if (errors[f.name]) continue;
-    const raw = values[f.name];
-    switch (f.kind) {
-      case "number": {
-        const t = String(raw ?? "").trim();
-        request[f.name] = t === "" ? null : Number(t);
-        break;
-      }
-      case "choice-or-number": {
-        const t = String(raw ?? "").trim();
-        request[f.name] = f.options!.includes(t) ? t : t === "" ? null : Number(t);
-        break;
-      }
-      case "select":
-        request[f.name] = raw === "" ? null : raw;
-        break;
-      case "checkboxes":
-        // Keep the schema's order whatever order the boxes were ticked in.
-        request[f.name] = f.options!.filter((o) => (raw as string[]).includes(o));
-        break;
-      case "boolean":
-        request[f.name] = raw === true;
-        break;
-      case "weights": {
-        const out: Record<string, number> = {};
-        const w = (raw ?? {}) as Record<string, string>;
-        for (const [k, t] of Object.entries(w)) {
-          if (t.trim() === "") continue;
-          const v = Number(t);
-          const base = metrics.find((m) => m.name === k)?.weight;
-          if (base === undefined || v !== base) out[k] = v;
-        }
-        request[f.name] = out;
-        break;
-      }
-      default:
-        if (typeof raw === "string" && raw !== "") request[f.name] = raw;
+    const value = requestValue(f, values[f.name], metrics);
+    if (value === undefined) continue;
+    if (f.group) {
+      // "garch.vol" goes to request.garch.vol
+      const group = (request[f.group] ??= {}) as Record<string, unknown>;
+      group[f.name.slice(f.group.length + 1)] = value;
+    } else {
+      request[f.name] = value;
     }
   }
   return { request, errors };
+}
+
+/** A valid raw value as the request carries it (undefined: leave the key out). */
+function requestValue(f: FieldSpec, raw: RawValue | undefined, metrics: MetricInfo[]): unknown {
+  switch (f.kind) {
+    case "number": {
+      const t = String(raw ?? "").trim();
+      return t === "" ? null : Number(t);
+    }
+    case "choice-or-number": {
+      const t = String(raw ?? "").trim();
+      return f.options!.includes(t) ? t : t === "" ? null : Number(t);
+    }
+    case "select":
+      return raw === "" ? null : raw;
+    case "checkboxes":
+      // Keep the schema's order whatever order the boxes were ticked in.
+      return f.options!.filter((o) => (raw as string[]).includes(o));
+    case "boolean":
+      return raw === true;
+    case "weights": {
+      const out: Record<string, number> = {};
+      const w = (raw ?? {}) as Record<string, string>;
+      for (const [k, t] of Object.entries(w)) {
+        if (t.trim() === "") continue;
+        const v = Number(t);
+        const base = metrics.find((m) => m.name === k)?.weight;
+        if (base === undefined || v !== base) out[k] = v;
+      }
+      return out;
+    }
+    case "list":
+      return listItems(typeof raw === "string" ? raw : "");
+    default:
+      return typeof raw === "string" && raw !== "" ? raw : undefined;
+  }
 }
 
 /** A hint of a number field's range, e.g. "1 – 10,000". */

@@ -13,7 +13,15 @@ export interface Dataset {
   has_volume: boolean;
   created_at: string;
   reference_metrics: MetricValues;
+  size_bytes?: number;
+  notes?: string[];
+  /** single: one series; long/wide: a multi-asset table (as uploaded). */
+  layout?: Layout;
+  /** Assets of a multi-asset table. */
+  symbols?: string[] | null;
 }
+
+export type Layout = "single" | "long" | "wide";
 
 export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 
@@ -28,11 +36,15 @@ export interface JobProgress {
   stage: string;
 }
 
-export type JobRequest = Record<string, unknown> & { dataset_id: string };
+/** A job request: one dataset (`dataset_id`) or several as assets (`dataset_ids`: symbol → id). */
+export type JobRequest = Record<string, unknown> & { dataset_id?: string | null; dataset_ids?: Record<string, string> | null };
 
 export interface Job {
   id: string;
   dataset_id: string;
+  dataset_ids?: Record<string, string> | null;
+  symbols?: string[] | null;
+  dataset_name?: string | null;
   status: JobStatus;
   created_at: string;
   started_at: string | null;
@@ -51,6 +63,20 @@ export interface Series {
   low: number[];
   close: number[];
   volume: number[] | null;
+  bars?: number;
+  step?: number;
+  symbol?: string | null;
+  timeframe?: string | null;
+  /** The scenario's regime path (method regime). */
+  regimes?: RegimeBand[] | null;
+}
+
+/** A run of bars in one regime (0 = calmest). */
+export interface RegimeBand {
+  regime: number;
+  start: string;
+  end: string;
+  bars: number;
 }
 
 export interface Scenario {
@@ -58,13 +84,43 @@ export interface Scenario {
   score: number;
   attempt: number;
   metrics: MetricValues;
+  /** Score and metrics at each higher timeframe. */
+  timeframes?: Record<string, { score: number | null; metrics: MetricValues }>;
+  /** Share of bars in each regime (method regime). */
+  regime_shares?: number[];
+}
+
+export interface Spread {
+  min: number | null;
+  median: number | null;
+  max: number | null;
+}
+
+/** Original vs synthetic correlation of one asset pair. */
+export interface Correlation {
+  pair: string;
+  symbols: [string, string];
+  corr: Spread & { original: number | null };
+  abs_corr: Spread & { original: number | null };
+}
+
+export interface FittedRegimes {
+  labelling: string;
+  n_regimes: number;
+  volatility: number[];
+  input_shares: number[];
+  fitted_transition?: number[][];
+  transition?: number[][];
 }
 
 export interface FanData {
   index: string[];
-  original: number[];
+  original: number[] | null;
   percentiles: Record<string, number[]>;
   samples: number[][];
+  n_series?: number;
+  original_index?: string[] | null;
+  symbol?: string | null;
 }
 
 export interface JobResults {
@@ -73,6 +129,19 @@ export interface JobResults {
   scored_metrics: string[];
   scenarios: Scenario[];
   fan: FanData;
+  run_id?: string;
+  status?: string;
+  method?: string;
+  /** "conditioned" when the reference is the conditioned regime mix. */
+  reference?: string;
+  block_size?: number;
+  /** Assets of a multi-asset run (metrics are keyed "SYM:metric"). */
+  symbols?: string[] | null;
+  symbol?: string | null;
+  correlations?: Correlation[];
+  timeframes?: Record<string, { bars: number; scored_metrics: string[]; score: Spread }>;
+  regimes?: FittedRegimes | null;
+  garch?: Record<string, { vol: string; dist: string; persistence?: number; params?: Record<string, number> }> | null;
 }
 
 export interface MetricInfo {
@@ -122,6 +191,13 @@ export interface Options {
   metrics: MetricInfo[];
   limits: Limits;
   samples: string[];
+  method_descriptions?: Record<string, string>;
+  /** Request sections that apply to one method only: request key → method. */
+  method_sections?: Record<string, string>;
+  garch?: { vols: string[]; dists: string[] };
+  regime?: { labellings: string[]; conditions: string[]; n_regimes: { minimum: number; maximum: number } };
+  timeframes?: { suggested: string[]; min_bars: number };
+  layouts?: Layout[];
 }
 
 export interface Health {
