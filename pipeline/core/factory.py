@@ -23,7 +23,7 @@ from pipeline.core.sampler import (
     search_attempts,
 )
 from pipeline.core.scoring import DEFAULT_TOLERANCE, FidelityScorer
-from pipeline.core.timeframes import aggregate, aggregate_frame, make_timeframe
+from pipeline.core.timeframes import aggregate_assets, aggregate_frame, make_timeframe
 from pipeline.errors import ConfigError, FidelityNotReachedError, InputDataError
 
 __all__ = [
@@ -216,8 +216,7 @@ def fit_model(
     tf_reference = []
     for tf in tfs:
         orig_tf = make_timeframe(first.index, tf.rule)
-        agg = np.concatenate([aggregate(original[:, :, a * fields:(a + 1) * fields], orig_tf)
-                              for a in range(len(parts))], axis=2)
+        agg = aggregate_assets(original, orig_tf, len(parts))
         tf_reference.append((metrics_of(agg), len(orig_tf.index)))
 
     spread_block = auto_block_size(first.log_returns, "stationary")
@@ -237,8 +236,7 @@ def fit_model(
         for k, v in metrics_of(ohlcv).items():
             replicates.setdefault(k, []).append(v)
         for j, tf in enumerate(tfs):
-            agg = np.concatenate([aggregate(ohlcv[:, :, a * fields:(a + 1) * fields], tf)
-                                  for a in range(len(parts))], axis=2)
+            agg = aggregate_assets(ohlcv, tf, len(parts))
             for k, v in metrics_of(agg).items():
                 tf_replicates[j].setdefault(k, []).append(v)
 

@@ -26,7 +26,7 @@ from pipeline.core.preprocessing import Components
 from pipeline.core.reconstruction import OHLCV_FIELDS, reconstruct
 from pipeline.core.regimes import RegimeModel, run_lengths, sample_regime_indices
 from pipeline.core.scoring import FidelityScorer
-from pipeline.core.timeframes import Timeframe, aggregate
+from pipeline.core.timeframes import Timeframe, aggregate_assets
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -233,10 +233,7 @@ class GenerationModel:
 
     def aggregate(self, ohlcv: np.ndarray, timeframe: Timeframe) -> np.ndarray:
         """Base bars ``(batch, length, fields * assets)`` aggregated to ``timeframe``."""
-        f = self.fields
-        parts = [aggregate(ohlcv[:, :, a * f : (a + 1) * f], timeframe)
-                 for a in range(len(self.parts))]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+        return aggregate_assets(ohlcv, timeframe, len(self.parts))
 
     def evaluate(
         self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]

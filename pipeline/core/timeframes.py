@@ -17,7 +17,10 @@ import pandas as pd
 
 from pipeline.errors import ConfigError
 
-__all__ = ["Timeframe", "make_timeframe", "aggregate", "aggregate_frame", "timeframe_label"]
+__all__ = [
+    "Timeframe", "make_timeframe", "aggregate", "aggregate_assets", "aggregate_frame",
+    "timeframe_label",
+]
 
 #: Fewest aggregated bars per series for a timeframe's metrics (the metrics' own minimum).
 MIN_TIMEFRAME_BARS = 64
@@ -111,6 +114,15 @@ def aggregate(ohlcv: np.ndarray, timeframe: Timeframe) -> np.ndarray:
     if ohlcv.shape[2] == 5:
         out[:, :, 4] = np.add.reduceat(ohlcv[:, :, 4], starts, axis=1)
     return out
+
+
+def aggregate_assets(ohlcv: np.ndarray, timeframe: Timeframe, n_assets: int) -> np.ndarray:
+    """Aggregate ``(batch, length, fields * n_assets)`` bars of assets side by side."""
+    if n_assets == 1:
+        return aggregate(ohlcv, timeframe)
+    f = ohlcv.shape[2] // n_assets
+    return np.concatenate([aggregate(ohlcv[:, :, a * f:(a + 1) * f], timeframe)
+                           for a in range(n_assets)], axis=2)
 
 
 def aggregate_frame(frame: pd.DataFrame, rule: str) -> pd.DataFrame:
