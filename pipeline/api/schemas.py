@@ -134,7 +134,7 @@ def _input_layout_field() -> tuple[Any, Any]:
     return (info.annotation | None, Field(
         None, description="How the dataset holds its series: single, long or wide (a multi-asset "
         "table uploaded with ?layout=). Null: as the dataset was uploaded; a different value "
-        "is an error. " + (info.description or "")))
+        "is an error."))
 
 
 def _job_request_model() -> type[BaseModel]:
