@@ -16,6 +16,7 @@ from distributed import Client, LocalCluster
 
 from pipeline.core.timeframes import aggregate_frame
 from pipeline.errors import ConfigError, SMEWarning
+from pipeline.io.assets import load_assets
 from pipeline.runner.config import load_config
 from pipeline.runner.coordinator import MANIFEST, SCORES, run_pipeline
 from tests.intraday import make_intraday
@@ -62,6 +63,10 @@ def test_multi_asset_run_writes_each_asset_and_a_long_table(tmp_path, client):
         for sym, frame in frames.items():
             part = long[long["symbol"] == sym].drop(columns="symbol")
             pd.testing.assert_frame_equal(part, frame)
+        # The engine reads its own long output back as a multi-asset input.
+        again = load_assets(str(out / entry["long"]), layout="long")
+        for sym, frame in frames.items():
+            np.testing.assert_array_equal(again[sym].to_numpy(), frame.to_numpy())
         r = {s: np.diff(np.log(f["Close"].to_numpy())) for s, f in frames.items()}
         corr = np.corrcoef(r["SPX"], r["NDX"])[0, 1]
         assert corr == pytest.approx(entry["metrics"]["corr:NDX|SPX"], abs=1e-12)
@@ -134,6 +139,9 @@ def test_timeframes_on_intraday_input_are_exact(tmp_path, client):
     out = Path(result.output_path)
     manifest = manifest_of(result)
     assert manifest["model"]["timeframes"]["1D"]["bars"] == 70
+    daily_original = aggregate_frame(data, "1D")
+    assert manifest["model"]["timeframes"]["1D"]["reference_metrics"]["max_drawdown"] == \
+        pytest.approx(float((1 - daily_original["Close"] / daily_original["Close"].cummax()).max()))
     for entry in manifest["scenarios"]:
         base = pd.read_parquet(out / entry["files"]["parquet"])
         for rule in ("1h", "1D"):

@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 # The symbol rule of multi-asset inputs (the reader's, so a symbol the API accepts loads).
-from pipeline.io.assets import _SYMBOL as _SYMBOL_RE
+from pipeline.io.assets import SYMBOL_PATTERN
 from pipeline.runner.config import GenerationConfig, InputConfig, OutputConfig, ScoringConfig
 
 __all__ = [
@@ -60,7 +60,7 @@ __all__ = [
 DATASET_ID = re.compile(r"^ds_[0-9a-f]{32}$")
 JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
 #: Asset symbols: letters, digits and ``_ . ^ = -``, at most 40 characters.
-SYMBOL = re.compile(_SYMBOL_RE.pattern)
+SYMBOL = SYMBOL_PATTERN
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE_STATUSES = frozenset({"queued", "running"})

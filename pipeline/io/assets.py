@@ -24,19 +24,21 @@ from pipeline.io.readers import (
     load_sample,
 )
 
-__all__ = ["LAYOUTS", "align_assets", "load_assets", "split_long", "split_wide"]
+__all__ = ["LAYOUTS", "SYMBOL_PATTERN", "align_assets", "load_assets", "split_long",
+           "split_wide"]
 
 LAYOUTS = ("long", "wide")
 _FIELDS = {"open": "Open", "o": "Open", "high": "High", "h": "High", "low": "Low", "l": "Low",
            "close": "Close", "c": "Close", "volume": "Volume", "vol": "Volume", "v": "Volume",
            "adjclose": "Adj Close"}
-_SYMBOL = re.compile(r"^[A-Za-z0-9_.^=\-]{1,40}$")
+#: What a symbol may be: it names files and metric keys (``SYM:metric``, ``corr:A|B``).
+SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9_.^=\-]{1,40}$")
 _SEPARATORS = re.compile(r"[ _.:/\-]")
 
 
 def _check_symbol(symbol: Any, label: str) -> str:
     text = str(symbol).strip()
-    if not _SYMBOL.match(text) or any(c in text for c in ":|/\\"):
+    if not SYMBOL_PATTERN.match(text) or any(c in text for c in ":|/\\"):
         raise InputDataError(f"{label}: symbol {symbol!r} is not usable; use letters, digits and "
                              "_ . ^ = - (at most 40 characters)")
     return text
@@ -155,6 +157,10 @@ def _raw_table(source: Any, storage_options: Mapping[str, Any] | None) -> tuple[
         return frame, "<DataFrame>"
     data, label = _read_source(source, storage_options, None)
     raw, _ = _parse_bytes(data, label, 0)
+    if isinstance(raw.index, pd.DatetimeIndex):
+        # A Parquet file written from a frame keeps its time index (the engine's own long
+        # outputs do): make it a column like any other table's.
+        raw = raw.reset_index()
     return raw, label
 
 

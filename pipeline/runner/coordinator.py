@@ -582,9 +582,13 @@ def _model_summary(model) -> dict:
             "transition": np.asarray(model.transition).tolist(),
         }
     if model.timeframes:
-        out["timeframes"] = {tf.rule: {"bars": len(tf.index),
-                                       "scored_metrics": list(sc.names)}
-                             for tf, sc in model.timeframes}
+        out["timeframes"] = {
+            tf.rule: {"bars": len(tf.index),
+                      "scored_metrics": list(sc.names),
+                      "reference_metrics": {k: _finite(v)
+                                            for k, v in sc.reference_metrics.items()},
+                      "spreads": dict(zip(sc.names, sc.spread.tolist(), strict=True))}
+            for tf, sc in model.timeframes}
     return out
 
 
