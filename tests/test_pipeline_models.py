@@ -116,6 +116,7 @@ def test_regime_stress_run_records_each_path(tmp_path, client):
     assert manifest["model"]["reference"] == "conditioned"
     stays = [1 / (1 - regimes[k][1][1]) for k in ("fitted_transition", "transition")]
     assert stays[1] == pytest.approx(2 * stays[0])
+    assert sum(n for _, n in regimes["input_path"]) == 5030  # one label per return
     length = manifest["model"]["length"]
     high_share = []
     for entry in manifest["scenarios"]:

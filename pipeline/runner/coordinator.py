@@ -33,6 +33,7 @@ from distributed import TimeoutError as DaskTimeoutError
 
 import pipeline
 from pipeline.core.metrics import METRIC_NAMES
+from pipeline.core.regimes import run_lengths
 from pipeline.errors import FidelityNotReachedError, SMEError
 from pipeline.io.writers import OutputStore, frame_to_bytes
 from pipeline.runner.cluster import connect, total_threads
@@ -580,6 +581,8 @@ def _model_summary(model) -> dict:
             "input_shares": r.shares.tolist(),
             "fitted_transition": r.transition.tolist(),
             "transition": np.asarray(model.transition).tolist(),
+            # The input's own labels, run-length encoded like the scenarios' paths.
+            "input_path": run_lengths(r.labels),
         }
     if model.timeframes:
         out["timeframes"] = {
