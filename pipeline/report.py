@@ -980,6 +980,7 @@ def _regimes(run: _Run) -> dict:
         "share_p5": q[0].tolist(), "share_median": q[1].tolist(), "share_p95": q[2].tolist(),
         "shares": shares.tolist(),
         "paths": {str(s): p for s, p in list(paths.items())[:_REGIME_PATHS]},
+        "input_path": info.get("input_path"),
         "n_scenarios": len(paths),
         "condition": run.manifest["config"].get("generation", {}).get("regime", {}),
     }
@@ -1365,7 +1366,11 @@ def _fig_regime_shares(reg: dict) -> str:
 def _fig_regime_paths(reg: dict) -> str:
     from matplotlib.patches import Patch
 
-    paths = reg["paths"]
+    rows = {f"scenario {s}": p for s, p in reg["paths"].items()}
+    if reg.get("input_path"):
+        # The input's own path first: what the scenarios' paths are drawn against.
+        rows = {"input": reg["input_path"], **rows}
+    paths = rows
     k = reg["n_regimes"]
     colors = _regime_colors(k)
     fig = _figure(12, 0.32 * len(paths) + 1.1, left=0.08, right=0.84,
@@ -1378,7 +1383,7 @@ def _fig_regime_paths(reg: dict) -> str:
             segs = [(int(s), int(b)) for s, (g, b) in zip(starts, path, strict=True) if g == r]
             if segs:
                 ax.broken_barh(segs, (row - 0.4, 0.8), facecolors=colors[r], lw=0)
-    ax.set_yticks(range(len(paths)), [f"scenario {s}" for s in paths], fontsize=8)
+    ax.set_yticks(range(len(paths)), list(paths), fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("bar", fontsize=9)
     ax.set_xlim(0, max((sum(b for _, b in p) for p in paths.values()), default=1))
@@ -1387,7 +1392,9 @@ def _fig_regime_paths(reg: dict) -> str:
         ax.spines[side].set_visible(False)
     ax.legend(handles=[Patch(color=colors[r], label=f"regime {r}") for r in range(k)],
               fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(f"Regime paths of the first {len(paths)} scenarios", fontsize=10)
+    n_scen = len(reg["paths"])
+    title = f"Regime paths of the first {n_scen} scenarios"
+    ax.set_title(title + (" and of the input" if reg.get("input_path") else ""), fontsize=10)
     return _png(fig)
 
 
@@ -1582,7 +1589,8 @@ def build_report(
     if model.get("regimes"):
         reg = _regimes(run)
         extra.append(_regimes_html(reg, run))
-        data["regimes"] = {k: v for k, v in reg.items() if k not in ("shares", "paths")}
+        data["regimes"] = {k: v for k, v in reg.items()
+                           if k not in ("shares", "paths", "input_path")}
 
     parts = [
         "<!DOCTYPE html>",
