@@ -69,7 +69,11 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 #: Weights of the cross-asset correlations of a multi-asset model (split over the pairs).
-CROSS_WEIGHTS: dict[str, float] = {"return_correlation": 3.0, "abs_return_correlation": 2.0}
+#: Correlation is what a joint generation is for, so it weighs as much as the three heaviest
+#: single-series metrics together: on the S&P 500 / NASDAQ samples, with 3.0 one accepted
+#: scenario in eight missed the original's correlation by more than 0.03 (at most 0.035); with
+#: 10.0 none of 48 did, at 1.9 attempts per scenario instead of 1.7.
+CROSS_WEIGHTS: dict[str, float] = {"return_correlation": 10.0, "abs_return_correlation": 2.0}
 _CROSS_PREFIX = {"return_correlation": "corr", "abs_return_correlation": "abs_corr"}
 
 DEFAULT_TOLERANCE = 2.5
