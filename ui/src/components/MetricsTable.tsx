@@ -11,9 +11,19 @@ interface Props {
   /** Metrics the score used; others are shown greyed. */
   scored?: string[];
   caption?: string;
+  /** Heading of the reference column: "Original", or what a conditioned run is scored against. */
+  referenceLabel?: string;
 }
 
-export default function MetricsTable({ reference, metrics = [], weights, scenarios, scored, caption }: Props) {
+export default function MetricsTable({
+  reference,
+  metrics = [],
+  weights,
+  scenarios,
+  scored,
+  caption,
+  referenceLabel = "Original",
+}: Props) {
   const info = new Map(metrics.map((m) => [m.name, m]));
   const order = metrics.length ? metrics.map((m) => m.name) : [];
   const names = [...order.filter((n) => n in reference), ...Object.keys(reference).filter((n) => !order.includes(n))];
@@ -27,7 +37,7 @@ export default function MetricsTable({ reference, metrics = [], weights, scenari
           <tr>
             <th scope="col">Metric</th>
             <th scope="col" className="num">Weight</th>
-            <th scope="col" className="num">Original</th>
+            <th scope="col" className="num">{referenceLabel}</th>
             {withSynthetic && (
               <>
                 <th scope="col" className="num">Synthetic min</th>
@@ -67,7 +77,7 @@ export default function MetricsTable({ reference, metrics = [], weights, scenari
       </table>
       {withSynthetic && (
         <p className="muted small">
-          Original values outside the synthetic min–max range are shown in red. Unscored metrics are greyed.
+          {referenceLabel} values outside the synthetic min–max range are shown in red. Unscored metrics are greyed.
         </p>
       )}
     </div>

@@ -170,6 +170,10 @@ describe("ResultsView", () => {
     expect(card.getByText(/scored against the conditioned mix/)).toBeInTheDocument();
     const calm = card.getByText(/regime 0/).closest("tr")!;
     expect(within(calm).getAllByRole("cell").map((c) => c.textContent)).toEqual(["0.006", "65.0 %", "30.0 %"]);
+    // The metric table says it compares with the conditioned reference, not the original.
+    const table = screen.getAllByTestId("metrics-table").at(-1)!;
+    expect(within(table).getByRole("columnheader", { name: "Conditioned ref." })).toBeInTheDocument();
+    expect(within(table).queryByRole("columnheader", { name: "Original" })).toBeNull();
   });
 
   it("summarizes the request without other methods' sections", () => {

@@ -179,6 +179,7 @@ export default function ResultsView({ job, options }: Props) {
   const timeframes = Object.entries(results.timeframes ?? {});
   const correlations = results.correlations ?? [];
   const regimes = results.regimes ?? null;
+  const conditioned = results.reference === "conditioned";
   const shares = meanShares(results.scenarios);
   const colors = regimes ? regimeColors(regimes.n_regimes) : [];
 
@@ -307,9 +308,18 @@ export default function ResultsView({ job, options }: Props) {
 
       <section className="card">
         <header className="card-head">
-          <h3>Metrics: original vs. synthetic{symbol ? ` · ${symbol}` : ""}</h3>
+          <h3>
+            Metrics: {conditioned ? "conditioned reference" : "original"} vs. synthetic{symbol ? ` · ${symbol}` : ""}
+          </h3>
         </header>
+        {conditioned && (
+          <p className="muted small">
+            A conditioned regime run is scored against the typical metrics of the conditioned generator (the median of
+            its replicates built from the input's bars), not against the original.
+          </p>
+        )}
         <MetricsTable
+          referenceLabel={conditioned ? "Conditioned ref." : "Original"}
           reference={view.reference}
           metrics={options?.metrics}
           weights={view.weights}
