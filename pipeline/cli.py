@@ -58,7 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--min-fidelity", type=float, default=90.0)
     gen.add_argument("--max-attempts", type=int, default=200)
     gen.add_argument("--method", default="stationary",
-                     choices=["stationary", "circular", "moving", "iid"])
+                     choices=["stationary", "circular", "moving", "iid", "garch", "regime"])
+    gen.add_argument("--garch-vol", default="garch", choices=["garch", "gjr", "egarch"],
+                     help="volatility model of --method garch")
+    gen.add_argument("--condition", default=None,
+                     choices=["high_volatility", "low_volatility"],
+                     help="--method regime: favour a regime")
+    gen.add_argument("--share", type=float, default=None,
+                     help="--method regime: long-run share of the conditioned regime")
+    gen.add_argument("--timeframes", default="",
+                     help="higher timeframes written with each series, e.g. 1h,1D")
     gen.add_argument("--block-size", default="auto", help="'auto' or an integer")
     gen.add_argument("--length", type=int, default=None, help="bars per series")
     gen.add_argument("--seed", type=int, default=42)
@@ -138,21 +147,33 @@ def _cmd_generate(args) -> int:
     import numpy as np
 
     from pipeline.core.factory import SyntheticDataFactory
+    from pipeline.core.timeframes import timeframe_label
     from pipeline.io.writers import OutputStore
 
     block = args.block_size if args.block_size == "auto" else _int_arg("--block-size",
                                                                         args.block_size)
     frame = _load(args.input, args.repair)
+    regime = {"condition": args.condition} if args.condition else {}
+    if args.share is not None:
+        regime["share"] = args.share
+    timeframes = [t.strip() for t in args.timeframes.split(",") if t.strip()]
     factory = SyntheticDataFactory(frame, method=args.method, block_size=block,
-                                   length=args.length, seed=args.seed)
+                                   length=args.length, seed=args.seed,
+                                   garch={"vol": args.garch_vol}, regime=regime,
+                                   timeframes=timeframes)
     series = factory.generate(args.n_samples, args.min_fidelity, max_attempts=args.max_attempts,
                               progress=sys.stderr.isatty())
     store = OutputStore(args.out)
+    aggregated = {rule: series.timeframe(rule) for rule in timeframes}
     for k, s in enumerate(series, start=1):
         store.write_frame(f"synthetic_{k}.csv", s, "csv")
         if args.xlsx:
             store.write_frame(f"synthetic_{k}.xlsx", s, "xlsx")
+        for rule, frames in aggregated.items():
+            store.write_frame(f"synthetic_{k}_{timeframe_label(rule)}.csv", frames[k - 1], "csv")
     scores = series.metrics.assign(score=series.scores, attempt=series.attempts)
+    for rule in timeframes:
+        scores[f"score_{rule}"] = series.timeframe_scores[rule]
     store.write_bytes("scores.csv", scores.to_csv().encode())
     print(f"{len(series)} series written to {args.out} (block size {factory.block_size}); "
           f"fidelity min {series.scores.min():.2f}, median {np.median(series.scores):.2f}, "

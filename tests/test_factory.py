@@ -160,6 +160,22 @@ def test_cli_generate_writes_csvs(tmp_path, capsys):
     assert "3 series written" in capsys.readouterr().out
 
 
+def test_cli_generate_with_regime_condition_and_a_timeframe(tmp_path, capsys):
+    out = tmp_path / "stress"
+    code = main(["generate", "sample:sp500", "--n-samples", "2", "--method", "regime",
+                 "--condition", "high_volatility", "--share", "0.8", "--timeframes", "W",
+                 "--out", str(out)])
+    assert code == 0
+    weekly = load_ohlcv(str(out / "synthetic_1_W.csv"))
+    daily = load_ohlcv(str(out / "synthetic_1.csv"))
+    assert weekly["High"].max() == daily["High"].max()
+    scores = pd.read_csv(out / "scores.csv")
+    assert scores["score_W"].between(0, 100).all()
+    assert main(["generate", "sample:sp500", "--method", "regime", "--share", "0.8",
+                 "--out", str(tmp_path / "bad")]) == 2
+    assert "need a condition" in capsys.readouterr().err
+
+
 def test_cli_metrics_prints_table(capsys):
     assert main(["metrics", str(SAMPLE)]) == 0
     text = capsys.readouterr().out
