@@ -1050,6 +1050,18 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _small_panel(ax, title: str) -> None:
+    """One small histogram of a grid: a title, few x ticks, no y axis."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title(title, fontsize=8)
+    ax.tick_params(labelsize=6)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.set_yticks([])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+
+
 def _style(ax) -> None:
     ax.grid(True, alpha=0.25, linewidth=0.6)
     ax.tick_params(labelsize=8)
@@ -1155,7 +1167,6 @@ def _fig_metrics(a: _Asset, names: Sequence[str], conditioned: bool = False) -> 
     fig = _figure(14, 2.1 * nrows, left=0.02, right=0.98, top=1 - 0.12 / nrows,
                   bottom=0.12 / nrows, hspace=0.55, wspace=0.12)
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
-    from matplotlib.ticker import MaxNLocator
     for ax, name in zip(axes, names, strict=False):
         vals, label = _metric_values(name, a.scenarios[name].to_numpy(dtype=float))
         vals = vals[np.isfinite(vals)]
@@ -1169,12 +1180,7 @@ def _fig_metrics(a: _Asset, names: Sequence[str], conditioned: bool = False) -> 
         if c is not None:
             cv, _ = _metric_values(name, np.array([float(c)]))
             ax.axvline(cv[0], color="0.1", lw=1.2, ls="--")
-        ax.set_title(label, fontsize=8)
-        ax.tick_params(labelsize=6)
-        ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.set_yticks([])
-        for side in ("top", "right", "left"):
-            ax.spines[side].set_visible(False)
+        _small_panel(ax, label)
     for ax in axes[len(names):]:
         ax.set_visible(False)
     return _png(fig)
@@ -1275,7 +1281,6 @@ def _fig_pair_distributions(cross: dict, scenarios: pd.DataFrame) -> str:
     fig = _figure(3.5 * ncols, 2.3 * nrows, left=0.03, right=0.98, top=1 - 0.35 / (2.3 * nrows),
                   bottom=0.4 / (2.3 * nrows), hspace=0.6, wspace=0.15)
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
-    from matplotlib.ticker import MaxNLocator
 
     # Pairs in order, returns and absolute returns of a pair next to each other.
     order = sorted(range(len(pairs)), key=lambda i: (pairs[i]["a"], pairs[i]["b"],
@@ -1289,12 +1294,7 @@ def _fig_pair_distributions(cross: dict, scenarios: pd.DataFrame) -> str:
         if math.isfinite(p["original"]):
             ax.axvline(p["original"], color=_ORIG, lw=1.5)
         what = "corr" if p["kind"] == "corr" else "|r| corr"
-        ax.set_title(f"{p['a']}–{p['b']} {what}", fontsize=8)
-        ax.tick_params(labelsize=6)
-        ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.set_yticks([])
-        for side in ("top", "right", "left"):
-            ax.spines[side].set_visible(False)
+        _small_panel(ax, f"{p['a']}–{p['b']} {what}")
     for ax in axes[len(pairs):]:
         ax.set_visible(False)
     return _png(fig)
