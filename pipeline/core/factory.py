@@ -13,13 +13,13 @@ from pipeline.core.blocks import auto_block_size, resolve_block_size
 from pipeline.core.garch import fit_garch
 from pipeline.core.generators import METHODS, sample_indices
 from pipeline.core.preprocessing import output_index, preprocess
-from pipeline.core.reconstruction import reconstruct
 from pipeline.core.regimes import condition_transition, label_regimes, sample_regime_indices
 from pipeline.core.sampler import (
     AssetModel,
     GenerationModel,
     batch_size_for,
     model_metrics,
+    reconstruct_assets,
     search_attempts,
 )
 from pipeline.core.scoring import DEFAULT_TOLERANCE, FidelityScorer
@@ -230,9 +230,7 @@ def fit_model(
             idx, _ = sample_regime_indices(regimes.labels, transition, length, block, chunk)
         else:
             idx = sample_indices("stationary", n_rows, length, spread_block, chunk)
-        arrays = [reconstruct(p.components.values, idx, p.start_price, p.components.volume_level)
-                  for p in parts]
-        ohlcv = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=2)
+        ohlcv = reconstruct_assets(parts, idx, filtered=False)
         for k, v in metrics_of(ohlcv).items():
             replicates.setdefault(k, []).append(v)
         for j, tf in enumerate(tfs):
@@ -473,9 +471,7 @@ class SyntheticDataFactory:
             When a scenario finds no candidate within ``max_attempts``; carries the best score.
         """
         _check_int("n_samples", n_samples, 1)
-        _check_int("max_attempts", max_attempts, 1)
-        if not (isinstance(min_fidelity, int | float) and 0 <= min_fidelity <= 100):
-            raise ConfigError(f"min_fidelity: expected a number in [0, 100], got {min_fidelity!r}")
+        _check_search(min_fidelity, max_attempts)
         bar = None
         counts = {"accepted": 0, "evaluated": 0}
 
@@ -515,10 +511,7 @@ class SyntheticDataFactory:
                 attempts=len(failed) * max_attempts,
                 failed_scenarios=failed,
             )
-        if self.model.symbols:
-            items = [self.model.to_frames(acc.ohlcv) for acc in result.accepted]
-        else:
-            items = [self.model.to_frame(acc.ohlcv) for acc in result.accepted]
+        items = [self._item(acc.ohlcv) for acc in result.accepted]
         index = pd.RangeIndex(n_samples, name="scenario")
         metrics = pd.DataFrame([acc.metrics for acc in result.accepted], index=index)
         tf_scores = pd.DataFrame(
@@ -560,9 +553,7 @@ class SyntheticDataFactory:
         """
         if n_samples is not None:
             _check_int("n_samples", n_samples, 1)
-        _check_int("max_attempts", max_attempts, 1)
-        if not (isinstance(min_fidelity, int | float) and 0 <= min_fidelity <= 100):
-            raise ConfigError(f"min_fidelity: expected a number in [0, 100], got {min_fidelity!r}")
+        _check_search(min_fidelity, max_attempts)
         chunk = self.model.batch_size
         start = 0
         while n_samples is None or start < n_samples:
@@ -576,8 +567,7 @@ class SyntheticDataFactory:
                 yield StreamedScenario(
                     scenario=acc.scenario + 1, attempt=acc.attempt, score=acc.score,
                     metrics=acc.metrics,
-                    data=self.model.to_frames(acc.ohlcv) if self.model.symbols
-                    else self.model.to_frame(acc.ohlcv),
+                    data=self._item(acc.ohlcv),
                     regimes=acc.regimes)
             if result.open:
                 s = min(result.open)
@@ -588,6 +578,10 @@ class SyntheticDataFactory:
                     "min_fidelity or raise max_attempts.",
                     best_score=best, attempts=max_attempts, failed_scenarios=[s])
             start = stop
+
+    def _item(self, ohlcv: np.ndarray) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """One accepted array as what the factory hands out: a frame, or ``{symbol: frame}``."""
+        return self.model.to_frames(ohlcv) if self.model.symbols else self.model.to_frame(ohlcv)
 
     def _metrics_of(self, item) -> tuple[dict[str, np.ndarray], int]:
         """Validate one frame (or ``{symbol: frame}``) and compute its metric table."""
@@ -647,6 +641,12 @@ class SyntheticDataFactory:
 def _check_int(name: str, value, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ConfigError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+
+
+def _check_search(min_fidelity, max_attempts) -> None:
+    _check_int("max_attempts", max_attempts, 1)
+    if not (isinstance(min_fidelity, int | float) and 0 <= min_fidelity <= 100):
+        raise ConfigError(f"min_fidelity: expected a number in [0, 100], got {min_fidelity!r}")
 
 
 def _root_seed(seed: int | np.random.Generator | None) -> int:

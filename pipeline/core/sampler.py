@@ -33,6 +33,7 @@ __all__ = [
     "AssetModel",
     "batch_size_for",
     "model_metrics",
+    "reconstruct_assets",
     "GenerationModel",
     "CandidateBatch",
     "Accepted",
@@ -106,6 +107,29 @@ class AssetModel:
 
     def __repr__(self) -> str:
         return f"AssetModel({self.symbol!r}, rows={self.components.values.shape[0]})"
+
+
+def reconstruct_assets(parts: Sequence[AssetModel], indices: np.ndarray, *,
+                       filtered: bool = True) -> np.ndarray:
+    """OHLCV ``(batch, length, fields * assets)`` of every asset from shared row ``indices``.
+
+    An asset with a GARCH fit runs its resampled residuals through the fitted recursion unless
+    ``filtered`` is False (the plain bootstrap the scorer's replicates use).
+    """
+    arrays = []
+    for part in parts:
+        comps = part.components
+        if part.garch is None or not filtered:
+            arrays.append(reconstruct(comps.values, indices, part.start_price,
+                                      comps.volume_level))
+        else:
+            returns, sigma = simulate_garch(part.garch, indices)
+            # The matched bars' gaps and ranges scale with the new volatility: a calm bar
+            # drawn into a storm gets a storm's range.
+            scale = sigma / np.take(part.garch.sigma, indices)
+            arrays.append(reconstruct(comps.values, indices, part.start_price,
+                                      comps.volume_level, log_returns=returns, scale=scale))
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=2)
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,19 +229,7 @@ class GenerationModel:
         else:
             kind = "stationary" if self.method == "garch" else self.method
             idx = sample_indices(kind, n_rows, self.length, self.block_size, rngs)
-        arrays = []
-        for part in self.parts:
-            comps = part.components
-            if part.garch is None:
-                arrays.append(reconstruct(comps.values, idx, part.start_price, comps.volume_level))
-            else:
-                returns, sigma = simulate_garch(part.garch, idx)
-                # The matched bars' gaps and ranges scale with the new volatility: a calm bar
-                # drawn into a storm gets a storm's range.
-                scale = sigma / np.take(part.garch.sigma, idx)
-                arrays.append(reconstruct(comps.values, idx, part.start_price, comps.volume_level,
-                                          log_returns=returns, scale=scale))
-        ohlcv = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=2)
+        ohlcv = reconstruct_assets(self.parts, idx)
         return ohlcv, paths
 
     def generate(self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]) -> np.ndarray:
