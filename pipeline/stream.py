@@ -67,7 +67,7 @@ def iter_scenarios(
     cfg = load_config(config, overrides)  # bad configs fail here, before any thread starts
     found: queue.Queue = queue.Queue(maxsize=max(1, int(buffer)))
     cancel = threading.Event()
-    stores: dict[str, OutputStore] = {}
+    store: OutputStore | None = None  # the run's output; one path per run
 
     def on_accept(output_path: str, record: Mapping[str, Any]) -> None:
         while not cancel.is_set():
@@ -95,10 +95,8 @@ def iter_scenarios(
                 if item is not None:
                     raise item
                 return
-            store = stores.get(path)
             if store is None:
-                store = stores[path] = OutputStore(path, storage_options=cfg.output.storage_options
-                                                   or None)
+                store = OutputStore(path, storage_options=cfg.output.storage_options or None)
             yield StreamedScenario(
                 scenario=int(item["scenario"]) + 1,
                 attempt=int(item["attempt"]),

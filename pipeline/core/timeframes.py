@@ -18,7 +18,7 @@ import pandas as pd
 from pipeline.errors import ConfigError
 
 __all__ = [
-    "Timeframe", "make_timeframe", "aggregate", "aggregate_assets", "aggregate_frame",
+    "Timeframe", "check_rule", "make_timeframe", "aggregate", "aggregate_assets", "aggregate_frame",
     "timeframe_label",
 ]
 
@@ -72,6 +72,15 @@ def _bucket_labels(index: pd.DatetimeIndex, rule: str) -> pd.DatetimeIndex:
     except (ValueError, TypeError):
         raise ConfigError(f"generation.timeframes: {rule!r} is not a pandas frequency (e.g. "
                           "15min, 1h, 1D, W, M)") from None
+
+
+def check_rule(rule: str) -> str:
+    """``rule`` if it is a frequency :func:`make_timeframe` understands, else a ConfigError.
+
+    The run configuration calls this too, so a rule is accepted or refused by one piece of code.
+    """
+    _bucket_labels(pd.DatetimeIndex(["2000-01-03", "2000-01-04"]), rule)
+    return str(rule)
 
 
 def make_timeframe(index: pd.DatetimeIndex, rule: str) -> Timeframe:

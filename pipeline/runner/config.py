@@ -20,6 +20,7 @@ from pipeline.core.garch import GARCH_DISTS, GARCH_VOLS
 from pipeline.core.generators import METHODS
 from pipeline.core.regimes import REGIME_LABELLINGS
 from pipeline.core.scoring import DEFAULT_TOLERANCE, resolve_weights
+from pipeline.core.timeframes import check_rule
 from pipeline.errors import ConfigError
 
 __all__ = [
@@ -144,17 +145,11 @@ class GenerationConfig(_Model):
     @field_validator("timeframes")
     @classmethod
     def _timeframes(cls, v: list[str]) -> list[str]:
-        import pandas as pd
-
         for rule in v:
             try:
-                pd.tseries.frequencies.to_offset(rule)
-            except (ValueError, TypeError):
-                try:
-                    pd.Period("2000-01-01", freq=rule)
-                except (ValueError, TypeError):
-                    raise ValueError(f"{rule!r} is not a pandas frequency (e.g. 15min, 1h, 1D, "
-                                     "W, M)") from None
+                check_rule(rule)
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("generation.timeframes: ")) from None
         return list(dict.fromkeys(v))
 
     @model_validator(mode="after")
