@@ -12,7 +12,6 @@ keeps is written through :class:`~pipeline.io.writers.OutputStore` under the dat
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import os
@@ -45,8 +44,9 @@ from pipeline.core.regimes import REGIME_LABELLINGS
 from pipeline.core.scoring import DEFAULT_WEIGHTS
 from pipeline.core.timeframes import MIN_TIMEFRAME_BARS, make_timeframe
 from pipeline.errors import ConfigError, InputDataError
-from pipeline.io.assets import LAYOUTS, align_assets, load_assets
-from pipeline.io.readers import SAMPLE_NAMES, load_ohlcv, load_sample
+from pipeline.io.assets import LAYOUTS, align_assets
+from pipeline.io.limits import SERVER_LIMITS, InputLimits
+from pipeline.io.readers import SAMPLE_NAMES, load_sample
 from pipeline.io.writers import FORMATS, OutputStore
 from pipeline.runner.cluster import connect
 from pipeline.runner.config import ClusterConfig, InputConfig, RegimeConfig, load_config
@@ -70,6 +70,7 @@ from .schemas import (
     JobRequest,
     Series,
 )
+from .uploads import UploadParser
 
 __all__ = ["create_app"]
 
@@ -396,6 +397,8 @@ def create_app(
     ui_dir: str | os.PathLike[str] | None = None,
     storage_options: Mapping[str, Any] | None = None,
     run_overrides: Mapping[str, Any] | None = None,
+    input_limits: InputLimits = SERVER_LIMITS,
+    upload_parse_seconds: float = 120.0,
 ) -> FastAPI:
     """Build the REST API app.
 
@@ -421,6 +424,11 @@ def create_app(
     run_overrides : mapping, optional
         Server-side run settings applied under every job's request, e.g.
         ``{"scoring": {"n_replicates": 64}, "cluster": {"task_candidates": 64}}``.
+    input_limits : InputLimits, default SERVER_LIMITS
+        Bounds on an uploaded file's decompressed size (413 over it), line length, columns
+        and rows (422), checked on its bytes before it is parsed.
+    upload_parse_seconds : float, default 120
+        Time budget of one upload's parse, which runs in a child process (killed past it; 422).
     """
     if token is None:
         token = os.environ.get("SME_API_TOKEN") or None
@@ -430,6 +438,7 @@ def create_app(
                    n_workers=n_workers, processes=processes,
                    max_concurrent_jobs=max_concurrent_jobs, run_overrides=run_overrides)
     upload_limit = int(max_upload_mb * 2**20)
+    parser = UploadParser(input_limits, upload_parse_seconds)
     limits = {"max_n_samples": max_n_samples, "max_length": max_length,
               "max_upload_mb": max_upload_mb, "max_concurrent_jobs": max_concurrent_jobs}
 
@@ -573,20 +582,8 @@ def create_app(
                                          f"{max_upload_mb:g} MB")
             chunks.append(chunk)
         name = display_name(file.filename)
-        try:
-            if layout == "single":
-                frame = load_ohlcv(io.BytesIO(b"".join(chunks)), repair=repair, name=name)
-            else:
-                buffer = io.BytesIO(b"".join(chunks))
-                buffer.name = name  # the reader's messages name the file
-                frame = load_assets(buffer, layout=layout, symbol_column=symbol_column,
-                                    repair=repair)
-        except InputDataError:
-            raise
-        except Exception as exc:  # the reader should have said it; never a 500 for a bad file
-            log.warning("reader failed on upload %r", name, exc_info=True)
-            raise InputDataError(f"Cannot use {name!r} as OHLCV input: it could not be read "
-                                 f"({type(exc).__name__}).") from exc
+        frame = parser.parse(b"".join(chunks), name, layout=layout, symbol_column=symbol_column,
+                             repair=repair, timeout_option="--upload-parse-seconds")
         return state.datasets.create(frame, name, size, layout=layout)
 
     @router.post("/datasets/samples/{name}", status_code=201, response_model=Dataset,
@@ -959,7 +956,8 @@ def create_app(
     @app.exception_handler(InputDataError)
     @app.exception_handler(ConfigError)
     async def _on_bad_input(_request: Request, exc: Exception) -> JSONResponse:
-        return _json_error(422, str(exc))
+        # 413 for a file over a size limit, 422 for the rest.
+        return _json_error(getattr(exc, "status", 422), str(exc))
 
     @app.exception_handler(TooManyJobs)
     async def _on_too_many(_request: Request, exc: Exception) -> JSONResponse:

@@ -37,9 +37,9 @@ def politis_white_block_length(x: np.ndarray) -> tuple[float, float]:
     Returns
     -------
     stationary : float
-        Optimal expected block length of the stationary bootstrap.
+        Optimal expected block length of the stationary bootstrap (NaN for a constant ``x``).
     circular : float
-        Optimal block length of the circular (and moving) block bootstrap.
+        Optimal block length of the circular (and moving) block bootstrap (NaN likewise).
 
     Notes
     -----
@@ -88,6 +88,10 @@ def politis_white_block_length(x: np.ndarray) -> tuple[float, float]:
     lam = np.where(k / m <= 0.5, 1.0, 2 * (1 - k / m))
     g = float(np.sum(2 * lam * k * acv[1 : m + 1]))
     lr_acv = float(acv[0] + np.sum(2 * lam * acv[1 : m + 1]))
+    if lr_acv == 0:
+        # A constant series (squared returns of a flat or evenly alternating price) has no
+        # dependence to measure; callers treat NaN as "no estimate".
+        return math.nan, math.nan
     b_sb = ((2 * g**2) / (2 * lr_acv**2)) ** (1 / 3) * nobs ** (1 / 3)
     b_cb = ((2 * g**2) / (4 / 3 * lr_acv**2)) ** (1 / 3) * nobs ** (1 / 3)
     return min(b_sb, b_max), min(b_cb, b_max)

@@ -97,6 +97,10 @@ def preprocess(frame: pd.DataFrame) -> Components:
     if not (np.all(np.isfinite([o, h, lo, c])) and np.all(np.minimum(lo, np.minimum(o, c)) > 0)):
         raise InputDataError("<DataFrame>: prices must be finite and positive; load the data "
                              "with pipeline.load_ohlcv to see the offending rows")
+    if np.all(c == c[0]):
+        # Checked by the reader too; frames built in code (aligned assets) arrive here directly.
+        raise InputDataError(f"<DataFrame>: prices never change (Close is {c[0]:g} in every "
+                             "row); nothing to resample")
     prev_close = c[:-1]
     o1, h1, l1, c1 = o[1:], h[1:], lo[1:], c[1:]
     body_top = np.maximum(o1, c1)

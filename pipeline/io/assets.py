@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import InputDataError, SMEWarning
+from pipeline.io.limits import LIBRARY_LIMITS, InputLimits
 from pipeline.io.readers import (
     MIN_ROWS,
     _normalize_name,
@@ -149,14 +150,15 @@ def split_wide(raw: pd.DataFrame, label: str) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _raw_table(source: Any, storage_options: Mapping[str, Any] | None) -> tuple[pd.DataFrame, str]:
+def _raw_table(source: Any, storage_options: Mapping[str, Any] | None,
+               limits: InputLimits) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
         frame = source
         if isinstance(frame.index, pd.DatetimeIndex):
             frame = frame.reset_index()
         return frame, "<DataFrame>"
-    data, label = _read_source(source, storage_options, None)
-    raw, _ = _parse_bytes(data, label, 0)
+    data, label = _read_source(source, storage_options, None, limits)
+    raw, _ = _parse_bytes(data, label, 0, limits)
     if isinstance(raw.index, pd.DatetimeIndex):
         # A Parquet file written from a frame keeps its time index (the engine's own long
         # outputs do): make it a column like any other table's.
@@ -172,6 +174,7 @@ def load_assets(
     symbol_column: str = "symbol",
     repair: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    limits: InputLimits | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Load several assets, validate each like :func:`~pipeline.io.readers.load_ohlcv`, align them.
 
@@ -186,7 +189,7 @@ def load_assets(
         ``long``: one row per bar and symbol, with a ``symbol_column``; ``wide``: one row per
         bar, columns ``SYMBOL_Field``.
     symbol_column : str
-    repair, storage_options
+    repair, storage_options, limits
         As for :func:`~pipeline.io.readers.load_ohlcv`.
 
     Returns
@@ -204,12 +207,13 @@ def load_assets(
             if isinstance(src, str) and src.startswith("sample:"):
                 frames[symbol] = load_sample(src.removeprefix("sample:"))
             else:
-                frames[symbol] = load_ohlcv(src, repair=repair, storage_options=storage_options)
+                frames[symbol] = load_ohlcv(src, repair=repair, storage_options=storage_options,
+                                            limits=limits)
     else:
         if layout not in LAYOUTS:
             raise InputDataError(f"input.layout: expected one of {', '.join(LAYOUTS)}, got "
                                  f"{layout!r}")
-        raw, label = _raw_table(source, storage_options)
+        raw, label = _raw_table(source, storage_options, limits or LIBRARY_LIMITS)
         label = os.fspath(label) if not isinstance(label, str) else label
         split = split_long(raw, label, symbol_column) if layout == "long" else \
             split_wide(raw, label)

@@ -19,7 +19,6 @@ each offending column and its first offending rows, and says what to fix.
 
 from __future__ import annotations
 
-import gzip
 import importlib.resources
 import io
 import os
@@ -35,6 +34,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataRepairWarning, InputDataError, MissingVolumeWarning
+from pipeline.io.limits import (
+    LIBRARY_LIMITS,
+    InputLimits,
+    check_content,
+    inflate_gzip,
+    unique_names,
+)
 
 __all__ = [
     "MIN_ROWS",
@@ -152,13 +158,15 @@ def _read_source(
     source: Any,
     storage_options: Mapping[str, Any] | None,
     name: str | None,
+    limits: InputLimits = LIBRARY_LIMITS,
 ) -> tuple[bytes, str]:
-    """Return the raw bytes of ``source`` and the label used in messages."""
+    """Return the raw bytes of ``source`` (at most one byte over ``limits.max_bytes``, which
+    :func:`~pipeline.io.limits.check_content` then refuses) and the label used in messages."""
     if isinstance(source, (str, os.PathLike)):
         label = name or os.fspath(source)
         try:
             with fsspec.open(os.fspath(source), "rb", **dict(storage_options or {})) as handle:
-                data = handle.read()
+                data = handle.read(limits.max_bytes + 1)
         except FileNotFoundError as exc:
             raise _fail(label, "the file does not exist. Check the path or URL.") from exc
         except IsADirectoryError as exc:
@@ -171,7 +179,7 @@ def _read_source(
     if hasattr(source, "read"):
         label = name or str(getattr(source, "name", None) or "<upload>")
         try:
-            data = source.read()
+            data = source.read(limits.max_bytes + 1)
         except Exception as exc:
             raise _fail(label, f"the upload could not be read ({exc}).") from exc
         if isinstance(data, str):
@@ -216,18 +224,20 @@ def _detect_format(data: bytes, label: str) -> tuple[str, bool]:
     return "csv", gzipped
 
 
-def _parse_bytes(data: bytes, label: str, sheet_name: str | int) -> tuple[pd.DataFrame, bool]:
+def _parse_bytes(data: bytes, label: str, sheet_name: str | int,
+                 limits: InputLimits = LIBRARY_LIMITS) -> tuple[pd.DataFrame, bool]:
     """Parse bytes into a raw table; return it and whether decimal commas may occur."""
     if not data.strip():
         raise _fail(label, "the file is empty. Provide a table with a header row and data rows.")
     fmt, gzipped = _detect_format(data, label)
     if gzipped:
         try:
-            data = gzip.decompress(data)
+            data = inflate_gzip(data, label, limits)
         except (OSError, EOFError, zlib.error) as exc:
             raise _fail(label, f"the gzip data is corrupt or truncated ({exc}).") from exc
         if not data.strip():
             raise _fail(label, "the compressed file is empty.")
+    check_content(data, fmt, label, limits)
     try:
         if fmt == "xlsx":
             raw = pd.read_excel(io.BytesIO(data), sheet_name=sheet_name, engine="openpyxl")
@@ -270,16 +280,10 @@ def _parse_csv(data: bytes, label: str) -> tuple[pd.DataFrame, bool]:
     sep = _sniff_delimiter(text)
     # Everything is read as text: numbers and dates are converted by this module so that bad
     # cells can be shown to the user as they were written, and decimal commas handled.
+    options = dict(sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True, engine="c")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        raw = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-            engine="c",
-        )
+        raw = _read_csv_text(text, options)
     if not isinstance(raw.index, pd.RangeIndex):
         raise _fail(
             label,
@@ -287,6 +291,21 @@ def _parse_csv(data: bytes, label: str) -> tuple[pd.DataFrame, bool]:
             "a header name (or remove the trailing delimiters).",
         )
     return raw, sep != ","
+
+
+def _read_csv_text(text: str, options: dict) -> pd.DataFrame:
+    """``pandas.read_csv`` of ``text``, but linear in the header's length.
+
+    pandas de-duplicates repeated header names in quadratic time (minutes for a header that
+    repeats one name 100,000 times): such a header is read as a data row and renamed here.
+    """
+    first = pd.read_csv(io.StringIO(text), header=None, nrows=1, **options)
+    names = [value if value != "" else f"Unnamed: {i}"
+             for i, value in enumerate(first.iloc[0].tolist())] if len(first) else []
+    if len(set(names)) == len(names):
+        return pd.read_csv(io.StringIO(text), **options)
+    raw = pd.read_csv(io.StringIO(text), header=None, names=unique_names(names), **options)
+    return raw.iloc[1:].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- conversions
@@ -935,7 +954,22 @@ def _normalize(
             )
     if len(frame) < MIN_ROWS:
         raise _too_short(label, len(frame), f"usable rows after repair dropped {dropped} rows")
+    _refuse_flat(frame, label)
     return frame
+
+
+def _refuse_flat(frame: pd.DataFrame, label: str) -> None:
+    """A Close that never changes has no returns to resample: every statistic is 0/0."""
+    close = frame["Close"].to_numpy()
+    if np.all(close == close[0]):
+        prices = np.unique(frame[list(PRICE_COLUMNS)].to_numpy())
+        what = "every price" if len(prices) == 1 else "Close"
+        raise _fail(
+            label,
+            f"prices never change ({what} is {close[0]:g} in all {len(frame)} rows); nothing "
+            "to resample. "
+            "Provide a series whose Close moves.",
+        )
 
 
 def _too_short(label: str, n_rows: int, what: str) -> InputDataError:
@@ -967,6 +1001,7 @@ def load_ohlcv(
     storage_options: Mapping[str, Any] | None = None,
     sheet_name: str | int = 0,
     name: str | None = None,
+    limits: InputLimits | None = None,
 ) -> pd.DataFrame:
     """Load, normalize and validate one OHLCV table.
 
@@ -991,6 +1026,9 @@ def load_ohlcv(
     name : str, optional
         The file name used in messages (and for the format's extension) when ``source`` is
         a file-like object; defaults to its ``name`` attribute or ``"<upload>"``.
+    limits : InputLimits, optional
+        Bounds on the file's size and shape, checked on its bytes before it is parsed
+        (default :data:`~pipeline.io.limits.LIBRARY_LIMITS`); see :mod:`pipeline.io.limits`.
 
     Returns
     -------
@@ -1005,7 +1043,10 @@ def load_ohlcv(
     InputDataError
         The input is missing, unreadable, not a table, lacks a required column, or has
         defects; the message names the file, each offending column and up to five offending
-        rows with their values, and says what to fix.
+        rows with their values, and says what to fix. Also when every Close is the same
+        (nothing to resample).
+    InputLimitError
+        The file is over ``limits`` (an :class:`InputDataError` naming the limit).
 
     Warns
     -----
@@ -1047,8 +1088,9 @@ def load_ohlcv(
         frame = _normalize(source, label, repair=repair, decimal_comma_allowed=True)
         frame.attrs["source"] = "<DataFrame>"
         return frame
-    data, label = _read_source(source, storage_options, name)
-    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name)
+    limits = LIBRARY_LIMITS if limits is None else limits
+    data, label = _read_source(source, storage_options, name, limits)
+    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name, limits)
     if isinstance(raw, dict):  # sheet_name=None returns every sheet
         raise _fail(label, "sheet_name must name one worksheet, not None.")
     frame = _normalize(raw, label, repair=repair, decimal_comma_allowed=decimal_comma_allowed)
