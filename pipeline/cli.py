@@ -32,6 +32,7 @@ from pipeline.errors import (
     SMEError,
     SMEWarning,
 )
+from pipeline.redaction import redact_text
 
 __all__ = ["main"]
 
@@ -241,7 +242,8 @@ def _cmd_run(args) -> int:
         if bar is not None:
             bar.close()
     print(result.summary().to_string(header=False))
-    print(f"outputs: {result.output_path}  (manifest: {result.manifest_path})")
+    print(f"outputs: {redact_text(result.output_path)}  "
+          f"(manifest: {redact_text(result.manifest_path)})")
     return 0
 
 
@@ -317,13 +319,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except (InputDataError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FidelityNotReachedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_FIDELITY
     except SMEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)

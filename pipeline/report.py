@@ -99,6 +99,7 @@ import pandas as pd
 
 from pipeline.errors import InputDataError
 from pipeline.io.writers import OutputStore
+from pipeline.redaction import drop_redacted
 
 __all__ = [
     "REPORT",
@@ -736,7 +737,8 @@ def _reload_input(manifest: dict) -> pd.DataFrame | dict[str, pd.DataFrame]:
     from pipeline.runner.config import load_config
     from pipeline.runner.inputs import content_hash, load_input
 
-    cfg = load_config(manifest["config"])
+    # Credentials were redacted from the manifest: they come from the environment here.
+    cfg = load_config(drop_redacted(manifest["config"]))
     if cfg.input.sample:
         where = f"sample {cfg.input.sample!r}"
     elif cfg.input.assets:

@@ -48,6 +48,7 @@ from pipeline.io.assets import LAYOUTS, align_assets
 from pipeline.io.limits import SERVER_LIMITS, InputLimits
 from pipeline.io.readers import SAMPLE_NAMES, load_sample
 from pipeline.io.writers import FORMATS, OutputStore
+from pipeline.redaction import RedactingFilter
 from pipeline.runner.cluster import connect
 from pipeline.runner.config import ClusterConfig, InputConfig, RegimeConfig, load_config
 from pipeline.runner.coordinator import MANIFEST
@@ -55,7 +56,14 @@ from pipeline.runner.tasks import all_files
 
 from .charts import downsample_ohlcv, fan_chart, read_series
 from .datasets import DatasetStore, display_name
-from .jobs import JobConflict, JobManager, JobNotFound, TooManyJobs, artifact_files
+from .jobs import (
+    JobConflict,
+    JobManager,
+    JobNotFound,
+    TooManyJobs,
+    artifact_files,
+    public_manifest,
+)
 from .schemas import (
     ACTIVE_STATUSES,
     DATASET_ID,
@@ -287,6 +295,32 @@ class _BodyLimit:
         await self.app(scope, counting_receive, send)
 
 
+class _TokenGate:
+    """401 for a request with a body and no valid bearer token, before the body is read.
+
+    The routes' own token dependency runs only after FastAPI has read (and for an upload,
+    parsed) the whole body; this gate answers before a byte of it is received.
+    """
+
+    def __init__(self, app, token: str) -> None:
+        self.app = app
+        self.expected = token.encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (scope["type"] == "http" and scope.get("method") in ("POST", "PUT", "PATCH")
+                and scope.get("path", "").startswith("/api/")):
+            scheme, _, given = dict(scope.get("headers") or []).get(
+                b"authorization", b"").strip().partition(b" ")
+            if scheme.lower() != b"bearer" or not secrets.compare_digest(given.strip(),
+                                                                          self.expected):
+                response = JSONResponse(
+                    {"detail": "missing or wrong token: send 'Authorization: Bearer <token>'"},
+                    status_code=401, headers={"WWW-Authenticate": "Bearer", "Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class _CatchAll:
     """Any unexpected exception becomes a logged 500 with a generic message, not a traceback."""
 
@@ -334,6 +368,19 @@ def _default_ui_dir() -> Path | None:
         if (candidate / "index.html").is_file():
             return candidate
     return None
+
+
+#: Loggers whose records may carry a URL with ``?token=`` or a credential in an error message.
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "pipeline.api", "pipeline.api.jobs",
+                    "pipeline.api.datasets")
+
+
+def _redact_logs() -> None:
+    """Put a :class:`~pipeline.redaction.RedactingFilter` on :data:`REDACTED_LOGGERS` (once)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 # -------------------------------------------------------------------------------- app state
@@ -432,6 +479,7 @@ def create_app(
     """
     if token is None:
         token = os.environ.get("SME_API_TOKEN") or None
+    _redact_logs()
     if run_overrides:
         load_config(dict(run_overrides))  # a typo fails here, with the key named
     state = _State(os.fspath(data_dir), storage_options, client=client, scheduler=scheduler,
@@ -908,6 +956,13 @@ def create_app(
                                      f"were {formats}); submit a job with that format")
         name, filename = names[artifact]
         out = state.jobs.output_store(job_id)
+        if artifact == "manifest.json":
+            # Served without credentials and without the server's paths.
+            _, manifest = _manifest(job)
+            body = json.dumps(public_manifest(manifest, state.store.url), indent=2,
+                              sort_keys=True)
+            return Response(body, media_type=_MEDIA[".json"], headers={
+                "Content-Disposition": f'attachment; filename="{filename}"'})
         if artifact == "parquet":
             with state.jobs.bundle_lock(job_id):
                 if not out.exists(name):
@@ -984,6 +1039,8 @@ def create_app(
 
     app.add_middleware(_CatchAll)
     app.add_middleware(_BodyLimit, upload_mb=max_upload_mb, upload_path="/api/datasets")
+    if token:
+        app.add_middleware(_TokenGate, token=token)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                            allow_methods=["*"], allow_headers=["*"])

@@ -27,6 +27,7 @@ from distributed import Client
 
 from pipeline.errors import SMEError
 from pipeline.io.writers import OutputStore
+from pipeline.redaction import redact, redact_text
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.coordinator import MANIFEST, SCORES, Progress, RunCancelled, run_pipeline
 
@@ -34,7 +35,7 @@ from .datasets import SYMBOL_COLUMN, DatasetStore, now_iso, read_records, remove
 from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, JobProgress
 
 __all__ = ["JobManager", "TooManyJobs", "JobConflict", "JobNotFound", "RESTART_ERROR",
-           "artifact_files", "job_dataset_ids"]
+           "artifact_files", "job_dataset_ids", "public_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,33 @@ def _artifacts(config: RunConfig) -> list[str]:
     if "parquet" in formats:
         out.append("parquet")
     return [*out, "manifest.json", "scores.parquet"]
+
+
+def public_manifest(manifest: Mapping[str, Any], data_url: str) -> dict:
+    """A job's manifest as the API serves it: no credentials, no server paths.
+
+    Paths below the data directory become relative to it (``datasets/ds_…/data.parquet``,
+    ``jobs/job_…/output``); other absolute paths keep their last component only.
+    """
+    prefix = data_url.rstrip("/") + "/"
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, str):
+            if value.startswith(prefix):
+                return value[len(prefix):]
+            if value.startswith("/") or "://" in value:
+                return value.rstrip("/").rsplit("/", 1)[-1]
+        return value
+
+    out = dict(manifest)
+    for key in ("config", "input"):
+        if key in out:
+            out[key] = clean(redact(out[key]))
+    return out
 
 
 @dataclass
@@ -370,7 +398,12 @@ class JobManager:
             self._finish(entry, "succeeded", None, run_id=result.run_id,
                          artifacts=_artifacts(config), progress=progress)
 
+    def public_text(self, text: str) -> str:
+        """``text`` without credentials and with the data directory's paths made relative."""
+        return redact_text(text).replace(self.store.url + "/", "")
+
     def _finish(self, entry: _Entry, status: str, error: str | None, **changes: Any) -> None:
+        error = None if error is None else self.public_text(error)
         self._update(entry, status=status, error=error, finished_at=now_iso(), **changes)
         try:
             self._save(entry, force=True)

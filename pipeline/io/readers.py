@@ -41,6 +41,7 @@ from pipeline.io.limits import (
     inflate_gzip,
     unique_names,
 )
+from pipeline.redaction import redact_text
 
 __all__ = [
     "MIN_ROWS",
@@ -163,7 +164,7 @@ def _read_source(
     """Return the raw bytes of ``source`` (at most one byte over ``limits.max_bytes``, which
     :func:`~pipeline.io.limits.check_content` then refuses) and the label used in messages."""
     if isinstance(source, (str, os.PathLike)):
-        label = name or os.fspath(source)
+        label = name or redact_text(os.fspath(source))
         try:
             with fsspec.open(os.fspath(source), "rb", **dict(storage_options or {})) as handle:
                 data = handle.read(limits.max_bytes + 1)
@@ -173,7 +174,8 @@ def _read_source(
             raise _fail(label, "this is a directory, not a file.") from exc
         except Exception as exc:  # fsspec backends raise many kinds; the user needs the gist
             raise _fail(
-                label, f"the file could not be opened ({type(exc).__name__}: {exc})."
+                label, f"the file could not be opened ({type(exc).__name__}: "
+                f"{redact_text(str(exc))})."
             ) from exc
         return data, label
     if hasattr(source, "read"):

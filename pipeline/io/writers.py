@@ -44,6 +44,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError
+from pipeline.redaction import redact_text
 
 __all__ = [
     "FORMATS",
@@ -399,7 +400,7 @@ class OutputStore:
     def __repr__(self) -> str:
         # Option keys only: storage_options usually hold credentials, and reprs end up in logs.
         opts = f", storage_options=<{', '.join(sorted(self.storage_options))}>"
-        return f"OutputStore({self.url!r}{opts if self.storage_options else ''})"
+        return f"OutputStore({redact_text(self.url)!r}{opts if self.storage_options else ''})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, OutputStore):
@@ -452,8 +453,8 @@ class OutputStore:
 
     def _unwritable(self, name: str, exc: BaseException) -> ConfigError:
         return ConfigError(
-            f"output location {self.url!r} is not writable "
-            f"(writing {self._clean_name(name)!r}): {_one_line(exc)}"
+            f"output location {redact_text(self.url)!r} is not writable "
+            f"(writing {self._clean_name(name)!r}): {redact_text(_one_line(exc))}"
         )
 
     # -- bytes ---------------------------------------------------------------------------------

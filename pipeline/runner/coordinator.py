@@ -36,6 +36,7 @@ from pipeline.core.metrics import METRIC_NAMES
 from pipeline.core.regimes import run_lengths
 from pipeline.errors import FidelityNotReachedError, SMEError
 from pipeline.io.writers import OutputStore, frame_to_bytes
+from pipeline.redaction import redact, redact_text
 from pipeline.runner.cluster import connect, total_threads
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.inputs import content_hash, fitted_model, load_input
@@ -142,7 +143,7 @@ class RunResult:
             "attempts": self.attempts,
             "resumed scenarios": self.resumed,
             "time": f"{self.elapsed_seconds:.1f} s",
-            "outputs": self.output_path,
+            "outputs": redact_text(self.output_path),
         }
         return pd.DataFrame({"value": rows})
 
@@ -496,7 +497,8 @@ def _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed, files, atte
         "status": "complete" if not failed else "partial",
         "fingerprint": cfg.fingerprint(input_hash),
         "package_version": pipeline.__version__,
-        "config": cfg.model_dump(mode="json"),
+        # Credentials never reach a manifest; the run id does not depend on them.
+        "config": redact(cfg.model_dump(mode="json")),
         "seed": cfg.generation.seed,
         "input": _input_summary(frame, input_hash),
         "model": _model_summary(model),
@@ -537,14 +539,15 @@ def _input_summary(frame, input_hash: str) -> dict:
     first = next(iter(frames.values()))
     out = {
         "content_sha256": input_hash,
-        "source": str(first.attrs.get("source", "")),
+        "source": redact_text(str(first.attrs.get("source", ""))),
         "rows": len(first),
         "start": str(first.index[0]),
         "end": str(first.index[-1]),
         "columns": list(first.columns),
     }
     if isinstance(frame, dict):
-        out["source"] = {sym: str(f.attrs.get("source", "")) for sym, f in frames.items()}
+        out["source"] = {sym: redact_text(str(f.attrs.get("source", "")))
+                         for sym, f in frames.items()}
         out["assets"] = list(frames)
         out["alignment"] = first.attrs.get("alignment", {})
     return out
