@@ -36,13 +36,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 import pipeline
+from pipeline.core.factory import check_settings
 from pipeline.core.garch import GARCH_DISTS, GARCH_VOLS
 from pipeline.core.generators import METHODS
 from pipeline.core.metrics import METRIC_NAMES
-from pipeline.core.preprocessing import output_index
 from pipeline.core.regimes import REGIME_LABELLINGS
 from pipeline.core.scoring import DEFAULT_WEIGHTS
-from pipeline.core.timeframes import MIN_TIMEFRAME_BARS, make_timeframe
+from pipeline.core.timeframes import MIN_TIMEFRAME_BARS
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.io.assets import LAYOUTS, align_assets
 from pipeline.io.limits import SERVER_LIMITS, InputLimits
@@ -717,26 +717,24 @@ def create_app(
             which = "length" if body["length"] else "length (the dataset's rows, by default)"
             raise HTTPException(422, f"{which}: {length} bars is above this server's limit of "
                                      f"{max_length} bars per series; set a shorter length")
-        if body["timeframes"]:
-            _check_timeframes(records, body["length"], body["timeframes"])
+        _check_settings(records, body)
         return state.jobs.submit(body, dataset_name=name, symbols=symbols)
 
-    def _check_timeframes(records: dict[str, dict], length: int | None,
-                          rules: list[str]) -> None:
-        """422 for a timeframe the run would refuse (too few bars), before the job starts."""
+    def _check_settings(records: dict[str, dict], body: dict) -> None:
+        """422 for settings the run would refuse against the data (a block longer than the
+        series, a regime window too long, a length past the calendar, a timeframe that leaves
+        too few bars), before the job starts."""
         index = None
         for record in records.values():
             frames = state.datasets.frames(record["id"])
             for frame in frames.values():
                 index = frame.index if index is None else index.intersection(frame.index)
-        index = pd.DatetimeIndex(index)
         try:
-            for rule in rules:
-                make_timeframe(index, rule)
-                make_timeframe(output_index(index, length or len(index)), rule)
+            check_settings(pd.DatetimeIndex(index), method=body["method"],
+                           block_size=body["block_size"], length=body["length"],
+                           regime=body["regime"], timeframes=body["timeframes"])
         except ConfigError as exc:
-            raise HTTPException(422, str(exc).replace("generation.timeframes:", "timeframes:",
-                                                      1)) from None
+            raise HTTPException(422, str(exc).removeprefix("generation.")) from None
 
     @router.get("/jobs", response_model=list[Job], tags=["jobs"])
     def list_jobs() -> list[dict]:

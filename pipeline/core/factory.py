@@ -12,7 +12,7 @@ import pandas as pd
 from pipeline.core.blocks import auto_block_size, resolve_block_size
 from pipeline.core.garch import fit_garch
 from pipeline.core.generators import METHODS, sample_indices
-from pipeline.core.preprocessing import output_index, preprocess
+from pipeline.core.preprocessing import check_length, output_index, preprocess
 from pipeline.core.regimes import condition_transition, label_regimes, sample_regime_indices
 from pipeline.core.sampler import (
     AssetModel,
@@ -32,6 +32,7 @@ __all__ = [
     "SyntheticDataFactory",
     "StreamedScenario",
     "SyntheticSeries",
+    "check_settings",
     "fit_model",
     "frame_to_array",
 ]
@@ -85,6 +86,60 @@ def _as_assets(frame) -> dict[str, pd.DataFrame]:
         # Assets are drawn together, so they must have the same fields.
         frames = {k: f.drop(columns=["Volume"], errors="ignore") for k, f in frames.items()}
     return frames
+
+
+def check_settings(
+    index: pd.DatetimeIndex,
+    *,
+    method: str = "stationary",
+    block_size: int | str = "auto",
+    length: int | None = None,
+    regime: Mapping | None = None,
+    timeframes: Sequence[str] = (),
+    n_bars: int | None = None,
+) -> None:
+    """Refuse generation settings the input cannot support, before any fit.
+
+    The run checks them first (so a bad setting costs no GARCH or regime fit) and the REST API
+    at submission, from the dataset's timestamps.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        The input's timestamps (of the aligned assets for several).
+    method, block_size, length, regime, timeframes
+        As for :func:`fit_model`.
+    n_bars : int, optional
+        Bars of the input, when ``index`` is empty (a frame without timestamps).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key: ``generation.block_size`` longer than the input's returns,
+        ``generation.regime.window`` longer than a quarter of them (quantile labels),
+        ``generation.length`` past pandas' calendar, a ``generation.timeframes`` rule that
+        leaves too few bars.
+    """
+    n_returns = (len(index) if n_bars is None else n_bars) - 1
+    if method != "iid" and isinstance(block_size, int | np.integer) \
+            and not isinstance(block_size, bool) and not 1 <= block_size <= n_returns:
+        raise ConfigError(
+            f"generation.block_size: {block_size} bars is more than the input's {n_returns} "
+            f"returns, so one block would hold more than the whole input; use 1 to "
+            f"{n_returns}, or 'auto'")
+    opts = _options("regime", regime, REGIME_OPTIONS)
+    window = opts["window"]
+    if method == "regime" and opts["labels"] == "quantile" and not 2 <= window <= n_returns // 4:
+        raise ConfigError(f"generation.regime.window: {window} bars is too long for the input's "
+                          f"{n_returns} returns; use 2 to {n_returns // 4}")
+    length = len(index) if length is None else int(length)
+    check_length(index, length)
+    rules = list(dict.fromkeys(timeframes))
+    if rules:
+        out = output_index(index, length)
+        for rule in rules:
+            make_timeframe(index, rule)
+            make_timeframe(out, rule)
 
 
 def fit_model(
@@ -175,6 +230,8 @@ def fit_model(
         raise ConfigError(f"tolerance: expected a positive number, got {tolerance!r}")
     if n_replicates < 20:
         raise ConfigError(f"n_replicates: at least 20 are needed, got {n_replicates}")
+    check_settings(first.index, method=method, block_size=block_size, length=length,
+                   regime=regime_opts, timeframes=timeframes, n_bars=first.n_bars)
     index = output_index(first.index, length)
     tfs = [make_timeframe(index, rule) for rule in dict.fromkeys(timeframes)]
 

@@ -260,6 +260,8 @@ def run_pipeline(
     run_id = cfg.fingerprint(input_hash)[:12]
     output_path = cfg.output.path.replace("{run_id}", run_id)
     store = OutputStore(output_path, storage_options=cfg.output.storage_options or None)
+    # Before the fit and before any listing: an unreachable or refused output fails in one line.
+    store.ensure_writable()
     gen = cfg.generation
     requested = gen.n_samples
 
