@@ -610,12 +610,21 @@ class OutputStore:
     def ensure_writable(self) -> None:
         """Write and remove a probe file, so a bad location fails before any work is spent.
 
+        Local directories the probe had to create are removed again, so a run that fails
+        later leaves no empty output directory behind.
+
         Raises
         ------
         ConfigError
             If the location cannot be written; the message names the URL and the reason.
         """
         probe = f".sme-write-check-{uuid.uuid4().hex}"
+        created = []
+        if self._is_local:
+            path = self._root_path
+            while path and not os.path.exists(path):
+                created.append(path)
+                path = os.path.dirname(path)
         self.write_bytes(probe, b"")
         try:
             self.remove(probe)
@@ -623,6 +632,11 @@ class OutputStore:
             if _is_storage_error(exc):
                 raise self._unwritable(probe, exc) from exc
             raise
+        for path in created:  # deepest first
+            try:
+                os.rmdir(path)
+            except OSError:
+                break  # something else was written there meanwhile: keep it
 
     # -- structured content --------------------------------------------------------------------
 

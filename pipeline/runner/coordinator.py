@@ -32,6 +32,7 @@ from distributed import Client, Future, wait
 from distributed import TimeoutError as DaskTimeoutError
 
 import pipeline
+from pipeline.core.factory import check_settings
 from pipeline.core.metrics import METRIC_NAMES
 from pipeline.core.regimes import run_lengths
 from pipeline.errors import FidelityNotReachedError, SMEError
@@ -256,6 +257,7 @@ def run_pipeline(
     cfg = load_config(config, overrides)
     started = time.perf_counter()
     frame = load_input(cfg)
+    _check_settings(frame, cfg)
     input_hash = content_hash(frame)
     run_id = cfg.fingerprint(input_hash)[:12]
     output_path = cfg.output.path.replace("{run_id}", run_id)
@@ -345,6 +347,14 @@ def run_pipeline(
         resumed=len(done),
         files=files,
     )
+
+
+def _check_settings(frame, cfg: RunConfig) -> None:
+    """Settings the data cannot support are refused before the output or the fit is touched."""
+    first = next(iter(frame.values())) if isinstance(frame, dict) else frame
+    gen = cfg.generation
+    check_settings(first.index, method=gen.method, block_size=gen.block_size, length=gen.length,
+                   regime=gen.regime.model_dump(), timeframes=gen.timeframes)
 
 
 def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
