@@ -36,7 +36,7 @@ _HARMLESS_KEYS = frozenset({"keyprefix", "sigma", "signed", "anon", "sessiondura
 
 _URL_USER = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^/\s@:'\"]*)"
                        r"(?::(?P<password>[^/\s@'\"]*))?@")
-_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&#\s'\"]*)")
+_QUERY_PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]+)=(?P<value>[^&#\s'\")]*)")
 
 
 def is_credential_key(key: object) -> bool:
