@@ -40,8 +40,8 @@ def test_a_series_whose_prices_never_change_is_refused_at_upload(api):
 
 
 @pytest.mark.parametrize("request_fields, key, message", [
-    ({"block_size": 10**12}, "block_size", "bars is more than the input's 749 returns"),
-    ({"block_size": 750}, "block_size", "use 1 to 749"),
+    ({"block_size": 10**12}, "block_size", "is out of range"),
+    ({"block_size": 750}, "block_size", "between 1 and the number of returns in the input (749)"),
     ({"method": "regime", "regime": {"labels": "quantile", "window": 5000}}, "regime.window",
      "too long for the input's 749 returns"),
     ({"length": 70_000}, "length", "past 2262-04-11"),

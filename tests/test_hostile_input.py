@@ -22,7 +22,7 @@ import requests
 
 from pipeline import SyntheticDataFactory, load_ohlcv
 from pipeline.cli import main
-from pipeline.core.blocks import auto_block_size, politis_white_block_length
+from pipeline.core.blocks import dependence_block_length, politis_white_block_length
 from pipeline.core.factory import check_settings, fit_model
 from pipeline.core.generators import METHODS
 from pipeline.errors import ConfigError, InputDataError, MissingVolumeWarning
@@ -96,9 +96,10 @@ def test_prices_that_never_change_are_refused_at_load_for_every_method(frame, wh
 def test_block_length_of_a_constant_series_is_no_estimate_not_a_division_by_zero():
     b_sb, b_cb = politis_white_block_length(np.zeros(400))
     assert math.isnan(b_sb) and math.isnan(b_cb)
-    # Squared returns of an evenly alternating price are constant too.
-    alternating = np.log(np.where(np.arange(401) % 2 == 0, 100.0, 101.0))
-    assert auto_block_size(np.diff(alternating)) == 20  # the upper clamp, sqrt(400)
+    assert dependence_block_length(np.zeros(400)) == 40  # no estimate: the upper clamp, n / 10
+    # The sizes of an evenly alternating price's returns are constant too.
+    alternating = np.diff(np.log(np.where(np.arange(401) % 2 == 0, 100.0, 101.0)))
+    assert 5 <= dependence_block_length(alternating) <= 40
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -117,8 +118,8 @@ def test_volume_zero_everywhere_is_dropped_with_a_warning_and_every_method_runs(
 @pytest.mark.parametrize("method", [m for m in METHODS if m != "iid"])
 def test_a_fixed_block_longer_than_the_series_is_refused_before_any_fit(method):
     frame = load_ohlcv(_walk(n=250))
-    with pytest.raises(ConfigError, match=r"generation\.block_size: 250 bars is more than the "
-                                          r"input's 249 returns"):
+    with pytest.raises(ConfigError, match=r"generation\.block_size: 250 is out of range; it "
+                                          r"must be between 1 and .* \(249\)"):
         fit_model(frame, method=method, block_size=250, n_replicates=20)
     with pytest.raises(ConfigError, match="generation.block_size"):
         fit_model(frame, method=method, block_size=10**30, n_replicates=20)
@@ -147,7 +148,7 @@ def test_settings_the_data_cannot_support_are_config_errors_naming_the_key():
          r"generation\.regime\.window: 5000 bars is too long for the input's 749 returns"),
         (dict(timeframes=["-1D"]), r"generation\.timeframes: '-1D' is not a positive span"),
         (dict(timeframes=["1000000D"]), "generation.timeframes: '1000000D' is longer than 100"),
-        (dict(block_size=751), "generation.block_size: 751 bars"),
+        (dict(block_size=751), r"generation\.block_size: 751 is out of range"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ConfigError, match=message):
