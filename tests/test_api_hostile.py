@@ -6,20 +6,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from distributed import Client, LocalCluster
 from fastapi.testclient import TestClient
 
 from pipeline.api.app import create_app
 from pipeline.io.writers import OutputStore
+from tests import test_api
 from tests.test_api import FAST, SMALL_JOB, finished, start_job, upload, wait_job
 from tests.test_hostile_input import _csv, _flat
 
-
-@pytest.fixture(scope="module")
-def dask_client():
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        yield client
+#: The same module-scoped Dask client fixture as the main API tests (one per module).
+dask_client = test_api.dask_client
 
 
 @pytest.fixture(scope="module")

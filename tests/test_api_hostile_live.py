@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.netutil import free_port
+from tests.netutil import sme_serve
 from tests.test_hostile_input import xlsx_of_empty_rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,40 +41,9 @@ HEALTH_BOUND = 1.0
 def server(tmp_path_factory):
     """`sme serve` (a thread cluster) on a free port; stopped at the end with its children."""
     tmp_path = tmp_path_factory.mktemp("hostile-live")
-    port = free_port()
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed in finally
-    env = {**os.environ, "SME_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--host", "127.0.0.1", "--port",
-           str(port), "--data-dir", str(tmp_path / "data"), "--threads", "--workers", "1",
-           *SERVER_OPTIONS, "--log-level", "info"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+    options = ["--threads", "--workers", "1", *SERVER_OPTIONS, "--log-level", "info"]
+    with sme_serve(tmp_path, options, TOKEN) as (base, proc, port):
         yield base, proc, tmp_path, port
-    finally:
-        children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None \
-            else []
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        _, alive = psutil.wait_procs(children, timeout=20)
-        for child in alive:
-            child.kill()
-        log.close()
-        assert not alive, f"processes outlived the server: {alive}"
 
 
 class Watch:
