@@ -143,7 +143,10 @@ def test_health_options_docs_and_not_built_page(api):
     assert {m["name"] for m in opts["metrics"]} >= {"volatility", "hurst"}
     assert all(m["description"] for m in opts["metrics"])
     assert opts["limits"] == {"max_n_samples": 100_000, "max_length": 1_000_000,
-                              "max_upload_mb": 200, "max_concurrent_jobs": 3}
+                              "max_upload_mb": 200, "max_concurrent_jobs": 3,
+                              "max_upload_inflated_mb": 512, "max_upload_line_kb": 64,
+                              "max_upload_columns": 1000, "max_upload_rows": 1_000_000,
+                              "upload_parse_seconds": 120}
     page = api.get("/")
     assert page.status_code == 200 and "make serve" in page.text
     assert api.get("/docs").status_code == 200

@@ -488,7 +488,12 @@ def create_app(
     upload_limit = int(max_upload_mb * 2**20)
     parser = UploadParser(input_limits, upload_parse_seconds)
     limits = {"max_n_samples": max_n_samples, "max_length": max_length,
-              "max_upload_mb": max_upload_mb, "max_concurrent_jobs": max_concurrent_jobs}
+              "max_upload_mb": max_upload_mb, "max_concurrent_jobs": max_concurrent_jobs,
+              "max_upload_inflated_mb": input_limits.max_bytes / 2**20,
+              "max_upload_line_kb": input_limits.max_line_bytes / 1024,
+              "max_upload_columns": input_limits.max_columns,
+              "max_upload_rows": input_limits.max_rows,
+              "upload_parse_seconds": upload_parse_seconds}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
