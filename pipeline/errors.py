@@ -15,6 +15,8 @@ The tree::
     SMEWarning (UserWarning)          base of every warning
     └── DataRepairWarning             input rows were dropped or fixed (``repair=True``)
         MissingVolumeWarning          input has no volume; volume metrics are skipped
+        SuspectDataWarning            input bars that look like bad ticks (a price spike
+                                      that reverts the next bar) were kept
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "SMEWarning",
     "DataRepairWarning",
     "MissingVolumeWarning",
+    "SuspectDataWarning",
 ]
 
 
@@ -84,3 +87,7 @@ class DataRepairWarning(SMEWarning):
 
 class MissingVolumeWarning(SMEWarning):
     """The input has no volume column: series are generated without volume."""
+
+
+class SuspectDataWarning(SMEWarning):
+    """Input bars that look like bad ticks were kept; the scenarios will resample them."""

@@ -1,0 +1,136 @@
+"""Timestamps as real exports write them: 12-hour clocks, dotted day-first dates, explicit
+formats and UTC offsets.
+
+:mod:`pipeline.io.readers` parses time columns; the text forms that pandas does not read on its
+own, or reads ambiguously, are rewritten here into ISO 8601 first:
+
+* **12-hour clocks** -- ``2019-10-17 09-AM`` (CryptoDataDownload), ``2019-10-17 9:00 PM``,
+  ``10/17/2019 09 PM``: the hour is converted to 24 hours and the rest of the cell kept;
+* **dotted dates** -- ``01.01.2017 22:00:00.000`` (Dukascopy, MetaTrader, most European
+  exports): always day first, as every source that writes dots does;
+* **an explicit format** -- ``date_format="%d.%m.%Y %H:%M"`` (``strftime`` codes) when
+  detection is not enough; cells that do not match it are unparseable, never guessed.
+
+UTC offsets (``+02:00``, ``Z``) are converted to UTC and dropped. A column where some
+timestamps carry an offset and others do not is refused: their order cannot be known.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipeline.errors import InputDataError
+
+__all__ = ["TimeText", "prepare_time_text", "parse_with_format", "check_offsets"]
+
+_AMPM = r"\s*-?\s*(?P<p>[AaPp])\.?[Mm]\.?"
+_CLOCK12 = r"(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?::(?P<s>\d{2}(?:\.\d+)?))?" + _AMPM
+_TWELVE_HOUR = re.compile(r"^(?:(?P<day>.*?\d)[ T]+)?" + _CLOCK12 + r"$")
+_DOTTED = re.compile(r"^(?P<d>\d{1,2})\.(?P<mo>\d{1,2})\.(?P<y>\d{4})(?P<rest>(?:[ T].*)?)$")
+_OFFSET = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?P<off>Z|UTC|GMT|[+-]\d{2}:?\d{2})$")
+
+
+@dataclass(frozen=True)
+class TimeText:
+    """Time cells rewritten for parsing, and how they were written (for the read report)."""
+
+    text: pd.Series
+    how: str  # "" (left as written), "12-hour clock" or "day-first dotted dates"
+
+
+def _twelve_hour(text: pd.Series) -> pd.Series | None:
+    parts = text.str.extract(_TWELVE_HOUR)
+    if parts["h"].isna().any():
+        return None
+    hour = parts["h"].astype(int)
+    if ((hour < 1) | (hour > 12)).any():
+        return None
+    hour = hour % 12 + parts["p"].str.lower().eq("p").astype(int) * 12
+    clock = (hour.astype(str).str.zfill(2) + ":" + parts["m"].fillna("00") + ":"
+             + parts["s"].fillna("00"))
+    day = parts["day"].fillna("")
+    return (day + " " + clock).str.strip()
+
+
+def _dotted(text: pd.Series) -> pd.Series | None:
+    parts = text.str.extract(_DOTTED)
+    if parts["d"].isna().any():
+        return None
+    return (parts["y"] + "-" + parts["mo"].str.zfill(2) + "-" + parts["d"].str.zfill(2)
+            + parts["rest"].fillna(""))
+
+
+def prepare_time_text(text: pd.Series) -> TimeText:
+    """Rewrite 12-hour clocks and dotted day-first dates as ISO 8601 text.
+
+    Parameters
+    ----------
+    text : pandas.Series of str
+        The non-empty cells of a time column, stripped.
+
+    Returns
+    -------
+    TimeText
+        The cells to parse, and which rewrite was applied (``""`` when none applied to every
+        cell: a rewrite is all or nothing, so one odd cell cannot change how the rest read).
+    """
+    if not len(text):
+        return TimeText(text, "")
+    if text.str.contains(r"[AaPp]\.?[Mm]\.?$", regex=True).all():
+        rewritten = _twelve_hour(text)
+        if rewritten is not None:
+            dotted = _dotted(rewritten)
+            if dotted is not None:
+                return TimeText(dotted, "12-hour clock, day-first dotted dates")
+            return TimeText(rewritten, "12-hour clock")
+    dotted = _dotted(text)
+    if dotted is not None:
+        return TimeText(dotted, "day-first dotted dates")
+    return TimeText(text, "")
+
+
+def parse_with_format(text: pd.Series, date_format: str) -> pd.Series:
+    """Parse ``text`` with one ``strftime`` format; cells that do not match become NaT.
+
+    Raises
+    ------
+    InputDataError
+        ``date_format`` is not a usable format (pandas rejects it).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+        except (ValueError, TypeError) as exc:
+            raise InputDataError(
+                f"date_format {date_format!r} is not a usable strftime format ({exc}); write it "
+                "like '%Y-%m-%d %H:%M' or '%d.%m.%Y %I:%M %p'") from None
+
+
+def check_offsets(text: pd.Series, column: str, label: str) -> list[str]:
+    """The distinct UTC offsets written in a time column (at most three shown).
+
+    Raises
+    ------
+    InputDataError
+        Some timestamps carry an offset and others do not: as UTC and as local time they
+        would interleave wrongly, so the reader refuses rather than guess.
+    """
+    offsets = text.str.extract(_OFFSET)["off"]
+    aware = offsets.notna()
+    if not aware.any():
+        return []
+    if not aware.all():
+        first_naive = int((~aware).to_numpy().argmax())
+        first_aware = int(aware.to_numpy().argmax())
+        raise InputDataError(
+            f"Cannot use {label!r} as OHLCV input: column {column!r} mixes timestamps with a "
+            f"UTC offset ({int(aware.sum())}, e.g. {text.iloc[first_aware]!r}) and without one "
+            f"({int((~aware).sum())}, e.g. {text.iloc[first_naive]!r}), so their order is "
+            "unknown. Write every timestamp with its offset (e.g. 2024-01-31 09:30:00+01:00), "
+            "or every one in the same local time without an offset.")
+    return sorted(set(offsets))[:3]
