@@ -224,6 +224,13 @@ def trim_unlisted(part: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return (part.iloc[first:last + 1].reset_index(drop=True), trimmed) if trimmed else (part, 0)
 
 
+_NUMBER = re.compile(r"^[+-]?[\d.,eE:/\s-]+$")
+
+
+def _mostly_fields(cells: list[str]) -> bool:
+    return bool(cells) and sum(_normalize_name(c) in _FIELDS for c in cells) * 2 > len(cells)
+
+
 def combine_header_rows(raw: pd.DataFrame) -> pd.DataFrame:
     """Join a two-row header (symbols on one row, fields on the next, either way round) into
     ``(symbol, field)`` column pairs; the table unchanged when it has no such header.
@@ -231,16 +238,20 @@ def combine_header_rows(raw: pd.DataFrame) -> pd.DataFrame:
     A third row holding only the index name (``Date,,,,``, as pandas writes a named index
     under a two-level header) names the shared first column.
     """
-    if len(raw) < 2 or any(parse_wide_column(c) for c in raw.columns):
-        return raw
     header = [re.sub(r"\.\d+$", "", str(c)) for c in raw.columns]  # undo read_csv's "BTC.1"
+    if len(raw) < 2 or any(parse_wide_column(c) for c in header):
+        return raw
     row = ["" if pd.isna(v) else str(v).strip() for v in raw.iloc[0].tolist()]
     values = [v for v in row[1:] if v]
-    if not values or sum(_normalize_name(v) in _FIELDS for v in values) * 2 <= len(values):
-        header_fields = [h for h in header[1:] if not h.lower().startswith("unnamed")]
-        if not header_fields or sum(_normalize_name(h) in _FIELDS for h in header_fields) * 2 \
-                <= len(header_fields):
-            return raw
+    names = [h for h in header[1:] if not h.lower().startswith("unnamed")]
+    if _mostly_fields(values):
+        symbols_row = names
+    elif _mostly_fields(names):
+        symbols_row = values
+    else:
+        return raw
+    if not symbols_row or any(_NUMBER.match(v) for v in symbols_row):
+        return raw  # numbers under a header of fields: a one-series table, not a two-row header
     symbols = []
     for name in header:  # a symbol written once over its group of fields
         unnamed = not name or name.lower().startswith("unnamed")

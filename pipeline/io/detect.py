@@ -186,14 +186,24 @@ def find_header(lines: Sequence[str]) -> int:
     return 0
 
 
-def suggest_skiprows(raw: pd.DataFrame, already: int) -> int | None:
-    """Lines to skip so that a row of ``raw`` holding price names becomes the header."""
+def suggest_skiprows(raw: pd.DataFrame, already: int, name: str | None = None) -> int | None:
+    """Lines to skip so that a row of ``raw`` holding price names (or ``name``) becomes the
+    header; None when no such row is near the top."""
     wanted = {a for aliases in _PRICE_ALIASES.values() for a in aliases if len(a) > 1}
     for i in range(min(len(raw), HEADER_SEARCH_LINES)):
         cells = {normalize_name(v) for v in raw.iloc[i].tolist() if isinstance(v, str)}
-        if len(cells & wanted) >= 3:
+        if len(cells & wanted) >= 3 or (name is not None and normalize_name(name) in cells):
             return already + 1 + i
     return None
+
+
+def _header_below(raw: pd.DataFrame, name: str | None = None) -> str:
+    skip = suggest_skiprows(raw, int(raw.attrs.get("sme_read_info", {}).get("skipped_lines")
+                                     or 0), name)
+    if skip is None:
+        return ""
+    return (f" A row below the header holds column names: if the header is further down, "
+            f"skip the lines above it with {option_hint('skiprows', n=skip)}.")
 
 
 # --------------------------------------------------------------------------- the columns
@@ -245,7 +255,8 @@ class _Columns:
             return matches[0]
         raise InputDataError(
             f"Cannot use {self.label!r} as OHLCV input: columns.{key} names {name!r}, which is "
-            f"not a column of the file. Its columns are {self.found()}.")
+            f"not a column of the file. Its columns are {self.found()}."
+            + _header_below(self.raw, name))
 
 
 def _volume(cols: _Columns, symbol: str | None) -> tuple[str | None, str, list[str]]:
@@ -300,10 +311,7 @@ def _missing_prices(cols: _Columns, missing: list[str]) -> InputDataError:
         hint += (f" The columns look like a wide table of several assets ({', '.join(wide[:6])}):"
                  " load it with layout='wide' (Python: load_assets(path, layout='wide'); YAML: "
                  "input.layout: wide; REST upload: layout=wide).")
-    skip = suggest_skiprows(cols.raw, 0)
-    if skip is not None:
-        hint += (f" A row below the header holds price names: if the header is further down, "
-                 f"skip the lines above it with {option_hint('skiprows', n=skip)}.")
+    hint += _header_below(cols.raw)
     keys = ", ".join(f"'{m.lower()}': ..." for m in missing)
     return InputDataError(
         f"Cannot use {cols.label!r} as OHLCV input: required column(s) {', '.join(missing)} not "

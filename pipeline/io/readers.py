@@ -747,6 +747,11 @@ def _cell_defects(table: _Table) -> list[_Defect]:
                     " A Time column alone must hold dates too: for clock times add a Date column."
                     if table.time_kind == "time"
                     else ""
+                )
+                + (
+                    f" The cells do not match date_format {table.times.how[13:-1]!r}."
+                    if table.times.how.startswith("date_format")
+                    else f" Or give the format with {option_hint('date_format')}."
                 ),
             ),
         ),
