@@ -397,8 +397,12 @@ def find_layout(raw: pd.DataFrame, label: str, columns: Mapping[str, str],
     missing = [c for c in _PRICE_ALIASES if c not in values]
     if missing:
         raise _missing_prices(cols, missing)
-    volume_kind, passed_over = "volume" if "Volume" in values else "", []
-    if "Volume" not in values:
+    volume_kind, passed_over = "", []
+    if "Volume" in values:
+        key = normalize_name(values["Volume"])
+        volume_kind = next((kind for kind, aliases in _VOLUME_ALIASES.items() if key in aliases),
+                           "volume")
+    else:
         column, volume_kind, passed_over = _volume(cols, symbol)
         if column is not None:
             values["Volume"] = column
