@@ -140,6 +140,10 @@ class DatasetStore:
                                          for s, f in frames.items()})
             metrics.update({k: _finite(v[0]) for k, v in cross.items()})
             alignment = first.attrs.get("alignment") or {}
+            trimmed = {s: r["trimmed"] for s, r in alignment.items() if r.get("trimmed")}
+            if trimmed:
+                notes.append("empty rows before a listing (or after the last bar) trimmed: "
+                             + ", ".join(f"{s} {n}" for s, n in trimmed.items()))
             lost = {s: r["dropped"] for s, r in alignment.items() if r.get("dropped")}
             if lost:
                 notes.append(f"aligned on {len(first)} common timestamps; rows dropped: "
