@@ -470,6 +470,12 @@ def _text_times(text: pd.Series, date_format: str | None = None) -> tuple[pd.Ser
         return _times.parse_with_format(text, date_format), f"date_format {date_format!r}"
     prepared = _times.prepare_time_text(text)
     text = prepared.text
+    if prepared.dayfirst:
+        # Dotted dates are day first wherever they are written: one parse, no guessing.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(text, errors="coerce", utc=True, dayfirst=True)
+        return parsed, prepared.how
     present = text.dropna()
     if len(present) and bool(present.str.match(_ISO_DATE).all()):
         # Year-first ISO dates are unambiguous: one strict parse instead of two guesses

@@ -31,7 +31,8 @@ _AMPM = r"\s*-?\s*(?P<p>[AaPp])\.?[Mm]\.?"
 _CLOCK12 = r"(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?::(?P<s>\d{2}(?:\.\d+)?))?" + _AMPM
 _TWELVE_HOUR = re.compile(r"^(?:(?P<day>.*?\d)[ T]+)?" + _CLOCK12 + r"$")
 _DOTTED = re.compile(r"^(?P<d>\d{1,2})\.(?P<mo>\d{1,2})\.(?P<y>\d{4})(?P<rest>(?:[ T].*)?)$")
-_OFFSET = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?P<off>Z|UTC|GMT|[+-]\d{2}:?\d{2})$")
+_ENDS_AMPM = re.compile(r"[AaPp]\.?[Mm]\.?$")
+_OFFSET_TAIL = re.compile(r"(?:Z|UTC|GMT|[+-]\d\d:?\d\d)$")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class TimeText:
 
     text: pd.Series
     how: str  # "" (left as written), "12-hour clock" or "day-first dotted dates"
+    dayfirst: bool = False  # dotted dates: parse day first, without guessing
 
 
 def _twelve_hour(text: pd.Series) -> pd.Series | None:
@@ -56,16 +58,13 @@ def _twelve_hour(text: pd.Series) -> pd.Series | None:
     return (day + " " + clock).str.strip()
 
 
-def _dotted(text: pd.Series) -> pd.Series | None:
-    parts = text.str.extract(_DOTTED)
-    if parts["d"].isna().any():
-        return None
-    return (parts["y"] + "-" + parts["mo"].str.zfill(2) + "-" + parts["d"].str.zfill(2)
-            + parts["rest"].fillna(""))
+def _dotted(text: pd.Series) -> bool:
+    """Whether every cell is a dotted date (one cheap look at the first cell decides most)."""
+    return bool(_DOTTED.match(text.iloc[0])) and bool(text.str.match(_DOTTED).all())
 
 
 def prepare_time_text(text: pd.Series) -> TimeText:
-    """Rewrite 12-hour clocks and dotted day-first dates as ISO 8601 text.
+    """Rewrite 12-hour clocks as 24-hour text; recognise dotted (day-first) dates.
 
     Parameters
     ----------
@@ -80,16 +79,14 @@ def prepare_time_text(text: pd.Series) -> TimeText:
     """
     if not len(text):
         return TimeText(text, "")
-    if text.str.contains(r"[AaPp]\.?[Mm]\.?$", regex=True).all():
+    if _ENDS_AMPM.search(text.iloc[0]) and text.str.contains(_ENDS_AMPM).all():
         rewritten = _twelve_hour(text)
         if rewritten is not None:
-            dotted = _dotted(rewritten)
-            if dotted is not None:
-                return TimeText(dotted, "12-hour clock, day-first dotted dates")
+            if _dotted(rewritten):
+                return TimeText(rewritten, "12-hour clock, day-first dotted dates", True)
             return TimeText(rewritten, "12-hour clock")
-    dotted = _dotted(text)
-    if dotted is not None:
-        return TimeText(dotted, "day-first dotted dates")
+    if _DOTTED.match(text.iloc[0]) and _dotted(text):
+        return TimeText(text, "day-first dotted dates", True)
     return TimeText(text, "")
 
 
@@ -120,8 +117,11 @@ def check_offsets(text: pd.Series, column: str, label: str) -> list[str]:
         Some timestamps carry an offset and others do not: as UTC and as local time they
         would interleave wrongly, so the reader refuses rather than guess.
     """
-    offsets = text.str.extract(_OFFSET)["off"]
-    aware = offsets.notna()
+    if ":" not in text.iloc[0]:
+        return []  # dates without a clock time carry no offset (and 01-08-2016 is no offset)
+    # The last six characters hold any offset: short strings keep this fast on large files.
+    tails = text.str[-6:]
+    aware = tails.str.contains(_OFFSET_TAIL)
     if not aware.any():
         return []
     if not aware.all():
@@ -133,4 +133,5 @@ def check_offsets(text: pd.Series, column: str, label: str) -> list[str]:
             f"({int((~aware).sum())}, e.g. {text.iloc[first_naive]!r}), so their order is "
             "unknown. Write every timestamp with its offset (e.g. 2024-01-31 09:30:00+01:00), "
             "or every one in the same local time without an offset.")
-    return sorted(set(offsets))[:3]
+    offsets = {_OFFSET_TAIL.search(tail).group(0) for tail in tails[aware].unique()}
+    return sorted(offsets)[:3]
