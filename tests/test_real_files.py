@@ -413,6 +413,8 @@ def test_header_and_format_variations_load_the_same_frame(time_name, prices, vol
         return
     pd.testing.assert_frame_equal(loaded, frame, check_freq=False)
     report = report_of(loaded)
+    assert report["time_format"] != "" and (time_format != "epoch"
+                                            or report["time_format"] == "unix epoch seconds")
     assert report["order"] == ("newest first" if newest_first else "oldest first")
     assert report["volume"] == volume and report["skipped_lines"] == len(banner)
 

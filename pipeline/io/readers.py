@@ -430,21 +430,22 @@ def _finish_times(parsed: pd.Series | pd.DatetimeIndex, missing: np.ndarray) -> 
     return out
 
 
-def _numeric_times(numbers: np.ndarray, allow_epoch: bool) -> np.ndarray:
-    """``YYYYMMDD`` integers, else unix epochs in s/ms/us/ns chosen by magnitude."""
+def _numeric_times(numbers: np.ndarray, allow_epoch: bool) -> tuple[np.ndarray, str]:
+    """``YYYYMMDD`` integers, else unix epochs in s/ms/us/ns chosen by magnitude; the times
+    and how they were read (for the read report)."""
     out = np.full(len(numbers), np.datetime64("NaT", "ns"))
     finite = np.isfinite(numbers)
     if not finite.any():
-        return out
+        return out, ""
     values = numbers[finite]
     integral = np.all(values == np.round(values))
     if integral and np.all((values >= 18000101) & (values <= 22001231)):
         text = pd.Series(values.astype(np.int64).astype(str))
         parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
         out[finite] = pd.DatetimeIndex(parsed).as_unit("ns").to_numpy()
-        return out
+        return out, "YYYYMMDD numbers"
     if not allow_epoch:
-        return out
+        return out, ""
     magnitude = np.median(np.abs(values))
     scale = 1e9 if magnitude < 1e11 else 1e6 if magnitude < 1e14 else 1e3 if magnitude < 1e17 else 1
     ns = values * scale
@@ -453,7 +454,8 @@ def _numeric_times(numbers: np.ndarray, allow_epoch: bool) -> np.ndarray:
     stamps = np.full(len(values), np.datetime64("NaT", "ns"))
     stamps[ok] = ns[ok].astype(np.int64).astype("datetime64[ns]")
     out[finite] = stamps
-    return out
+    unit = {1e9: "seconds", 1e6: "milliseconds", 1e3: "microseconds"}.get(scale, "nanoseconds")
+    return out, f"unix epoch {unit}"
 
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([+-]\d{2}:?\d{2}|Z)?$")
@@ -534,8 +536,8 @@ def _to_times(values: pd.Series | pd.Index, *, allow_epoch: bool,
     if pd.api.types.is_numeric_dtype(series.dtype):
         numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
         missing = np.isnan(numbers)
-        out = _numeric_times(numbers, allow_epoch)
-        return _Converted(out, missing, np.isnat(out) & ~missing, shown, "numbers")
+        out, how = _numeric_times(numbers, allow_epoch)
+        return _Converted(out, missing, np.isnat(out) & ~missing, shown, how)
 
     # Text, or objects mixing datetimes and text (spreadsheets): datetimes go through as is.
     is_stamp = series.map(
@@ -558,8 +560,7 @@ def _to_times(values: pd.Series | pd.Index, *, allow_epoch: bool,
         words = text[has_text]
         numeric = pd.to_numeric(words, errors="coerce")
         if numeric.notna().all() and date_format is None:
-            out[has_text] = _numeric_times(numeric.to_numpy(dtype=np.float64), allow_epoch)
-            how = "numbers"
+            out[has_text], how = _numeric_times(numeric.to_numpy(dtype=np.float64), allow_epoch)
         elif date_format is not None or not words.str.match(_CLOCK_ONLY).all():
             offsets = _times.check_offsets(words, column, label)
             parsed, how = _text_times(words, date_format)
