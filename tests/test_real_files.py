@@ -238,6 +238,8 @@ def test_explicit_skiprows_and_date_format():
     assert report_of(loaded)["skipped_lines"] == 2 and report_of(loaded)["skiprows"] == 2
     message = refused(data, skiprows=2, columns={"time": "when"}, date_format="%Y-%m-%d")
     assert "unparseable timestamp" in message and "date_format" in message
+    assert "skiprows=5000 skips every line" in refused(data, skiprows=5000)
+    assert "skiprows must be a whole number" in refused(data, skiprows=-1)
 
 
 def test_mixed_naive_and_aware_timestamps_are_refused_with_the_fix():

@@ -50,6 +50,7 @@ __all__ = [
     "find_layout",
     "normalize_name",
     "option_hint",
+    "skip_banner",
 ]
 
 #: Keys of an explicit ``columns`` mapping.
@@ -184,6 +185,27 @@ def find_header(lines: Sequence[str]) -> int:
         if same * 2 > len(after):
             return i
     return 0
+
+
+_BANNER_SHOWN = 120  # characters of a skipped line kept in the read report
+
+
+def skip_banner(text: str, skiprows: int | None, label: str) -> tuple[str, list[str], int]:
+    """Drop the lines above the header: ``skiprows`` of them, or those :func:`find_header`
+    finds. Returns the rest of the text, the skipped lines (for the report) and their count."""
+    skip = find_header(text[:1 << 16].splitlines()) if skiprows is None else skiprows
+    if not skip:
+        return text, [], 0
+    pos = 0
+    for _ in range(skip):  # by position, so a large file is not split into lines
+        end = text.find("\n", pos)
+        if end < 0:
+            raise InputDataError(f"Cannot use {label!r} as OHLCV input: skiprows={skip} skips "
+                                 "every line of the file; give the number of lines above the "
+                                 "header row.")
+        pos = end + 1
+    banner = [line[:_BANNER_SHOWN] for line in text[:pos].splitlines()[:10]]
+    return text[pos:], banner, skip
 
 
 def suggest_skiprows(raw: pd.DataFrame, already: int, name: str | None = None) -> int | None:

@@ -34,6 +34,7 @@ __all__ = [
     "describe_frequency",
     "find_gaps",
     "find_spikes",
+    "input_order",
     "preview_table",
     "warn_spikes",
 ]
@@ -269,6 +270,21 @@ class ReadReport:
         lines.append(("spikes", f"{len(self.spikes)}: {spikes} (kept)" if self.spikes else "none"))
         width = max(len(k) for k, _ in lines)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in lines)
+
+
+def input_order(stamps: np.ndarray) -> str:
+    """How the file ordered its rows: the frame is sorted whatever it was."""
+    steps = np.diff(stamps.astype(np.int64))
+    if (steps >= 0).all():
+        return "oldest first"
+    if (steps <= 0).all():
+        return "newest first"
+    backwards = int((steps < 0).sum())
+    if backwards >= 0.9 * len(steps):
+        return f"newest first, {len(steps) - backwards} rows out of order"
+    if backwards <= 0.1 * len(steps):
+        return f"oldest first, {backwards} rows out of order"
+    return "unsorted"
 
 
 def _timezone(offsets: list[str]) -> str:

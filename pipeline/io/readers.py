@@ -39,16 +39,17 @@ from pipeline.io import times as _times
 from pipeline.io.detect import (
     Layout,
     check_read_options,
-    find_header,
     find_layout,
     normalize_name,
     option_hint,
+    skip_banner,
 )
 from pipeline.io.inspect import (
     READ_REPORT,
     ReadReport,
     build_read_report,
     find_spikes,
+    input_order,
     warn_spikes,
 )
 
@@ -268,25 +269,6 @@ def _with_read_info(raw: Any, fmt: str, skiprows: int | None, banner: list[str],
 
 
 _READ_INFO = "sme_read_info"
-_BANNER_SHOWN = 120  # characters of a skipped line kept in the read report
-
-
-def _skip_lines(text: str, skiprows: int | None, label: str) -> tuple[str, list[str], int]:
-    """Drop the lines above the header: ``skiprows`` of them, or those :func:`find_header`
-    finds. Returns the rest of the text, the skipped lines (for the report) and their count."""
-    head = text[:1 << 16].splitlines()
-    if skiprows is None:
-        skip = find_header(head)
-    else:
-        skip = skiprows
-        if skip >= len(text.splitlines()):
-            raise _fail(label, f"skiprows={skip} skips every line of the file; give the number "
-                               "of lines above the header row.")
-    if not skip:
-        return text, [], 0
-    lines = text.splitlines(keepends=True)
-    banner = [line.rstrip("\r\n")[:_BANNER_SHOWN] for line in lines[:skip]]
-    return "".join(lines[skip:]), banner[:10], skip
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -300,7 +282,7 @@ def _sniff_delimiter(text: str) -> str:
 def _parse_csv(data: bytes, label: str, skiprows: int | None = None
                ) -> tuple[pd.DataFrame, bool]:
     text = _decode(data, label)
-    text, banner, skipped = _skip_lines(text, skiprows, label)
+    text, banner, skipped = skip_banner(text, skiprows, label)
     sep = _sniff_delimiter(text)
     # Everything is read as text: numbers and dates are converted by this module so that bad
     # cells can be shown to the user as they were written, and decimal commas handled.
@@ -458,62 +440,6 @@ def _numeric_times(numbers: np.ndarray, allow_epoch: bool) -> tuple[np.ndarray, 
     return out, f"unix epoch {unit}"
 
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([+-]\d{2}:?\d{2}|Z)?$")
-
-
-def _text_times(text: pd.Series, date_format: str | None = None) -> tuple[pd.Series, str]:
-    """Parse date strings; return them (UTC) and how they were read, for the read report.
-
-    An explicit ``date_format`` is used as it is. Otherwise 12-hour clocks and dotted dates
-    are rewritten as ISO 8601 (:mod:`pipeline.io.times`), ISO text is parsed strictly, and
-    anything else is tried month-first and day-first, keeping the better reading.
-    """
-    if date_format is not None:
-        return _times.parse_with_format(text, date_format), f"date_format {date_format!r}"
-    prepared = _times.prepare_time_text(text)
-    text = prepared.text
-    if prepared.dayfirst:
-        # Dotted dates are day first wherever they are written: one parse, no guessing.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = pd.to_datetime(text, errors="coerce", utc=True, dayfirst=True)
-        return parsed, prepared.how
-    present = text.dropna()
-    if len(present) and bool(present.str.match(_ISO_DATE).all()):
-        # Year-first ISO dates are unambiguous: one strict parse instead of two guesses
-        # (about 4 s saved on a 1,000,000-row file).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-            except (ValueError, TypeError, OverflowError):
-                parsed = None
-        if parsed is not None and not parsed[text.notna()].isna().any():
-            return parsed, prepared.how or "ISO 8601"
-    best: pd.Series | None = None
-    best_key: tuple[int, int] | None = None
-    how = ""
-    for dayfirst in (False, True):
-        with warnings.catch_warnings():
-            # "Could not infer format" and dayfirst warnings are expected on messy input.
-            warnings.simplefilter("ignore")
-            try:
-                parsed = pd.to_datetime(text, errors="coerce", utc=True, dayfirst=dayfirst)
-            except (ValueError, TypeError, OverflowError):
-                continue
-        valid = parsed.dropna()
-        # Fewest unparseable cells first, then a reading that is in time order (ascending or
-        # descending) beats one that jumps around, which is how 01/02 vs 02/01 is decided.
-        ordered = valid.is_monotonic_increasing or valid.is_monotonic_decreasing
-        key = (int(parsed.isna().sum()), 0 if ordered else 1)
-        if best_key is None or key < best_key:
-            best, best_key = parsed, key
-            how = "day first" if dayfirst else "month first"
-    if best is None:
-        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]"), ""
-    return best, prepared.how or how
-
-
 _CLOCK_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 
@@ -563,7 +489,7 @@ def _to_times(values: pd.Series | pd.Index, *, allow_epoch: bool,
             out[has_text], how = _numeric_times(numeric.to_numpy(dtype=np.float64), allow_epoch)
         elif date_format is not None or not words.str.match(_CLOCK_ONLY).all():
             offsets = _times.check_offsets(words, column, label)
-            parsed, how = _text_times(words, date_format)
+            parsed, how = _times.parse_text(words, date_format)
             out[has_text] = _finish_times(parsed, np.zeros(len(words), bool))
     return _Converted(out, missing, np.isnat(out) & ~missing, shown, how, offsets)
 
@@ -946,25 +872,10 @@ def _normalize(
     frame.attrs[READ_REPORT] = build_read_report(
         frame, label=label, read_info=raw.attrs.get(_READ_INFO, {}), layout=table.layout,
         time_column=table.time_column, time_how=table.times.how, offsets=table.times.offsets,
-        order=_input_order(stamps[np.flatnonzero(keep)]), rows_read=len(table.rows),
+        order=input_order(stamps[np.flatnonzero(keep)]), rows_read=len(table.rows),
         blank_rows=int(table.blank.sum()), repairs=report if repair else None, spikes=spikes,
     ).to_dict()
     return frame
-
-
-def _input_order(stamps: np.ndarray) -> str:
-    """How the file ordered its rows: the frame is sorted whatever it was."""
-    steps = np.diff(stamps.astype(np.int64))
-    if (steps >= 0).all():
-        return "oldest first"
-    if (steps <= 0).all():
-        return "newest first"
-    backwards = int((steps < 0).sum())
-    if backwards >= 0.9 * len(steps):
-        return f"newest first, {len(steps) - backwards} rows out of order"
-    if backwards <= 0.1 * len(steps):
-        return f"oldest first, {backwards} rows out of order"
-    return "unsorted"
 
 
 def _too_short(label: str, n_rows: int, what: str) -> InputDataError:
