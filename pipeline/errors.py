@@ -13,10 +13,12 @@ The tree::
                                       reached and the attempts spent
 
     SMEWarning (UserWarning)          base of every warning
-    └── DataRepairWarning             input rows were dropped or fixed (``repair=True``)
-        MissingVolumeWarning          input has no volume; volume metrics are skipped
-        SuspectDataWarning            input bars that look like bad ticks (a price spike
-                                      that reverts the next bar) were kept
+    ├── DataRepairWarning             input rows were dropped or fixed (``repair=True``)
+    ├── MissingVolumeWarning          input has no volume; volume metrics are skipped
+    ├── SuspectDataWarning            input bars that look like bad ticks (a price spike
+    │                                 that reverts the next bar) were kept
+    └── PreflightWarning              the preflight expects a run to be slow or to fail at
+                                      its threshold; the message suggests one that works
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "DataRepairWarning",
     "MissingVolumeWarning",
     "SuspectDataWarning",
+    "PreflightWarning",
 ]
 
 
@@ -91,3 +94,10 @@ class MissingVolumeWarning(SMEWarning):
 
 class SuspectDataWarning(SMEWarning):
     """Input bars that look like bad ticks were kept; the scenarios will resample them."""
+
+
+class PreflightWarning(SMEWarning):
+    """The preflight expects the run to be slow or to fail at its ``min_fidelity``.
+
+    The threshold is never changed: the message says what the pilot saw and suggests one.
+    """
