@@ -26,12 +26,13 @@ import fsspec
 import numpy as np
 import pandas as pd
 from distributed import Client
-from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -45,12 +46,18 @@ from pipeline.core.scoring import DEFAULT_WEIGHTS
 from pipeline.core.timeframes import MIN_TIMEFRAME_BARS
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.io.assets import LAYOUTS, align_assets
-from pipeline.io.limits import SERVER_LIMITS, InputLimits
+from pipeline.io.limits import SERVER_LIMITS, InputLimitError, InputLimits
 from pipeline.io.readers import SAMPLE_NAMES, load_sample
 from pipeline.io.writers import FORMATS, OutputStore
 from pipeline.redaction import RedactingFilter
 from pipeline.runner.cluster import connect
-from pipeline.runner.config import ClusterConfig, InputConfig, RegimeConfig, load_config
+from pipeline.runner.config import (
+    ClusterConfig,
+    ColumnsConfig,
+    InputConfig,
+    RegimeConfig,
+    load_config,
+)
 from pipeline.runner.coordinator import MANIFEST
 from pipeline.runner.tasks import all_files
 
@@ -178,6 +185,27 @@ def _regime_bands(runs: list, index: pd.Index) -> list[dict]:
                     "end": pd.Timestamp(index[end]).isoformat(), "bars": end - pos + 1})
         pos = end + 1
     return out
+
+
+def _columns_field(text: str | None) -> dict[str, str] | None:
+    """The upload's ``columns`` form field: a JSON object checked like ``input.columns``."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise HTTPException(422, 'columns: not valid JSON; send an object such as '
+                                 '{"time": "dt", "volume": "value"}') from None
+    if not isinstance(value, dict):
+        raise HTTPException(422, 'columns: expected a JSON object such as {"time": "dt"}')
+    try:
+        return ColumnsConfig.model_validate(value).mapping()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        msg = (f"unknown key; allowed keys: {', '.join(ColumnsConfig.model_fields)}"
+               if err["type"] == "extra_forbidden" else err["msg"])
+        raise HTTPException(422, f"columns.{key}: {msg}") from None
 
 
 def _json_error(status: int, detail: str, **extra: Any) -> JSONResponse:
@@ -623,10 +651,23 @@ def create_app(
         symbol_column: str = Query(
             InputConfig.model_fields["symbol_column"].default, min_length=1, max_length=100,
             description="Symbol column of a long table."),
-    ) -> dict:
+        columns: Annotated[str | None, Form(
+            max_length=2000, description='Columns for the fields detection cannot find, as a '
+            'JSON object: {"time": "dt", "volume": "value"} (keys time, open, high, low, '
+            'close, volume).')] = None,
+        skiprows: Annotated[int | None, Form(
+            ge=0, le=10_000, description="Lines above the header row (default: detected).")
+        ] = None,
+        date_format: Annotated[str | None, Form(
+            min_length=2, max_length=100, pattern="%",
+            description="strftime format of the time column, e.g. %d.%m.%Y %H:%M.")] = None,
+    ) -> dict | JSONResponse:
         """Upload an OHLCV file; it is validated, normalized and stored as Parquet. A
         multi-asset table (``layout=long|wide``) is split by symbol, each asset validated, and
-        the assets aligned on their common timestamps."""
+        the assets aligned on their common timestamps. A refused file answers 422 with the
+        message and ``preview``: its first raw rows, to map its columns by hand."""
+        read = {"columns": _columns_field(columns), "skiprows": skiprows,
+                "date_format": date_format}
         chunks, size = [], 0
         while chunk := file.file.read(_CHUNK):
             size += len(chunk)
@@ -635,8 +676,15 @@ def create_app(
                                          f"{max_upload_mb:g} MB")
             chunks.append(chunk)
         name = display_name(file.filename)
-        frame = parser.parse(b"".join(chunks), name, layout=layout, symbol_column=symbol_column,
-                             repair=repair, timeout_option="--upload-parse-seconds")
+        try:
+            frame = parser.parse(b"".join(chunks), name, layout=layout,
+                                 symbol_column=symbol_column, repair=repair, read=read,
+                                 timeout_option="--upload-parse-seconds")
+        except InputLimitError:
+            raise  # 413 or 422 by its handler, without a preview: the file is too costly to open
+        except InputDataError as exc:
+            preview = getattr(exc, "preview", None)
+            return _json_error(422, str(exc), **({"preview": preview} if preview else {}))
         return state.datasets.create(frame, name, size, layout=layout)
 
     @router.post("/datasets/samples/{name}", status_code=201, response_model=Dataset,

@@ -14,13 +14,15 @@ import io
 import multiprocessing
 import threading
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from pipeline.errors import InputDataError
 from pipeline.io.assets import load_assets
-from pipeline.io.limits import InputLimits
+from pipeline.io.inspect import preview_table
+from pipeline.io.limits import InputLimitError, InputLimits
 from pipeline.io.readers import load_ohlcv
 
 __all__ = ["UploadParser", "UploadTimeout"]
@@ -37,7 +39,7 @@ Parsed = pd.DataFrame | dict[str, pd.DataFrame]
 
 
 def _parse(data: bytes, name: str, layout: str, symbol_column: str, repair: bool,
-           limits: InputLimits) -> Parsed:
+           limits: InputLimits, read: Mapping[str, Any]) -> Parsed:
     """One frame, or ``{symbol: frame}`` of a multi-asset table."""
     buffer = io.BytesIO(data)
     buffer.name = name  # the reader's messages name the file
@@ -45,16 +47,21 @@ def _parse(data: bytes, name: str, layout: str, symbol_column: str, repair: bool
         # What they say (repairs, no volume) reaches the dataset's notes through the frame.
         warnings.simplefilter("ignore")
         if layout == "single":
-            return load_ohlcv(buffer, repair=repair, name=name, limits=limits)
+            return load_ohlcv(buffer, repair=repair, name=name, limits=limits, **read)
         return load_assets(buffer, layout=layout, symbol_column=symbol_column, repair=repair,
-                           limits=limits)
+                           limits=limits, **read)
 
 
 def _child(conn, args: tuple) -> None:
     """Entry point of a parse process: send back ``("ok", parsed)`` or ``("error", exc)``."""
     try:
         result: tuple[str, Any] = ("ok", _parse(*args))
+    except InputLimitError as exc:
+        result = ("error", exc)  # no preview: the file is too large to open
     except InputDataError as exc:
+        # The first raw rows, to map the columns by hand; read here, where a costly file can
+        # only spend this process's budget.
+        exc.preview = preview_table(args[0], args[1])
         result = ("error", exc)
     except Exception as exc:  # noqa: BLE001 - the parent reports it without a traceback
         result = ("crash", f"{type(exc).__name__}: {exc}"[:500])
@@ -86,16 +93,21 @@ class UploadParser:
 
     def parse(self, data: bytes, name: str, *, layout: str = "single",
               symbol_column: str = "symbol", repair: bool = False,
+              read: Mapping[str, Any] | None = None,
               timeout_option: str = "time budget") -> Parsed:
         """Parse an upload in a child process; blocks the calling (worker) thread only.
+
+        ``read`` holds the reader's options (``columns``, ``skiprows``, ``date_format``).
 
         Raises
         ------
         InputDataError
-            The reader's own error (an :class:`~pipeline.io.limits.InputLimitError` for a file
-            over the limits), or :class:`UploadTimeout` when the budget was spent.
+            The reader's own error, with ``preview`` (:func:`~pipeline.io.inspect.preview_table`
+            of the file) set when the file was within the limits; an
+            :class:`~pipeline.io.limits.InputLimitError` for a file over them; or
+            :class:`UploadTimeout` when the budget was spent.
         """
-        args = (data, name, layout, symbol_column, repair, self.limits)
+        args = (data, name, layout, symbol_column, repair, self.limits, dict(read or {}))
         with self._slots:
             receiver, sender = self._context.Pipe(duplex=False)
             process = self._context.Process(target=_child, args=(sender, args), daemon=True,

@@ -13,6 +13,11 @@ first starts right after a row whose recent volatility (the mean ``|r|`` over th
 ranked within ``±width`` of it by that volatility, uniformly. This is the matched-block
 bootstrap of Carlstein et al. (1998) with a rank (uniform) kernel. A row's chance of starting a
 block stays uniform, so each bar of the input is still drawn equally often in the long run.
+Intraday bars are matched within their slot of the day (:func:`bar_phases`), so a new block
+continues the daily cycle where the last one left it, as in the seasonal block bootstrap
+(Politis 2001): hourly EUR/USD moves 3.3 times as much in its busiest hour as in its quietest,
+and blocks joined at random hours smeared that pattern into the volatility metrics. The first
+block starts in the slot of the series' first timestamp, so the cycle sits at the right hours.
 
 Reproducibility: candidate ``(scenario, attempt)`` draws only from
 ``numpy.random.default_rng([attempt, scenario, root_seed])`` — the same candidate comes out
@@ -24,9 +29,10 @@ the index arithmetic itself is vectorised over the batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 from pipeline.errors import ConfigError
 
@@ -36,6 +42,7 @@ __all__ = [
     "JOIN_WINDOW",
     "JOIN_WIDTH",
     "BlockJoins",
+    "bar_phases",
     "candidate_rng",
     "sample_indices",
 ]
@@ -57,31 +64,65 @@ JOIN_WINDOW = 21
 JOIN_WIDTH = 0.05
 
 
+def bar_phases(timestamps: pd.DatetimeIndex) -> np.ndarray | None:
+    """Each bar's slot in the day for intraday bars (None for daily and coarser bars).
+
+    The slot is the time of day in units of the most common spacing, so hourly bars have 24
+    slots and 5-minute bars 288. None when the spacing does not divide a day.
+    """
+    if len(timestamps) < 3:
+        return None
+    step = pd.Series(timestamps).diff().dropna().median()
+    day = pd.Timedelta(days=1)
+    if not step or step >= day or (day / step) != int(day / step):
+        return None
+    offset = (timestamps - timestamps.normalize()) / step
+    return np.round(np.asarray(offset, dtype=float)).astype(np.int64) % int(day / step)
+
+
 @dataclass(frozen=True, eq=False)
 class BlockJoins:
     """Where a new block may start, given the row the previous block ended on.
 
+    Rows are grouped into classes (one class, or one per slot of the day for intraday bars) and
+    sorted by recent volatility within each; a join moves within the class of the row it leaves.
+
     Attributes
     ----------
     order : ndarray of int64, shape (n_rows,)
-        Rows sorted by recent volatility.
+        Rows sorted by class, then by recent volatility.
     rank : ndarray of int64, shape (n_rows,)
         Each row's position in ``order``.
-    width : int
-        Half-width of the neighbourhood in ranks.
+    class_start, class_size : ndarray of int64, shape (n_rows,)
+        Where each row's class begins in ``order``, and its number of rows.
+    width : float
+        Half-width of the neighbourhood, as a share of the class's rows.
+    state : ndarray, shape (n_rows,)
+        The recent volatility rows are matched on.
+    phase : ndarray of int64, optional
+        Each row's slot in the day (intraday bars), or None.
+    first_rows : ndarray of int64, optional
+        Rows a series may start with: those in the slot of the series' first timestamp.
     """
 
     order: np.ndarray
     rank: np.ndarray
-    width: int
-    state: np.ndarray | None = None
+    class_start: np.ndarray
+    class_size: np.ndarray
+    width: float
+    state: np.ndarray
+    phase: np.ndarray | None = None
+    first_rows: np.ndarray | None = None
 
     @classmethod
-    def from_returns(cls, returns: Sequence[np.ndarray], *, window: int = JOIN_WINDOW,
+    def from_returns(cls, returns: Sequence[np.ndarray], *, phase: np.ndarray | None = None,
+                     first_phase: int | None = None, window: int = JOIN_WINDOW,
                      width: float = JOIN_WIDTH) -> BlockJoins:
         """Joins matched on the trailing mean ``|r|`` of one or several aligned assets.
 
         Several assets are matched on the mean of their ``|r| / std(r)``, so each counts alike.
+        ``phase`` (each row's slot in the day) keeps joins within a slot, so the next block
+        continues the daily cycle; ``first_phase`` is the slot of the series' first bar.
         """
         state = np.zeros(np.asarray(returns[0]).shape[0])
         for r in returns:
@@ -92,51 +133,68 @@ class BlockJoins:
         t = np.arange(state.size)
         lo = np.maximum(t + 1 - int(window), 0)
         trailing = (c[t + 1] - c[lo]) / (t + 1 - lo)
-        return cls.from_state(trailing, width=width)
+        joins = cls.from_state(trailing, phase=phase, width=width)
+        if phase is not None and first_phase is not None:
+            first = np.flatnonzero(phase == first_phase)
+            if first.size:
+                joins = replace(joins, first_rows=first)
+        return joins
 
     @classmethod
-    def from_state(cls, state: np.ndarray, *, width: float = JOIN_WIDTH) -> BlockJoins:
-        """Joins matched on a given per-row ``state``."""
-        order = np.argsort(state, kind="stable").astype(np.int64)
+    def from_state(cls, state: np.ndarray, *, phase: np.ndarray | None = None,
+                   width: float = JOIN_WIDTH) -> BlockJoins:
+        """Joins matched on a given per-row ``state``, within ``phase`` classes if given."""
+        state = np.asarray(state, dtype=float)
+        classes = np.zeros(state.size, dtype=np.int64) if phase is None else np.asarray(phase)
+        order = np.lexsort((state, classes)).astype(np.int64)
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
-        return cls(order=order, rank=rank, width=max(1, int(round(width * order.size))),
-                   state=np.asarray(state, dtype=float))
+        sorted_classes = classes[order]
+        first_of = np.flatnonzero(np.r_[True, sorted_classes[1:] != sorted_classes[:-1]])
+        sizes = np.diff(np.r_[first_of, order.size])
+        which = np.searchsorted(first_of, rank, side="right") - 1
+        return cls(order=order, rank=rank, class_start=first_of[which],
+                   class_size=sizes[which], width=float(width), state=state,
+                   phase=None if phase is None else classes)
 
     def within(self, rows: np.ndarray) -> BlockJoins:
         """The joins of a subset of rows (a regime's pool), indexed by position in ``rows``."""
-        return BlockJoins.from_state(self.state[rows], width=self.width / self.order.size)
+        return BlockJoins.from_state(self.state[rows], width=self.width,
+                                     phase=None if self.phase is None else self.phase[rows])
+
+    def first(self, u: float) -> int:
+        """A series' first row, uniform over :attr:`first_rows` (all rows if None)."""
+        if self.first_rows is None:
+            return int(u * self.order.size)
+        return int(self.first_rows[int(u * self.first_rows.size)])
 
     def neighbour(self, row: int, u: float) -> int:
-        """The row after a uniformly drawn (``u`` in [0, 1)) neighbour of ``row``."""
-        n = self.order.size
-        r = int(self.rank[row]) + int(u * (2 * self.width + 1)) - self.width
-        r = -r - 1 if r < 0 else (2 * n - 1 - r if r >= n else r)
-        return (int(self.order[r]) + 1) % n
+        """The row after a uniformly drawn (``u`` in [0, 1)) neighbour of ``row`` in its class."""
+        start, m = int(self.class_start[row]), int(self.class_size[row])
+        w = min(max(1, int(round(self.width * m))), m - 1)
+        k = int(self.rank[row]) - start + int(u * (2 * w + 1)) - w
+        # Reflect at the class's ends rather than clamp: clamping would pile the draws of a
+        # whole neighbourhood onto its calmest and its stormiest row.
+        k = -k - 1 if k < 0 else (2 * m - 1 - k if k >= m else k)
+        return (int(self.order[start + k]) + 1) % self.order.size
 
-    def starts(self, first: int, lengths: np.ndarray, offsets: np.ndarray, *,
+    def starts(self, lengths: np.ndarray, draws: np.ndarray, *,
                last_start: int | None = None) -> np.ndarray:
-        """Block starts: ``first``, then each matched to where the block before it ended.
-
-        ``offsets`` (one per block, in ``[-width, width]``) pick the neighbour; ``last_start``
-        caps a start so a block does not run past the end (moving blocks).
-        """
+        """Block starts: the first from ``draws[0]``, each later one matched to where the block
+        before it ended (``lengths``: the blocks' lengths; ``draws``: uniforms, one per block).
+        ``last_start`` caps a start so a block does not run past the end (moving blocks)."""
         n = self.order.size
-        order = self.order.tolist()
-        rank = self.rank.tolist()
-        out = [int(first)]
-        for size, offset in zip(lengths[:-1].tolist(), offsets[1:].tolist(), strict=True):
-            end = (out[-1] + size - 1) % n
-            r = rank[end] + offset
-            # Reflect at the ends rather than clamp: clamping would pile the draws of a whole
-            # neighbourhood onto the calmest and the stormiest row.
-            r = -r - 1 if r < 0 else (2 * n - 1 - r if r >= n else r)
-            start = (order[r] + 1) % n
+        out = [self.first(float(draws[0]))]
+        if last_start is not None:
+            out[0] = min(out[0], last_start)
+        for size, u in zip(lengths[:-1].tolist(), draws[1:].tolist(), strict=True):
+            start = self.neighbour((out[-1] + size - 1) % n, u)
             out.append(start if last_start is None else min(start, last_start))
         return np.asarray(out, dtype=np.int64)
 
     def __repr__(self) -> str:
-        return f"BlockJoins(rows={self.order.size}, width={self.width})"
+        slots = "" if self.phase is None else f", slots={int(self.phase.max()) + 1}"
+        return f"BlockJoins(rows={self.order.size}, width={self.width:g}{slots})"
 
 
 def candidate_rng(root_seed: int, scenario: int, attempt: int) -> np.random.Generator:
@@ -200,10 +258,10 @@ def sample_indices(
                 lengths = np.concatenate([lengths, rng.geometric(p, size=expected)])
             ends = np.cumsum(lengths)
             n_used = int(np.searchsorted(ends, length)) + 1
-            starts = rng.integers(0, n_rows, n_used)
-            if joins is not None:
-                offsets = rng.integers(-joins.width, joins.width + 1, n_used)
-                starts = joins.starts(starts[0], lengths[:n_used], offsets)
+            if joins is None:
+                starts = rng.integers(0, n_rows, n_used)
+            else:
+                starts = joins.starts(lengths[:n_used], rng.random(n_used))
             block_pos = np.concatenate([[0], ends[: n_used - 1]])
             used = np.diff(np.concatenate([block_pos, [length]]))
             np.remainder(np.repeat(starts - block_pos, used) + positions, n_rows, out=out[i])
@@ -214,10 +272,10 @@ def sample_indices(
     starts = np.empty((batch, n_blocks), dtype=np.int64)
     last = None if method == "circular" else high - 1
     for i, rng in enumerate(rngs):
-        starts[i] = rng.integers(0, high, n_blocks)
-        if joins is not None:
-            offsets = rng.integers(-joins.width, joins.width + 1, n_blocks)
-            starts[i] = joins.starts(starts[i, 0], np.full(n_blocks, b), offsets,
+        if joins is None:
+            starts[i] = rng.integers(0, high, n_blocks)
+        else:
+            starts[i] = joins.starts(np.full(n_blocks, b), rng.random(n_blocks),
                                      last_start=last)
     idx = (starts[:, :, None] + np.arange(b)).reshape(batch, n_blocks * b)[:, :length]
     if method == "circular":
