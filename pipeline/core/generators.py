@@ -28,6 +28,8 @@ the index arithmetic itself is vectorised over the batch.
 
 from __future__ import annotations
 
+import array
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -162,34 +164,86 @@ class BlockJoins:
         return BlockJoins.from_state(self.state[rows], width=self.width,
                                      phase=None if self.phase is None else self.phase[rows])
 
+    @functools.cached_property
+    def _per_row(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: its class's start in ``order``, size, neighbourhood span ``2w + 1`` and
+        ``rank - class start - w`` (what a join needs, looked up once per row)."""
+        size = self.class_size
+        w = np.minimum(np.maximum(1, np.round(self.width * size).astype(np.int64)),
+                       np.maximum(size - 1, 0))
+        return self.class_start, size, 2 * w + 1, self.rank - self.class_start - w
+
+    @functools.cached_property
+    def _lists(self) -> tuple[array.array, ...]:
+        """:attr:`_per_row` and ``order`` as typed arrays of Python ints (8 bytes a row, and
+        indexing them is as fast as a list's), for one join at a time."""
+        out = []
+        for a in (*self._per_row, self.order):
+            arr = array.array("q")
+            arr.frombytes(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+            out.append(arr)
+        return tuple(out)
+
+    def __getstate__(self) -> dict:
+        # The lookup tables are rebuilt on first use; they need not travel to the workers.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_per_row", "_lists")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def neighbour(self, row: int, u: float) -> int:
+        """The row after a uniformly drawn (``u`` in [0, 1)) neighbour of ``row`` in its class.
+
+        Reflected at the class's ends rather than clamped: clamping would pile the draws of a
+        whole neighbourhood onto its calmest and its stormiest row.
+        """
+        start, size, span, base, order = self._lists
+        k = base[row] + int(u * span[row])
+        m = size[row]
+        k = -k - 1 if k < 0 else (2 * m - 1 - k if k >= m else k)
+        nxt = order[start[row] + k] + 1
+        return 0 if nxt == len(order) else nxt
+
     def first(self, u: float) -> int:
         """A series' first row, uniform over :attr:`first_rows` (all rows if None)."""
         if self.first_rows is None:
             return int(u * self.order.size)
         return int(self.first_rows[int(u * self.first_rows.size)])
 
-    def neighbour(self, row: int, u: float) -> int:
-        """The row after a uniformly drawn (``u`` in [0, 1)) neighbour of ``row`` in its class."""
-        start, m = int(self.class_start[row]), int(self.class_size[row])
-        w = min(max(1, int(round(self.width * m))), m - 1)
-        k = int(self.rank[row]) - start + int(u * (2 * w + 1)) - w
-        # Reflect at the class's ends rather than clamp: clamping would pile the draws of a
-        # whole neighbourhood onto its calmest and its stormiest row.
-        k = -k - 1 if k < 0 else (2 * m - 1 - k if k >= m else k)
-        return (int(self.order[start + k]) + 1) % self.order.size
+    def batch_starts(self, lengths: Sequence[np.ndarray], draws: Sequence[np.ndarray], *,
+                     last_start: int | None = None) -> list[np.ndarray]:
+        """Block starts of several candidates: the first from ``draws[i][0]``, each later one
+        matched to where the block before it ended.
 
-    def starts(self, lengths: np.ndarray, draws: np.ndarray, *,
-               last_start: int | None = None) -> np.ndarray:
-        """Block starts: the first from ``draws[0]``, each later one matched to where the block
-        before it ended (``lengths``: the blocks' lengths; ``draws``: uniforms, one per block).
-        ``last_start`` caps a start so a block does not run past the end (moving blocks)."""
-        n = self.order.size
-        out = [self.first(float(draws[0]))]
-        if last_start is not None:
-            out[0] = min(out[0], last_start)
-        for size, u in zip(lengths[:-1].tolist(), draws[1:].tolist(), strict=True):
-            start = self.neighbour((out[-1] + size - 1) % n, u)
-            out.append(start if last_start is None else min(start, last_start))
+        ``lengths[i]`` are candidate ``i``'s block lengths and ``draws[i]`` one uniform per block;
+        ``last_start`` caps a start so a block does not run past the end (moving blocks).
+        """
+        return [self._starts(x, d, last_start) for x, d in zip(lengths, draws, strict=True)]
+
+    def _starts(self, lengths: np.ndarray, draws: np.ndarray, last_start: int | None
+                ) -> np.ndarray:
+        # The hot loop of a joined bootstrap, one join per block: plain Python on lists is
+        # about four times faster here than numpy on arrays as long as the batch (measured at
+        # 140 joins a candidate: 0.03 ms against 0.13 ms), because each step is a few scalars.
+        start, size, span, base, order = self._lists
+        n = len(order)
+        cap = n if last_start is None else last_start
+        s = min(int(self.first(draws[0])), cap)
+        out = [s]
+        for step, u in zip((lengths[:-1] - 1).tolist(), draws[1:].tolist(), strict=True):
+            e = (s + step) % n
+            k = base[e] + int(u * span[e])
+            m = size[e]
+            if k < 0:
+                k = -k - 1
+            elif k >= m:
+                k = 2 * m - 1 - k
+            s = order[start[e] + k] + 1
+            if s == n:
+                s = 0
+            if s > cap:
+                s = cap
+            out.append(s)
         return np.asarray(out, dtype=np.int64)
 
     def __repr__(self) -> str:
@@ -252,17 +306,20 @@ def sample_indices(
         p = 1.0 / b
         positions = np.arange(length)
         expected = length // b + 8
-        for i, rng in enumerate(rngs):
+        drawn = []
+        for rng in rngs:
             lengths = rng.geometric(p, size=expected)
             while lengths.sum() < length:
                 lengths = np.concatenate([lengths, rng.geometric(p, size=expected)])
-            ends = np.cumsum(lengths)
-            n_used = int(np.searchsorted(ends, length)) + 1
-            if joins is None:
-                starts = rng.integers(0, n_rows, n_used)
-            else:
-                starts = joins.starts(lengths[:n_used], rng.random(n_used))
-            block_pos = np.concatenate([[0], ends[: n_used - 1]])
+            n_used = int(np.searchsorted(np.cumsum(lengths), length)) + 1
+            lengths = lengths[:n_used]
+            draws = rng.integers(0, n_rows, n_used) if joins is None else rng.random(n_used)
+            drawn.append((lengths, draws))
+        if joins is not None:
+            starts_of = joins.batch_starts([d[0] for d in drawn], [d[1] for d in drawn])
+        for i, (lengths, draws) in enumerate(drawn):
+            starts = draws if joins is None else starts_of[i]
+            block_pos = np.concatenate([[0], np.cumsum(lengths)[:-1]])
             used = np.diff(np.concatenate([block_pos, [length]]))
             np.remainder(np.repeat(starts - block_pos, used) + positions, n_rows, out=out[i])
         return out
@@ -270,13 +327,14 @@ def sample_indices(
     n_blocks = -(-length // b)
     high = n_rows if method == "circular" else n_rows - b + 1
     starts = np.empty((batch, n_blocks), dtype=np.int64)
-    last = None if method == "circular" else high - 1
-    for i, rng in enumerate(rngs):
-        if joins is None:
+    if joins is None:
+        for i, rng in enumerate(rngs):
             starts[i] = rng.integers(0, high, n_blocks)
-        else:
-            starts[i] = joins.starts(np.full(n_blocks, b), rng.random(n_blocks),
-                                     last_start=last)
+    else:
+        last = None if method == "circular" else high - 1
+        sizes = np.full(n_blocks, b)
+        starts[:] = joins.batch_starts([sizes] * batch, [rng.random(n_blocks) for rng in rngs],
+                                       last_start=last)
     idx = (starts[:, :, None] + np.arange(b)).reshape(batch, n_blocks * b)[:, :length]
     if method == "circular":
         np.remainder(idx, n_rows, out=idx)
