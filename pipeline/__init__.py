@@ -32,6 +32,7 @@ from pipeline.core.factory import (
     fit_model,
 )
 from pipeline.core.metrics import METRIC_NAMES, compute_metrics, compute_metrics_batch
+from pipeline.core.preflight import Preflight
 from pipeline.core.scoring import DEFAULT_WEIGHTS
 from pipeline.errors import (
     ConfigError,
@@ -39,6 +40,7 @@ from pipeline.errors import (
     FidelityNotReachedError,
     InputDataError,
     MissingVolumeWarning,
+    PreflightWarning,
     SMEError,
     SMEWarning,
 )
@@ -78,6 +80,8 @@ __all__ = [
     "SMEWarning",
     "DataRepairWarning",
     "MissingVolumeWarning",
+    "PreflightWarning",
+    "Preflight",
 ]
 
 

@@ -13,8 +13,10 @@ The tree::
                                       reached and the attempts spent
 
     SMEWarning (UserWarning)          base of every warning
-    └── DataRepairWarning             input rows were dropped or fixed (``repair=True``)
-        MissingVolumeWarning          input has no volume; volume metrics are skipped
+    ├── DataRepairWarning             input rows were dropped or fixed (``repair=True``)
+    ├── MissingVolumeWarning          input has no volume; volume metrics are skipped
+    └── PreflightWarning              the preflight expects a run to be slow or to fail at
+                                      its threshold; the message suggests one that works
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "SMEWarning",
     "DataRepairWarning",
     "MissingVolumeWarning",
+    "PreflightWarning",
 ]
 
 
@@ -84,3 +87,10 @@ class DataRepairWarning(SMEWarning):
 
 class MissingVolumeWarning(SMEWarning):
     """The input has no volume column: series are generated without volume."""
+
+
+class PreflightWarning(SMEWarning):
+    """The preflight expects the run to be slow or to fail at its ``min_fidelity``.
+
+    The threshold is never changed: the message says what the pilot saw and suggests one.
+    """

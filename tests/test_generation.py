@@ -10,11 +10,18 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from pipeline.core.blocks import (
     MIN_AUTO_BLOCK,
-    auto_block_size,
+    check_block_size,
+    choose_block_size,
+    dependence_block_length,
+    pilot_grid,
     politis_white_block_length,
-    resolve_block_size,
 )
-from pipeline.core.generators import BOOTSTRAP_METHODS, candidate_rng, sample_indices
+from pipeline.core.generators import (
+    BOOTSTRAP_METHODS,
+    BlockJoins,
+    candidate_rng,
+    sample_indices,
+)
 from pipeline.core.preprocessing import output_index, preprocess
 from pipeline.core.reconstruction import reconstruct
 from pipeline.errors import ConfigError
@@ -50,26 +57,81 @@ def test_politis_white_matches_arch_on_ar1():
                     rtol=1e-10)
 
 
-def test_auto_block_size_uses_squared_returns_and_clamps(returns):
-    b = auto_block_size(returns, "stationary")
-    raw = optimal_block_length(returns**2).to_numpy()[0, 0]
-    assert b == min(round(raw), int(np.sqrt(len(returns))))
-    assert MIN_AUTO_BLOCK <= b <= int(np.sqrt(len(returns)))
-    assert auto_block_size(returns, "iid") == 1
+def test_dependence_length_is_politis_white_on_abs_returns_and_clamps(returns):
+    b = dependence_block_length(returns, "stationary")
+    raw = optimal_block_length(np.column_stack([returns, np.abs(returns)])).to_numpy()[:, 0]
+    upper = int(min(3 * np.sqrt(len(returns)), len(returns) / 10))
+    assert b == min(round(raw.max()), upper)
+    # |r| carries the volatility dependence that r alone (about 9 bars here) does not.
+    assert raw[1] > 5 * raw[0]
+    assert dependence_block_length(returns, "iid") == 1
     rng = np.random.default_rng(0)
-    assert auto_block_size(rng.standard_normal(3000), "circular") >= MIN_AUTO_BLOCK
+    assert dependence_block_length(rng.standard_normal(3000), "circular") == MIN_AUTO_BLOCK
+
+
+def test_dependence_length_ignores_a_few_huge_squares():
+    # A volatility-clustered series with three crash days: squared returns lose their
+    # dependence to the crashes, absolute returns keep it.
+    rng = np.random.default_rng(5)
+    n = 2000
+    vol = np.exp(np.convolve(rng.standard_normal(n + 99) * 0.35, np.ones(100) / 10, "valid"))
+    r = 0.01 * vol * rng.standard_normal(n)
+    r[[400, 900, 1500]] = [-0.25, -0.2, 0.22]
+    sq = politis_white_block_length(r**2)[0]
+    assert dependence_block_length(r) > 3 * sq
 
 
 @pytest.mark.parametrize("bad", ["big", 0, -3, 1.5, True, 10**9])
-def test_resolve_block_size_rejects_bad_values(returns, bad):
+def test_check_block_size_rejects_bad_values(returns, bad):
     with pytest.raises(ConfigError, match="block_size"):
-        resolve_block_size(bad, returns, "stationary")
+        check_block_size(bad, len(returns))
 
 
-def test_resolve_block_size_accepts_auto_and_int(returns):
-    assert resolve_block_size("AUTO", returns, "moving") == auto_block_size(returns, "moving")
-    assert resolve_block_size(12, returns, "circular") == 12
-    assert resolve_block_size(12, returns, "iid") == 1
+def test_check_block_size_accepts_auto_and_int(returns):
+    assert check_block_size("AUTO", len(returns)) is None
+    assert check_block_size(12, len(returns)) == 12
+
+
+def test_pilot_picks_the_shortest_length_within_tolerance_of_the_best():
+    medians = {10: 80.0, 20: 90.2, 40: 91.0}
+    assert pilot_grid(40) == (10, 20, 40)
+    choice = choose_block_size(lambda b: np.full(5, medians[b]), 40)
+    assert choice.block_size == 20 and choice.mode == "auto"
+    assert choice.medians == (80.0, 90.2, 91.0) and len(choice.pilot_scores) == 5
+    assert "20 is the shortest" in choice.reason
+    strict = choose_block_size(lambda b: np.full(5, medians[b]), 40, tolerance=0.5)
+    assert strict.block_size == 40
+    assert pilot_grid(12) == (5, 6, 12) and pilot_grid(5) == (5,)
+
+
+def test_block_joins_match_volatility_and_keep_draws_uniform():
+    rng = np.random.default_rng(11)
+    n = 4000
+    # Two eras: calm then stormy, so the trailing |r| separates them.
+    r = rng.standard_normal(n) * np.where(np.arange(n) < n // 2, 0.005, 0.03)
+    joins = BlockJoins.from_returns([r])
+    assert joins.width == round(0.05 * n)
+    rngs = [candidate_rng(3, s, 0) for s in range(64)]
+    plain = sample_indices("stationary", n, 3000, 20, rngs)
+    joined = sample_indices("stationary", n, 3000, 20,
+                            [candidate_rng(3, s, 0) for s in range(64)], joins=joins)
+    assert plain.shape == joined.shape and joined.min() >= 0 and joined.max() < n
+
+    def era_switches(idx):
+        era = idx >= n // 2
+        return np.mean(era[:, 1:] != era[:, :-1])
+
+    # Random starts switch era at about half the block joins; matched starts almost never.
+    assert era_switches(plain) > 0.02
+    assert era_switches(joined) < 0.1 * era_switches(plain)
+    # Reflection at the ends keeps every row about equally likely to be drawn.
+    counts = np.bincount(joined.ravel(), minlength=n)
+    assert counts.max() < 4 * counts.mean()
+    for method in ("circular", "moving"):
+        idx = sample_indices(method, n, 3000, 25, [candidate_rng(3, s, 0) for s in range(8)],
+                             joins=joins)
+        assert idx.max() < n and idx.min() >= 0
+        assert era_switches(idx) < 0.1 * era_switches(plain)
 
 
 @pytest.mark.parametrize("method", BOOTSTRAP_METHODS)

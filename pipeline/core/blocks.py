@@ -1,29 +1,38 @@
-"""Automatic block size for the block bootstraps.
-
-The block size is chosen by the Politis–White (2004) rule with the Patton–Politis–White (2009)
-correction, the same estimator as :func:`arch.bootstrap.optimal_block_length` (the reference the
-tests compare against), applied to the **squared** close log-returns.
-
-Why squared returns: daily returns are nearly uncorrelated, so the rule applied to the returns
-themselves picks short blocks (about 9 bars on the S&P 500 sample). Short blocks cut the long
-volatility clusters that the fidelity score checks (``vol_clustering``, ``arch_lm_p``,
-``vol_persistence``, ``hurst``). Squared returns carry that dependence, so their optimal block
-keeps it. Their estimate is then clamped to ``[MIN_AUTO_BLOCK, sqrt(n)]``: the lower bound keeps
-some dependence even for nearly iid inputs, the upper one keeps enough distinct blocks in a series
-for scenarios to differ (at least ``sqrt(n)`` blocks per series of the input's length).
-"""
-
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from pipeline.errors import ConfigError
 
-__all__ = ["MIN_AUTO_BLOCK", "politis_white_block_length", "auto_block_size", "resolve_block_size"]
+__all__ = [
+    "MIN_AUTO_BLOCK",
+    "PILOT_CANDIDATES",
+    "PILOT_FRACTIONS",
+    "PILOT_TOLERANCE",
+    "PILOT_SEED",
+    "BlockChoice",
+    "politis_white_block_length",
+    "dependence_block_length",
+    "pilot_grid",
+    "choose_block_size",
+    "fixed_block_choice",
+    "check_block_size",
+]
 
 MIN_AUTO_BLOCK = 5
+#: Candidates the pilot scores at each block length (from a fixed random stream).
+PILOT_CANDIDATES = 24
+#: Block lengths the pilot tries, as fractions of the dependence length.
+PILOT_FRACTIONS = (0.25, 0.5, 1.0)
+#: Fidelity points a shorter block may give up against the best pilot length.
+PILOT_TOLERANCE = 1.0
+#: Root of the pilot's random streams: fixed, so one input and method always get the same block
+#: size whatever the run's seed (the preflight continues the same stream).
+PILOT_SEED = 0xB10C_5EED
 
 
 def politis_white_block_length(x: np.ndarray) -> tuple[float, float]:
@@ -93,54 +102,160 @@ def politis_white_block_length(x: np.ndarray) -> tuple[float, float]:
     return min(b_sb, b_max), min(b_cb, b_max)
 
 
-def auto_block_size(log_returns: np.ndarray, method: str = "stationary") -> int:
-    """The engine's automatic block size for ``method``, from the close log-returns.
+def dependence_block_length(log_returns: np.ndarray, method: str = "stationary") -> int:
+    """The length over which the input's returns and their sizes stay dependent, in bars.
 
     Parameters
     ----------
     log_returns : ndarray
         Close log-returns of the input.
-    method : {"stationary", "circular", "moving", "iid"}
-        Bootstrap method; ``iid`` always gets 1.
+    method : {"stationary", "circular", "moving", "iid", "garch", "regime"}
+        Fixed-length blocks (``circular``, ``moving``) take the circular-bootstrap estimate, the
+        others the stationary one; ``iid`` always gets 1.
 
     Returns
     -------
     int
-        Politis–White on squared returns, rounded and clamped to ``[MIN_AUTO_BLOCK, sqrt(n)]``.
+        The longer of Politis–White on ``r`` and on ``|r|``, rounded and clamped to
+        ``[MIN_AUTO_BLOCK, min(3 sqrt(n), n / 10)]`` (see the module notes).
     """
     if method == "iid":
         return 1
     r = np.asarray(log_returns, dtype=float)
-    b_sb, b_cb = politis_white_block_length(r**2)
-    # Fixed-length blocks (circular, moving) take the circular-bootstrap estimate; the others
-    # draw geometric blocks like the stationary bootstrap.
-    raw = b_cb if method in ("circular", "moving") else b_sb
-    upper = max(MIN_AUTO_BLOCK, int(math.sqrt(r.shape[0])))
+    which = 1 if method in ("circular", "moving") else 0
+    raw = max(politis_white_block_length(r)[which], politis_white_block_length(np.abs(r))[which])
+    n = r.shape[0]
+    upper = max(MIN_AUTO_BLOCK, int(min(3 * math.sqrt(n), n / 10)))
     if not np.isfinite(raw):
         return upper
     return int(min(max(round(raw), MIN_AUTO_BLOCK), upper))
 
 
-def resolve_block_size(block_size: int | str, log_returns: np.ndarray, method: str) -> int:
-    """Turn a configured ``block_size`` (``"auto"`` or a positive int) into an int.
+def pilot_grid(reference: int) -> tuple[int, ...]:
+    """Block lengths the pilot tries: :data:`PILOT_FRACTIONS` of ``reference``, at least 5."""
+    return tuple(sorted({max(MIN_AUTO_BLOCK, min(reference, int(round(f * reference))))
+                         for f in PILOT_FRACTIONS}))
+
+
+@dataclass(frozen=True)
+class BlockChoice:
+    """How a model's block size was chosen, and the pilot's evidence.
+
+    Attributes
+    ----------
+    block_size : int
+        The (mean) block length generation uses.
+    reference : int
+        The dependence length (:func:`dependence_block_length`); the scorer's yardstick uses it.
+    mode : {"auto", "fixed", "iid"}
+        ``auto``: chosen by the pilot; ``fixed``: set by the user; ``iid``: single rows.
+    grid : tuple of int
+        Block lengths the pilot scored.
+    medians : tuple of float
+        Median pilot fidelity at each length of ``grid``.
+    pilot_scores : tuple of float
+        Fidelity of each pilot candidate at ``block_size`` (the preflight's sample).
+    reason : str
+        One sentence for people: why this length.
+    seconds_per_candidate : float, optional
+        Wall time of one pilot candidate where it was measured (an estimate for the preflight;
+        not part of :meth:`to_dict`, which must be reproducible).
+    """
+
+    block_size: int
+    reference: int
+    mode: str
+    grid: tuple[int, ...] = ()
+    medians: tuple[float, ...] = ()
+    pilot_scores: tuple[float, ...] = field(default=(), repr=False)
+    reason: str = ""
+    seconds_per_candidate: float | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready summary (the manifest's ``model.block_choice``)."""
+        return {
+            "block_size": self.block_size,
+            "reference": self.reference,
+            "mode": self.mode,
+            "grid": list(self.grid),
+            "median_fidelity": [round(m, 4) for m in self.medians],
+            "pilot_candidates": len(self.pilot_scores),
+            "reason": self.reason,
+        }
+
+
+def choose_block_size(
+    score_at: Callable[[int], np.ndarray],
+    reference: int,
+    *,
+    tolerance: float = PILOT_TOLERANCE,
+) -> BlockChoice:
+    """Pick the shortest pilot block length within ``tolerance`` points of the best.
+
+    Parameters
+    ----------
+    score_at : callable
+        ``score_at(block_size)`` returns the fidelity of the pilot candidates generated with that
+        block size (the same candidates' random streams at every length, so the lengths are
+        compared on common random numbers).
+    reference : int
+        The dependence length; the grid is :func:`pilot_grid` of it.
+    tolerance : float
+        Fidelity points a shorter length may give up.
+
+    Returns
+    -------
+    BlockChoice
+    """
+    grid = pilot_grid(reference)
+    scores = [np.asarray(score_at(b), dtype=float) for b in grid]
+    medians = tuple(float(np.median(s)) for s in scores)
+    best = max(medians)
+    pick = next(i for i, m in enumerate(medians) if m >= best - tolerance)
+    shown = " / ".join(f"{m:.1f}" for m in medians)
+    lengths = " / ".join(map(str, grid))
+    reason = (f"dependence length {reference} bars (Politis-White on |r| and r); pilot median "
+              f"fidelity {shown} at {lengths} bars; {grid[pick]} is the shortest within "
+              f"{tolerance:g} point of the best")
+    return BlockChoice(block_size=grid[pick], reference=reference, mode="auto", grid=grid,
+                       medians=medians, pilot_scores=tuple(scores[pick].tolist()),
+                       reason=reason)
+
+
+def fixed_block_choice(block_size: int, reference: int, method: str,
+                       pilot_scores: np.ndarray) -> BlockChoice:
+    """The :class:`BlockChoice` of a block size set by the user (or of ``iid``)."""
+    scores = tuple(np.asarray(pilot_scores, dtype=float).tolist())
+    median = float(np.median(scores)) if scores else float("nan")
+    if method == "iid":
+        reason = "iid resampling draws single bars"
+        mode = "iid"
+    else:
+        reason = (f"fixed by the configuration (block_size: {block_size}); the input's "
+                  f"dependence length is {reference} bars")
+        mode = "fixed"
+    return BlockChoice(block_size=block_size, reference=reference, mode=mode,
+                       grid=(block_size,), medians=(median,), pilot_scores=scores,
+                       reason=reason)
+
+
+def check_block_size(block_size: int | str, n_returns: int) -> int | None:
+    """Validate a configured ``block_size``: None for ``"auto"``, else the integer.
 
     Raises
     ------
     ConfigError
-        If ``block_size`` is neither ``"auto"`` nor an int in ``[1, n]``.
+        If ``block_size`` is neither ``"auto"`` nor an int in ``[1, n_returns]``.
     """
-    n = int(np.asarray(log_returns).shape[0])
-    if method == "iid":
-        return 1
     if isinstance(block_size, str):
         if block_size.strip().lower() == "auto":
-            return auto_block_size(log_returns, method)
+            return None
         raise ConfigError(f"block_size: expected 'auto' or a positive integer, got {block_size!r}")
     if isinstance(block_size, bool) or not isinstance(block_size, int | np.integer):
         raise ConfigError(f"block_size: expected 'auto' or a positive integer, got {block_size!r}")
-    if not 1 <= int(block_size) <= n:
+    if not 1 <= int(block_size) <= n_returns:
         raise ConfigError(
             f"block_size: {block_size} is out of range; it must be between 1 and the number of "
-            f"returns in the input ({n})"
+            f"returns in the input ({n_returns})"
         )
     return int(block_size)

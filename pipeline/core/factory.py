@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from pipeline.core.blocks import auto_block_size, resolve_block_size
+from pipeline.core.blocks import (
+    PILOT_CANDIDATES,
+    PILOT_SEED,
+    BlockChoice,
+    check_block_size,
+    choose_block_size,
+    dependence_block_length,
+    fixed_block_choice,
+)
 from pipeline.core.garch import fit_garch
-from pipeline.core.generators import METHODS, sample_indices
+from pipeline.core.generators import METHODS, BlockJoins, sample_indices
+from pipeline.core.preflight import Preflight, preflight
 from pipeline.core.preprocessing import output_index, preprocess
 from pipeline.core.regimes import condition_transition, label_regimes, sample_regime_indices
 from pipeline.core.sampler import (
@@ -24,7 +34,12 @@ from pipeline.core.sampler import (
 )
 from pipeline.core.scoring import DEFAULT_TOLERANCE, FidelityScorer
 from pipeline.core.timeframes import aggregate_assets, aggregate_frame, make_timeframe
-from pipeline.errors import ConfigError, FidelityNotReachedError, InputDataError
+from pipeline.errors import (
+    ConfigError,
+    FidelityNotReachedError,
+    InputDataError,
+    PreflightWarning,
+)
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
@@ -110,8 +125,10 @@ def fit_model(
         timestamps (see :func:`pipeline.align_assets`).
     method : {"stationary", "circular", "moving", "iid", "garch", "regime"}
     block_size : "auto" or int
-        ``"auto"``: see :mod:`pipeline.core.blocks` (for ``garch``, the blocks of residuals
-        are as long as the returns' automatic blocks).
+        ``"auto"``: the shortest of a few lengths up to the input's dependence length whose
+        pilot candidates score within a point of the best (see :mod:`pipeline.core.blocks`;
+        for ``garch`` the blocks are of standardized residuals, for ``regime`` of each
+        regime's rows). The choice and its evidence are ``model.block_choice``.
     length : int, optional
         Bars per synthetic series; default the input's length.
     start_price : float, optional
@@ -138,9 +155,9 @@ def fit_model(
 
     Notes
     -----
-    The spreads come from stationary-bootstrap replicates with the automatic block size whatever
-    ``method`` is, so every method is scored by the same yardstick; the assets of a multi-asset
-    model share each replicate's indices. A *conditioned* regime model is the exception: its
+    The spreads come from stationary-bootstrap replicates with the input's dependence length as
+    mean block whatever ``method`` and ``block_size`` are, so every method is scored by the same
+    yardstick; the assets of a multi-asset model share each replicate's indices. A *conditioned* regime model is the exception: its
     scenarios are meant to differ from the original, so its reference is the median of the
     conditioned generator's own replicates (``model.reference == "conditioned"``).
     """
@@ -180,19 +197,22 @@ def fit_model(
 
     fits = {k: fit_garch(c.log_returns, garch_opts["vol"], garch_opts["dist"])
             if method == "garch" else None for k, c in comps.items()}
-    # One automatic block size for every method, from the input's squared returns (for
-    # ``garch`` too: GARCH(1,1) leaves dependence in its residuals, and blocks as long as the
-    # returns' own keep it; measured on the NASDAQ sample, median fidelity 82 with these blocks
-    # against 73 with the 5-bar blocks the residuals' own Politis-White estimate gives). The
-    # longest any asset needs wins.
-    block = max(resolve_block_size(block_size, c.log_returns,
-                                   "stationary" if method == "garch" else method)
-                for c in comps.values())
+    fixed_block = None if method == "iid" else check_block_size(block_size, n_rows)
+    # The dependence length: the yardstick's block (spreads, conditioned reference) for every
+    # method, the regimes' time scale, and the longest block the pilot tries. The longest any
+    # asset needs wins.
+    dep_length = max(dependence_block_length(c.log_returns) for c in comps.values())
+    # Joins match on the input's recent volatility (for garch too: its rows carry their era's
+    # gaps, ranges and volume, and matching on the residuals instead lost 8 points of median
+    # fidelity on the NASDAQ).
+    joins = None if method == "iid" else BlockJoins.from_returns(
+        [c.log_returns for c in comps.values()])
     regimes = transition = None
     if method == "regime":
         # Regimes of a multi-asset input are those of its first asset.
         regimes = label_regimes(first.log_returns, regime_opts["labels"],
-                                regime_opts["n_regimes"], regime_opts["window"])
+                                regime_opts["n_regimes"], regime_opts["window"],
+                                smooth=dep_length)
         transition = regimes.transition
         if conditioned:
             transition = condition_transition(
@@ -219,7 +239,6 @@ def fit_model(
         agg = aggregate_assets(original, orig_tf, len(parts))
         tf_reference.append((metrics_of(agg), len(orig_tf.index)))
 
-    spread_block = auto_block_size(first.log_returns, "stationary")
     rngs = [np.random.default_rng([i, _SPREAD_SEED]) for i in range(n_replicates)]
     replicates: dict[str, list[np.ndarray]] = {}
     tf_replicates: list[dict[str, list[np.ndarray]]] = [{} for _ in tfs]
@@ -227,9 +246,11 @@ def fit_model(
     for lo in range(0, n_replicates, step):
         chunk = rngs[lo : lo + step]
         if conditioned:
-            idx, _ = sample_regime_indices(regimes.labels, transition, length, block, chunk)
+            # The conditioned generator's own typical metrics are the reference.
+            idx, _ = sample_regime_indices(regimes.labels, transition, length, dep_length,
+                                           chunk, joins=joins)
         else:
-            idx = sample_indices("stationary", n_rows, length, spread_block, chunk)
+            idx = sample_indices("stationary", n_rows, length, dep_length, chunk)
         ohlcv = reconstruct_assets(parts, idx, filtered=False)
         for k, v in metrics_of(ohlcv).items():
             replicates.setdefault(k, []).append(v)
@@ -255,10 +276,10 @@ def fit_model(
         (tf, scorer(ref, n_ref - 1, reps, len(tf.index) - 1))
         for tf, (ref, n_ref), reps in zip(tfs, tf_reference, tf_replicates, strict=True)
     )
-    return GenerationModel(
+    model = GenerationModel(
         parts=parts,
         method=method,
-        block_size=block,
+        block_size=dep_length if fixed_block is None else fixed_block,
         length=length,
         scorer=main,
         index=index,
@@ -266,7 +287,41 @@ def fit_model(
         transition=transition,
         timeframes=tf_scorers,
         reference="conditioned" if conditioned else "original",
+        joins=joins,
     )
+    choice = _choose_block(model, comps, method, fixed_block, dep_length, n_replicates)
+    return replace(model, block_size=choice.block_size, block_choice=choice)
+
+
+def _choose_block(model: GenerationModel, comps: Mapping, method: str, fixed: int | None,
+                  reference: int, n_replicates: int) -> BlockChoice:
+    """The block size of ``model``: the user's, or the pilot's choice (see core.blocks).
+
+    Either way the pilot candidates at the block size in use are kept: they are the preflight's
+    sample of the fidelity distribution. The pilot scales with the fit (a tenth of the
+    replicates per length, 8 to 24), so it stays well under the fit's own cost.
+    """
+    n_pilot = max(8, min(PILOT_CANDIDATES, n_replicates // 10))
+
+    def score_at(b: int) -> np.ndarray:
+        trial = replace(model, block_size=b)
+        step = trial.batch_size
+        return np.concatenate([
+            trial.evaluate(PILOT_SEED, range(lo, min(lo + step, n_pilot)),
+                           [0] * (min(lo + step, n_pilot) - lo)).scores
+            for lo in range(0, n_pilot, step)])
+
+    started = time.perf_counter()
+    if method == "iid" or fixed is not None:
+        b = 1 if method == "iid" else fixed
+        choice = fixed_block_choice(b, reference, method, score_at(b))
+    else:
+        # Fixed-length blocks (circular, moving) take the circular-bootstrap estimate.
+        own = reference if method not in ("circular", "moving") else max(
+            dependence_block_length(c.log_returns, method) for c in comps.values())
+        choice = choose_block_size(score_at, own)
+    per_candidate = (time.perf_counter() - started) / (n_pilot * len(choice.grid))
+    return replace(choice, seconds_per_candidate=per_candidate)
 
 
 @dataclass(frozen=True)
@@ -434,6 +489,25 @@ class SyntheticDataFactory:
         return self.model.block_size
 
     @property
+    def block_choice(self):
+        """How the block size was chosen (:class:`pipeline.core.blocks.BlockChoice`)."""
+        return self.model.block_choice
+
+    def preflight(self, n_samples: int = 10, min_fidelity: float = 90.0, *,
+                  max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> Preflight:
+        """Estimate, before any work, how a :meth:`generate` call with these settings will go.
+
+        See :mod:`pipeline.core.preflight`: the acceptance rate at ``min_fidelity`` with its
+        interval, expected attempts and time, the chance of failing, and (when the estimate is
+        poor) a threshold that about a quarter of candidates reach.
+        """
+        _check_int("n_samples", n_samples, 1)
+        _check_search(min_fidelity, max_attempts)
+        choice = self.model.block_choice
+        return preflight(self.model, float(min_fidelity), int(n_samples), int(max_attempts),
+                         seconds_per_candidate=choice.seconds_per_candidate if choice else None)
+
+    @property
     def method(self) -> str:
         return self.model.method
 
@@ -469,9 +543,16 @@ class SyntheticDataFactory:
         ------
         FidelityNotReachedError
             When a scenario finds no candidate within ``max_attempts``; carries the best score.
+
+        Warns
+        -----
+        PreflightWarning
+            Before any work, when the preflight (:meth:`preflight`) expects the run to be slow
+            or to fail; the threshold is kept as given.
         """
-        _check_int("n_samples", n_samples, 1)
-        _check_search(min_fidelity, max_attempts)
+        check = self.preflight(n_samples, min_fidelity, max_attempts=max_attempts)
+        if not check.ok:
+            warnings.warn(check.message, PreflightWarning, stacklevel=2)
         bar = None
         counts = {"accepted": 0, "evaluated": 0}
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from pipeline.core.blocks import BlockChoice
 from pipeline.core.garch import GarchFit, simulate_garch
-from pipeline.core.generators import candidate_rng, sample_indices
+from pipeline.core.generators import BlockJoins, candidate_rng, sample_indices
 from pipeline.core.metrics import METRIC_NAMES, compute_metrics_batch, cross_asset_metrics
 from pipeline.core.preprocessing import Components
 from pipeline.core.reconstruction import OHLCV_FIELDS, reconstruct
@@ -161,6 +162,11 @@ class GenerationModel:
     reference : str
         ``"original"``: scored against the input's metrics; ``"conditioned"``: against the
         typical metrics of the conditioned generator (regime conditioning).
+    block_choice : BlockChoice, optional
+        How ``block_size`` was chosen, with the pilot's scores (the preflight's sample).
+    joins : BlockJoins, optional
+        Volatility-matched block joins (see :mod:`pipeline.core.generators`); None starts
+        every block at random.
     """
 
     parts: tuple[AssetModel, ...]
@@ -173,6 +179,8 @@ class GenerationModel:
     transition: np.ndarray | None = None
     timeframes: tuple[tuple[Timeframe, FidelityScorer], ...] = ()
     reference: str = "original"
+    block_choice: BlockChoice | None = None
+    joins: BlockJoins | None = None
 
     @property
     def components(self) -> Components:
@@ -227,10 +235,12 @@ class GenerationModel:
         rngs = [candidate_rng(root_seed, s, a) for s, a in zip(scenarios, attempts, strict=True)]
         if self.method == "regime":
             return sample_regime_indices(
-                self.regimes.labels, self.transition, self.length, self.block_size, rngs)
+                self.regimes.labels, self.transition, self.length, self.block_size, rngs,
+                joins=self.joins)
         kind = "stationary" if self.method == "garch" else self.method
         n_rows = self.components.values.shape[0]
-        return sample_indices(kind, n_rows, self.length, self.block_size, rngs), None
+        return sample_indices(kind, n_rows, self.length, self.block_size, rngs,
+                              joins=self.joins), None
 
     def sample(
         self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]
