@@ -172,9 +172,15 @@ def main() -> None:
         parser.error(f"unknown method(s) {unknown}; allowed: {', '.join([*METHODS, WALK])}")
     warnings.simplefilter("ignore")
     started = time.perf_counter()
-    results = [run_series(s.strip(), methods, args.n_scenarios, args.folds, args.seed,
-                          args.min_fidelity) for s in args.series.split(",") if s.strip()]
-    total = time.perf_counter() - started
+    results = []
+    for name in (s.strip() for s in args.series.split(",") if s.strip()):
+        results.append(run_series(name, methods, args.n_scenarios, args.folds, args.seed,
+                                  args.min_fidelity))
+        # Written after every series, so a long panel run keeps what it has finished.
+        _write(results, args, time.perf_counter() - started)
+
+
+def _write(results: list[dict], args: argparse.Namespace, total: float) -> None:
     text = "\n\n".join(f"**{r['series']}** ({r['bars']:,} bars; {r['seconds']:.0f} s)\n\n"
                        f"{table(r)}" for r in results)
     print(text)
@@ -182,11 +188,11 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps([_jsonable(r) for r in results], indent=1))
     if args.write_docs:
-        command = (f"python benchmarks/classifier_panel.py --n-scenarios {args.n_scenarios} "
-                   f"--folds {args.folds} --min-fidelity {args.min_fidelity:g} "
-                   f"--seed {args.seed} --write-docs")
-        block = (f"{BEGIN}\nMade by `{command}` ({total / 60:.0f} minutes on one core):\n\n"
-                 f"{text}\n{END}")
+        command = (f"python benchmarks/classifier_panel.py --series {args.series} "
+                   f"--n-scenarios {args.n_scenarios} --folds {args.folds} "
+                   f"--min-fidelity {args.min_fidelity:g} --seed {args.seed} --write-docs")
+        block = (f"{BEGIN}\nMade by `{command}` ({total / 60:.0f} minutes on a shared "
+                 f"2-core machine):\n\n{text}\n{END}")
         doc = DOC.read_text(encoding="utf-8")
         if BEGIN not in doc:
             raise SystemExit(f"{DOC} has no {BEGIN} marker")
@@ -194,7 +200,6 @@ def main() -> None:
                      flags=re.DOTALL)
         DOC.write_text(doc, encoding="utf-8")
         print(f"wrote the tables into {DOC}")
-
 
 if __name__ == "__main__":
     main()
