@@ -120,8 +120,12 @@ def test_diversity_and_indistinguishability_numbers_are_in_range(run):
     assert -1 <= div["mean_pairwise_corr"] <= div["max_pairwise_corr"] <= 1
     vs = div["verbatim_share"]
     assert 0 <= vs["min"] <= vs["mean"] <= vs["max"] <= 1
-    # Stationary bootstrap with mean block 27 copies most bars in stretches of >= 20.
-    assert vs["mean"] > 0.5
+    # Stationary blocks of mean b: a bar lies in a block of 20+ bars with probability
+    # (1 - p)^19 (1 + 19 p), p = 1/b (the share of the geometric lengths' mass at 20 or more).
+    block = json.loads((Path(run.output_path) / "manifest.json").read_text())["model"][
+        "block_size"]
+    p = 1 / block
+    assert vs["mean"] == pytest.approx((1 - p) ** 19 * (1 + 19 * p), abs=0.15)
     t = ind["two_sample"]
     assert set(t["classifiers"]) == {"gbm", "rocket"} and t["n_folds"] == 5
     for c, v in t["classifiers"].items():
