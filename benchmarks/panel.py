@@ -22,15 +22,19 @@ import argparse
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
-from benchmarks.docs_block import write_block  # noqa: E402  (run from the repository root)
-from pipeline import SyntheticDataFactory
-from pipeline.core.generators import METHODS
-from pipeline.errors import FidelityNotReachedError
-from pipeline.evaluation import verbatim_share
-from pipeline.io.panel import PANEL, PANEL_PAIRS, load_panel, panel_names
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.docs_block import write_block  # noqa: E402
+from pipeline import SyntheticDataFactory  # noqa: E402
+from pipeline.core.generators import METHODS  # noqa: E402
+from pipeline.errors import FidelityNotReachedError  # noqa: E402
+from pipeline.evaluation import verbatim_share  # noqa: E402
+from pipeline.io.panel import PANEL, PANEL_PAIRS, load_panel, panel_names  # noqa: E402
 
 VOL_METRICS = ("vol_clustering", "vol_persistence")
 
