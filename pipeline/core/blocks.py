@@ -34,10 +34,10 @@ PILOT_CANDIDATES = 24
 PILOT_FRACTIONS = (0.25, 0.5, 1.0)
 #: Fidelity points a shorter block may give up against the best pilot length.
 PILOT_TOLERANCE = 1.0
-#: Spreads by which a shorter pilot length may miss the original's volatility dependence in median
-#: (1 spread, less a margin for the pilot's own sampling noise: about 0.25 spread with 24
-#: candidates).
-PILOT_DEPENDENCE_ERROR = 0.75
+#: Spreads by which a shorter pilot length may miss the original's volatility dependence in median:
+#: one spread less two standard errors of the pilot's median (about 0.25 spread each with 24
+#: candidates), so that what the pilot lets through holds for the run's scenarios too.
+PILOT_DEPENDENCE_ERROR = 0.5
 #: Most of a ``garch`` candidate's bars (median over the pilot) that may lie in stretches of
 #: 20+ returns equal to the input's own: its purpose is new volatility paths, and a residual
 #: block longer than the filter's memory lets the filtered path rejoin the original's exactly.
