@@ -108,9 +108,10 @@ def test_pilot_picks_the_shortest_length_within_tolerance_of_the_best():
     # A shorter length that tears the volatility clusters apart does not qualify.
     torn = choose_block_size(lambda b: PilotResult(np.full(5, medians[b]), 1.5 if b < 40 else 0.1), 40)
     assert torn.block_size == 40
-    # When no length keeps the dependence, the best-scoring one is taken and the reason says so.
-    none = choose_block_size(lambda b: PilotResult(np.full(5, medians[b]), 2.0), 40)
-    assert none.block_size == 40 and "no length kept" in none.reason
+    # When no length keeps the dependence, the closest one within the tolerance is taken.
+    far = {10: 2.5, 20: 1.2, 40: 1.6}
+    none = choose_block_size(lambda b: PilotResult(np.full(5, medians[b]), far[b]), 40)
+    assert none.block_size == 20 and "no length kept" in none.reason
     # Where copied history is measured (garch), a length that copies too much is passed over.
     copied = {10: 0.0, 20: 0.2, 40: 0.6}
     fresh = choose_block_size(

@@ -282,8 +282,9 @@ def choose_block_size(
     Returns
     -------
     BlockChoice
-        When no length qualifies: the best-scoring one of those within ``max_copied`` (or of
-        all), and the reason says so.
+        When no length qualifies: of those within ``tolerance`` of the best (and
+        ``max_copied``), the one with the smallest volatility-dependence error; the reason says
+        so.
     """
     grid = pilot_grid(reference)
     results = [score_at(b) for b in grid]
@@ -298,10 +299,13 @@ def choose_block_size(
         why = (f"{grid[pick]} is the shortest within {tolerance:g} point of the best that keeps "
                f"the volatility dependence within {max_dependence_error:g} spread")
     else:
+        # No length qualifies: the one that comes closest to the volatility dependence among
+        # those within the tolerance (and, where measured, the copy limit).
         allowed = [i for i in range(len(grid)) if fresh[i]] or list(range(len(grid)))
-        pick = max(allowed, key=lambda i: medians[i])
-        why = (f"{grid[pick]} scores best (no length kept the volatility dependence within "
-               f"{max_dependence_error:g} spread within {tolerance:g} point of the best)")
+        close = [i for i in allowed if medians[i] >= best - tolerance] or allowed
+        pick = min(close, key=lambda i: (errors[i], -medians[i]))
+        why = (f"{grid[pick]} comes closest to the volatility dependence (no length kept it "
+               f"within {max_dependence_error:g} spread within {tolerance:g} point of the best)")
     copied = [r.copied for r in results]
     if any(c is not None for c in copied):
         why += ("; copied history " + " / ".join(f"{100 * (c or 0):.0f} %" for c in copied)
