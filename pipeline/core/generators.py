@@ -187,7 +187,7 @@ class BlockJoins:
     def __getstate__(self) -> dict:
         # The lookup tables are rebuilt on first use; they need not travel to the workers.
         return {k: v for k, v in self.__dict__.items()
-                if k not in ("_per_row", "_lists", "_slots")}
+                if k not in ("_per_row", "_lists", "_slots", "_sorted_state")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -223,6 +223,24 @@ class BlockJoins:
         edges = np.flatnonzero(np.r_[True, phase[1:] != phase[:-1], True])
         return {int(phase[a]): (int(a), int(b - a)) for a, b in zip(edges[:-1], edges[1:],
                                                                    strict=True)}
+
+    def near_state(self, value: float, slot: int | None, u: float) -> int:
+        """The row after a uniformly drawn (``u``) row among the ``2 w + 1`` whose state is
+        nearest ``value`` (within ``slot`` of the day when there are slots)."""
+        if self.phase is None or slot is None:
+            start, size = 0, self.order.size
+        else:
+            start, size = self._slots.get(int(slot), (0, self.order.size))
+        states = self._sorted_state[start : start + size]
+        w = min(max(1, int(round(self.width * size))), size - 1)
+        k = int(np.searchsorted(states, value)) + int(u * (2 * w + 1)) - w
+        k = min(max(k, 0), size - 1) if size <= 2 * w else (
+            -k - 1 if k < 0 else (2 * size - 1 - k if k >= size else k))
+        return (int(self.order[start + k]) + 1) % self.order.size
+
+    @functools.cached_property
+    def _sorted_state(self) -> np.ndarray:
+        return self.state[self.order]
 
     def first(self, u: float) -> int:
         """A series' first row, uniform over :attr:`first_rows` (all rows if None)."""

@@ -406,9 +406,9 @@ def _joined_starts(pool_joins: list[BlockJoins], sizes: np.ndarray, seg_regime: 
     """Start of each segment in its pool.
 
     A new block inside a regime's stretch starts after a row of that regime whose recent
-    volatility matches where the previous block ended. A regime change starts anywhere in the
-    new regime's pool, but for intraday bars at the next slot of the day (the daily cycle of
-    range and volume carries on), as does the first segment (at its first timestamp's slot).
+    volatility matches where the previous block ended; so does a regime change, among the new
+    regime's rows (see the comment below). For intraday bars both keep the slot of the day,
+    and the first segment starts at its first timestamp's slot.
     """
     out = start_in_pool.tolist()
     prev_regime, prev_end = -1, 0
@@ -418,11 +418,16 @@ def _joined_starts(pool_joins: list[BlockJoins], sizes: np.ndarray, seg_regime: 
         joins = pool_joins[j]
         if fresh and j == prev_regime:
             out[s] = joins.neighbour(prev_end, u)
-        elif joins.phase is not None:
-            before = pool_joins[prev_regime] if prev_regime >= 0 else None
-            slot = first_slot if before is None else int(before.phase[prev_end]) + 1
-            slots = int(joins.phase.max()) + 1
-            row = None if slot is None else joins.in_slot(slot % slots, u)
+        elif prev_regime >= 0:
+            # A regime change starts after a row of the new regime whose recent volatility
+            # matches where the old one ended: the first bars of one of its eras, where the
+            # trailing window still holds the calm (or the storm) before. Slots carry on.
+            before = pool_joins[prev_regime]
+            slot = None if before.phase is None else (
+                (int(before.phase[prev_end]) + 1) % (int(joins.phase.max()) + 1))
+            out[s] = joins.near_state(float(before.state[prev_end]), slot, u)
+        elif joins.phase is not None and first_slot is not None:
+            row = joins.in_slot(first_slot, u)
             out[s] = out[s] if row is None else row
         prev_regime, prev_end = j, (out[s] + size - 1) % int(sizes[j])
     return np.asarray(out, dtype=np.int64)
