@@ -1,9 +1,11 @@
 """The ``sme`` command.
 
-``sme run CONFIG.yaml [--set KEY=VALUE ...]``
-    The Dask batch pipeline (the main job).
-``sme generate INPUT --n-samples N --min-fidelity F --out DIR``
-    Generate in this process, one CSV (and optionally XLSX) per series.
+``sme run CONFIG.yaml [--set KEY=VALUE ...] [--preflight]``
+    The Dask batch pipeline (the main job). It prints the preflight (the expected acceptance
+    rate, attempts and time, and a threshold that works when the one given is too hard) before
+    any work; ``--preflight`` prints only that and exits.
+``sme generate INPUT --n-samples N --min-fidelity F --out DIR [--preflight]``
+    Generate in this process, one CSV (and optionally XLSX) per series; the preflight first.
 ``sme metrics INPUT``
     The metric table of a file.
 ``sme report RUN_DIR [--out NAME] [--max-series N]``
@@ -15,13 +17,15 @@
     The REST API and web dashboard (``docs/rest_api.md``).
 
 Bad input or configuration exits with code 2 and a message that says what to fix; a run whose
-scenarios could not reach ``min_fidelity`` exits with code 3.
+scenarios could not reach ``min_fidelity`` exits with code 3 (``sme run`` keeps the accepted
+ones and says how to finish the run from them at a threshold that works).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import warnings
 from collections.abc import Sequence
 
@@ -29,6 +33,7 @@ from pipeline.errors import (
     ConfigError,
     FidelityNotReachedError,
     InputDataError,
+    PreflightWarning,
     SMEError,
     SMEWarning,
 )
@@ -51,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key, e.g. --set generation.n_samples=5000")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--preflight", action="store_true",
+                     help="print the preflight (expected acceptance, attempts, time) and exit")
 
     gen = sub.add_parser("generate", help="generate series in this process and write CSV files")
     gen.add_argument("input", help="OHLCV file or URL, or sample:sp500")
@@ -74,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default="outputs/generated", help="output directory")
     gen.add_argument("--xlsx", action="store_true", help="also write an XLSX per series")
     gen.add_argument("--repair", action="store_true", help="drop or fix invalid input rows")
+    gen.add_argument("--preflight", action="store_true",
+                     help="print the preflight (expected acceptance, attempts, time) and exit")
 
     met = sub.add_parser("metrics", help="print the metric table of an OHLCV file")
     met.add_argument("input", help="OHLCV file or URL, or sample:sp500")
@@ -124,6 +133,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_VERDICTS = {"will_fail": "will most likely fail", "may_fail": "may fail", "slow": "will be slow"}
+
+
+def _print_preflight(check, option: str) -> None:
+    """The preflight as one paragraph on stderr; when it is not ok, what to do about it.
+
+    ``option`` is the command-line option that sets the threshold, e.g.
+    ``--set generation.min_fidelity=``. The threshold itself is never changed here.
+    """
+    print(textwrap.fill(f"preflight: {check.message}", width=100, break_on_hyphens=False),
+          file=sys.stderr)
+    if check.ok:
+        return
+    head = (f"warning: this run {_VERDICTS.get(check.verdict, check.verdict)} at min_fidelity "
+            f"{check.min_fidelity:g}, which is kept as given")
+    if check.suggested_min_fidelity is not None:
+        tail = f"; to use the suggested {check.suggested_min_fidelity:g} instead: " \
+               f"{option}{check.suggested_min_fidelity:g}"
+    else:
+        tail = "; a lower threshold or more max_attempts would help"
+    print(head + tail, file=sys.stderr)
+
+
 def _load(source: str, repair: bool):
     from pipeline.io.readers import load_ohlcv, load_sample
 
@@ -161,8 +193,14 @@ def _cmd_generate(args) -> int:
                                    length=args.length, seed=args.seed,
                                    garch={"vol": args.garch_vol}, regime=regime,
                                    timeframes=timeframes)
-    series = factory.generate(args.n_samples, args.min_fidelity, max_attempts=args.max_attempts,
-                              progress=sys.stderr.isatty())
+    _print_preflight(factory.preflight(args.n_samples, args.min_fidelity,
+                                       max_attempts=args.max_attempts), "--min-fidelity ")
+    if args.preflight:
+        return 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreflightWarning)  # printed above
+        series = factory.generate(args.n_samples, args.min_fidelity,
+                                  max_attempts=args.max_attempts, progress=sys.stderr.isatty())
     store = OutputStore(args.out)
     aggregated = {rule: series.timeframe(rule) for rule in timeframes}
     for k, s in enumerate(series, start=1):
@@ -190,9 +228,13 @@ def _int_arg(name: str, value: str) -> int:
 
 def _cmd_run(args) -> int:
     from pipeline.runner.config import load_config
-    from pipeline.runner.coordinator import run_pipeline
+    from pipeline.runner.coordinator import run_pipeline, run_preflight
 
     cfg = load_config(args.config, args.overrides)
+    option = "--set generation.min_fidelity="
+    if args.preflight:
+        _print_preflight(run_preflight(cfg), option)
+        return 0
     bar = None
     announced = False
 
@@ -203,6 +245,9 @@ def _cmd_run(args) -> int:
             announced = True
         if p.stage == "preparing":
             print("preparing input and reference metrics ...", file=sys.stderr)
+            return
+        if p.stage == "preflight":
+            _print_preflight(p.preflight, option)
             return
         if args.no_progress:
             return
@@ -291,6 +336,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except FidelityNotReachedError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if exc.output_path is not None:
+            print(f"the {exc.accepted} accepted scenario(s) are in {exc.output_path}",
+                  file=sys.stderr)
+            if exc.suggested_min_fidelity is not None:
+                print("to finish the run from them: --set generation.min_fidelity="
+                      f"{exc.suggested_min_fidelity:g} --set output.resume_from="
+                      f"{exc.output_path}", file=sys.stderr)
         return EXIT_FIDELITY
     except SMEError as exc:
         print(f"error: {exc}", file=sys.stderr)
