@@ -63,11 +63,13 @@ from .schemas import (
     METHOD_DESCRIPTIONS,
     METHOD_SECTIONS,
     METRIC_DESCRIPTIONS,
+    RESULT_STATUSES,
     SYMBOL,
     Dataset,
     Health,
     Job,
     JobRequest,
+    Preflight,
     Series,
 )
 
@@ -189,6 +191,7 @@ def _request_model_at(path: list[str]) -> type | None:
 
 _PATTERN_HINTS = {
     DATASET_ID.pattern: "not a dataset id; dataset ids look like ds_ followed by 32 hex digits",
+    JOB_ID.pattern: "not a job id; job ids look like job_ followed by 32 hex digits",
     SYMBOL.pattern: "not a usable symbol; use letters, digits and _ . ^ = - (at most 40 "
                     "characters)",
 }
@@ -494,10 +497,10 @@ def create_app(
             raise HTTPException(404, f"job {job_id} not found; list them with GET /api/jobs")
         return record
 
-    def succeeded_or_409(job: dict) -> dict:
-        if job["status"] != "succeeded":
+    def with_results_or_409(job: dict) -> dict:
+        if job["status"] not in RESULT_STATUSES:
             raise HTTPException(409, f"job {job['id']} is {job['status']}; results and "
-                                     "downloads exist only for succeeded jobs")
+                                     "downloads exist only for succeeded or partial jobs")
         return job
 
     # -- routes: health and options (health needs no token) ----------------------------------
@@ -630,11 +633,30 @@ def create_app(
 
     @router.post("/jobs", status_code=202, response_model=Job, tags=["jobs"],
                  responses={404: {"description": "unknown dataset"},
+                            409: {"description": "resume_from names no job with results"},
                             429: {"description": "too many jobs running"}})
     def create_job(request: JobRequest) -> dict:  # type: ignore[valid-type]
         """Start a generation job on a dataset (``dataset_id``), or on several datasets as the
-        assets of one multi-asset run (``dataset_ids``: symbol -> dataset id)."""
+        assets of one multi-asset run (``dataset_ids``: symbol -> dataset id); with
+        ``resume_from``, reusing a finished job's accepted scenarios."""
         body = request.model_dump(mode="json")  # type: ignore[attr-defined]
+        name, symbols = _checked_request(body)
+        return state.jobs.submit(body, dataset_name=name, symbols=symbols)
+
+    @router.post("/preflight", response_model=Preflight, tags=["jobs"],
+                 responses={404: {"description": "unknown dataset"}})
+    def job_preflight(request: JobRequest) -> dict:  # type: ignore[valid-type]
+        """The preflight of a job request without starting it: the expected acceptance rate
+        (with its interval), attempts per scenario, time on this server's workers, the chance
+        that the run fails, and a threshold that works when this one is too hard. The model fit
+        it needs is cached, so asking again for the same dataset and settings is quick."""
+        body = request.model_dump(mode="json")  # type: ignore[attr-defined]
+        _checked_request(body)
+        return state.jobs.preflight(body)
+
+    def _checked_request(body: dict) -> tuple[str, list[str] | None]:
+        """The server's limits and the datasets of a job request; its display name and
+        symbols. Raises 404/422 naming the field."""
         if body["n_samples"] > max_n_samples:
             raise HTTPException(422, f"n_samples: {body['n_samples']} is above this server's "
                                      f"limit of {max_n_samples} scenarios per job; ask for fewer "
@@ -674,7 +696,7 @@ def create_app(
                                      f"{max_length} bars per series; set a shorter length")
         if body["timeframes"]:
             _check_timeframes(records, body["length"], body["timeframes"])
-        return state.jobs.submit(body, dataset_name=name, symbols=symbols)
+        return name, symbols
 
     def _check_timeframes(records: dict[str, dict], length: int | None,
                           rules: list[str]) -> None:
@@ -807,8 +829,9 @@ def create_app(
                         "first)."))) -> dict:
         """Scores, metrics and a fan chart of the accepted series; for multi-asset jobs the
         symbols and the correlations of every pair, for timeframe jobs the scores at each
-        timeframe, for regime jobs the fitted regimes and each scenario's share of them."""
-        job = succeeded_or_409(job_or_404(job_id))
+        timeframe, for regime jobs the fitted regimes and each scenario's share of them. A
+        partial job's accepted scenarios, with ``partial`` saying why the others failed."""
+        job = with_results_or_409(job_or_404(job_id))
         out, manifest = _manifest(job)
         symbol = _run_shape(manifest, symbol, None, job_id)
         scenarios = manifest.get("scenarios", [])
@@ -848,6 +871,9 @@ def create_app(
             "run_id": manifest.get("run_id"),
             "status": manifest.get("status"),
             "summary": manifest.get("summary", {}),
+            "partial": job.get("partial"),
+            "preflight": manifest.get("preflight"),
+            "block_choice": model.get("block_choice"),
             "method": model.get("method"),
             "reference": model.get("reference", "original"),
             "reference_metrics": reference,
@@ -872,7 +898,7 @@ def create_app(
                    timeframe: str | None = Query(None, max_length=100, description=(
                        "One of the job's timeframes (default: the base bars)."))) -> dict:
         """Scenario ``k`` (1-based) as chart data, with its regime path for regime jobs."""
-        job = succeeded_or_409(job_or_404(job_id))
+        job = with_results_or_409(job_or_404(job_id))
         out, manifest = _manifest(job)
         symbol = _run_shape(manifest, symbol, timeframe, job_id)
         entry = next((e for e in manifest.get("scenarios", []) if e.get("scenario") == k), None)
@@ -904,13 +930,23 @@ def create_app(
         if artifact not in names:
             raise HTTPException(404, f"unknown artifact {_shown(artifact)}; choose one of "
                                      f"{', '.join(names)}")
-        succeeded_or_409(job)
+        with_results_or_409(job)
         if artifact not in job["artifacts"]:
             formats = ", ".join(job["request"].get("formats", []))
             raise HTTPException(404, f"job {job_id} did not produce {artifact} (its formats "
                                      f"were {formats}); submit a job with that format")
         name, filename = names[artifact]
         out = state.jobs.output_store(job_id)
+        if artifact == "manifest.json":
+            # The manifest names the input and output locations on this server's disk: served
+            # without them (the file on disk keeps them, for the server's own tools).
+            try:
+                text = out.read_bytes(name).decode()
+            except FileNotFoundError:
+                raise HTTPException(404, f"{artifact} of job {job_id} is missing from its "
+                                         "output") from None
+            return Response(state.jobs.public(text), media_type=_MEDIA[".json"], headers={
+                "Content-Disposition": f'attachment; filename="{filename}"'})
         if artifact == "parquet":
             with state.jobs.bundle_lock(job_id):
                 if not out.exists(name):
@@ -958,8 +994,14 @@ def create_app(
 
     @app.exception_handler(InputDataError)
     @app.exception_handler(ConfigError)
-    async def _on_bad_input(_request: Request, exc: Exception) -> JSONResponse:
-        return _json_error(422, str(exc))
+    async def _on_bad_input(request: Request, exc: Exception) -> JSONResponse:
+        # A message about a server-side file (a dataset, a job's output) names it: the
+        # response shows it relative to the data directory, the log in full.
+        text = str(exc)
+        shown = state.jobs.public(text)
+        if shown != text:
+            log.warning("%s %s: %s", request.method, request.url.path, text)
+        return _json_error(422, shown)
 
     @app.exception_handler(TooManyJobs)
     async def _on_too_many(_request: Request, exc: Exception) -> JSONResponse:
