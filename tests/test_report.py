@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
 import re
@@ -16,7 +17,7 @@ from pipeline import load_ohlcv, load_sample, run_pipeline
 from pipeline.cli import main
 from pipeline.core.metrics import compute_metrics, compute_metrics_batch
 from pipeline.core.timeframes import aggregate_frame
-from pipeline.errors import InputDataError
+from pipeline.errors import FidelityNotReachedError, InputDataError
 from pipeline.report import (
     REPORT,
     _reload_input,
@@ -73,6 +74,30 @@ def _finite_numbers(obj) -> list[float]:
 
 
 # -- the pipeline hook and the report's content -----------------------------------------------
+
+
+def test_report_shows_the_block_choice_the_preflight_and_a_partial_run(tmp_path):
+    cfg = _config(tmp_path / "partial", report=True)
+    cfg["generation"].update(n_samples=12, min_fidelity=95.0, max_attempts=3)
+    with pytest.raises(FidelityNotReachedError) as info:
+        run_pipeline(cfg, progress=lambda p: None)
+    assert 0 < info.value.accepted < 12
+    text = (tmp_path / "partial" / REPORT).read_text()
+    manifest = json.loads((tmp_path / "partial" / "manifest.json").read_text())
+    header = {r[0]: r[1] for r in _cells(text, "run-table")}
+    choice = manifest["model"]["block_choice"]
+    assert "(partial)" in header["run id"]
+    assert header["block size"].startswith(f"{choice['block_size']} (auto; dependence length "
+                                           f"{choice['reference']} bars)")
+    for b, median in zip(choice["grid"], choice["median_fidelity"], strict=True):
+        assert f"{median:.1f} at {b} bars" in header["block length pilot"]
+    assert header["why this block size"] == html.escape(choice["reason"])
+    assert manifest["preflight"]["verdict"] in header["preflight"]
+    assert html.escape(manifest["preflight"]["message"]) in header["preflight"]
+    assert html.escape(str(info.value)) in header["partial run"]
+    data = _report_data(text)["run"]
+    assert data["status"] == "partial" and data["block_choice"] == choice
+    assert data["partial"]["suggested_min_fidelity"] == info.value.suggested_min_fidelity
 
 
 def test_run_with_report_true_writes_report_html(run):
