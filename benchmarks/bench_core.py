@@ -10,7 +10,7 @@ sample (5,031 bars, all metrics, generation + metrics + fidelity score):
 * engine: :meth:`pipeline.core.sampler.GenerationModel.evaluate` on batches of
   ``DEFAULT_BATCH_SIZE`` candidates;
 * straightforward: one candidate at a time, ``arch``'s ``StationaryBootstrap`` for the path and
-  the per-candidate statsmodels/scipy/pandas metrics of ``tests/test_metrics.py``, scored by the
+  the per-candidate statsmodels/scipy/pandas metrics of ``benchmarks/reference.py``, scored by the
   same scorer.
 
 Then milliseconds per candidate for a 100,000-bar intraday series (engine only).
@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT))
 
 from arch.bootstrap import StationaryBootstrap  # noqa: E402
 
+from benchmarks.reference import reference_metrics  # noqa: E402
 from pipeline import load_sample  # noqa: E402
 from pipeline.core.factory import fit_model  # noqa: E402
 from pipeline.core.reconstruction import reconstruct  # noqa: E402
 from pipeline.core.sampler import DEFAULT_BATCH_SIZE  # noqa: E402
-from tests.test_metrics import reference_metrics  # noqa: E402
 
 
 def rate(func, seconds: float) -> float:

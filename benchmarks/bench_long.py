@@ -36,11 +36,11 @@ from pathlib import Path  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.reference import make_intraday  # noqa: E402
 from pipeline import load_sample  # noqa: E402
 from pipeline.core.factory import fit_model  # noqa: E402
 from pipeline.io.writers import OutputStore  # noqa: E402
 from pipeline.runner.tasks import search_task  # noqa: E402
-from tests.intraday import make_intraday  # noqa: E402
 
 MIN_FIDELITY = 0.0  # every candidate passes: the cost measured is generate + score + write
 

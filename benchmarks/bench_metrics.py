@@ -8,7 +8,7 @@ Single-threaded BLAS is forced (as on the workers) before NumPy is imported. Pri
 
 * candidates per second of :func:`pipeline.core.metrics.compute_metrics_batch` on batches of
   stationary-bootstrap resamples of the S&P 500 sample (5,031 bars);
-* the same for the reference implementation of ``tests/test_metrics.py`` (statsmodels, scipy,
+* the same for the reference implementation of ``benchmarks/reference.py`` (statsmodels, scipy,
   pandas and plain loops, one candidate at a time), and the speed-up ratio;
 * milliseconds per candidate on 100,000-bar synthetic series (the reference on one such series
   only with ``--long-reference``: statsmodels' Ljung-Box ACF is O(n^2) and takes over a minute).
@@ -32,8 +32,8 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.reference import FIELDS, reference_metrics, resample, to_frame  # noqa: E402
 from pipeline.core.metrics import compute_metrics_batch  # noqa: E402
-from tests.test_metrics import FIELDS, reference_metrics, resample, to_frame  # noqa: E402
 
 SP500_BARS = 5031
 LONG_BARS = 100_000

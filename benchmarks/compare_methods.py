@@ -18,13 +18,13 @@ The baselines have no bars of their own: their opens are the previous close and 
 lows lie a half-normal distance (scale 0.5 % of the price) outside the body; volume is the
 input's, bar for bar.
 
-Columns: median fidelity; share of candidates reaching 90 (the default ``min_fidelity``); the
-discriminative score ``|accuracy - 0.5|`` and AUC of a classifier told to separate 24-bar
-windows of the real series from those of the first ``--series`` candidates
-(:func:`pipeline.report.classifier_two_sample_test`); diversity (the standard deviation of the
-terminal log-return across candidates, the mean pairwise correlation of their return paths, the
-mean share of bars in verbatim copies of 20+ bars of the original); and the time per *accepted*
-series at 90 (generation + scoring time per candidate / acceptance rate; one core).
+Columns: median fidelity; share of candidates reaching 90 (the default ``min_fidelity``);
+diversity (the standard deviation of the terminal log-return across candidates, the mean
+pairwise correlation of their return paths, the mean share of bars in verbatim copies of 20+
+bars of the original); and the time per *accepted* series at 90 (generation + scoring time per
+candidate / acceptance rate; one core). Whether a classifier can tell the methods' windows from
+real ones is measured by ``benchmarks/classifier_panel.py`` (purged, blocked folds beside a
+real-versus-real calibration), not here.
 
 ``--write-docs`` replaces the table in docs/methodology.md (between its markers).
 """
@@ -52,30 +52,15 @@ from pipeline import load_sample  # noqa: E402
 from pipeline.core.factory import fit_model  # noqa: E402
 from pipeline.core.generators import METHODS  # noqa: E402
 from pipeline.core.metrics import compute_metrics_batch  # noqa: E402
-from pipeline.report import classifier_two_sample_test, verbatim_share  # noqa: E402
+from pipeline.evaluation import (  # noqa: E402
+    bars_from_returns,
+    gaussian_random_walk,
+    verbatim_share,
+)
 
 DOC = ROOT / "docs" / "methodology.md"
 BEGIN, END = "<!-- compare_methods:begin -->", "<!-- compare_methods:end -->"
 THRESHOLD = 90.0
-
-
-def _bars_from_returns(frame, returns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """OHLCV bars around close-to-close log-returns ``(n, length - 1)`` (the baselines' bars)."""
-    n = returns.shape[0]
-    c0 = float(frame["Close"].iloc[0])
-    close = c0 * np.exp(np.concatenate([np.zeros((n, 1)), np.cumsum(returns, axis=1)], axis=1))
-    prev = np.concatenate([np.full((n, 1), c0), close[:, :-1]], axis=1)
-    excess = np.abs(rng.normal(0, 0.005, (2, n, close.shape[1])))
-    high = np.maximum(prev, close) * np.exp(excess[0])
-    low = np.minimum(prev, close) * np.exp(-excess[1])
-    volume = np.tile(frame["Volume"].to_numpy(dtype=float), (n, 1))
-    return np.stack([prev, high, low, close, volume], axis=-1)
-
-
-def _gaussian_rw(frame, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    r = np.diff(np.log(frame["Close"].to_numpy(dtype=float)))
-    return _bars_from_returns(frame, rng.normal(r.mean(), r.std(), (n, r.size)), rng)
 
 
 def _garch_sim(frame, n: int, seed: int) -> np.ndarray:
@@ -89,11 +74,10 @@ def _garch_sim(frame, n: int, seed: int) -> np.ndarray:
                              distribution=StudentsT(seed=np.random.default_rng(seed)))
     paths = [sim_model.simulate(res.params, nobs=r.size, burn=500)["data"].to_numpy() / 100
              for _ in range(n)]
-    return _bars_from_returns(frame, np.asarray(paths), rng)
+    return bars_from_returns(frame, np.asarray(paths), rng)
 
 
-def _row(name: str, frame, scorer, bars: np.ndarray, seconds: float, n_series: int,
-         seed: int) -> dict:
+def _row(name: str, frame, scorer, bars: np.ndarray, seconds: float, n_series: int) -> dict:
     metrics = compute_metrics_batch(bars)
     scores = scorer.score(metrics)
     acceptance = float(np.mean(scores >= THRESHOLD))
@@ -103,19 +87,11 @@ def _row(name: str, frame, scorer, bars: np.ndarray, seconds: float, n_series: i
     y = np.diff(np.log(close[:n_series]), axis=1)
     c = np.corrcoef(y)
     x = np.diff(np.log(frame["Close"].to_numpy(dtype=float)))
-    try:
-        two = classifier_two_sample_test(frame, list(bars[:n_series]), seed=seed)
-        discriminative, auc = two.discriminative_score, two.auc
-    except ValueError as exc:  # no windows the split by original history can use
-        print(f"  {name}: two-sample test not possible ({exc})", flush=True)
-        discriminative = auc = float("nan")
     per_candidate = seconds / bars.shape[0]
     return {
         "generator": name,
         "median_fidelity": float(np.median(scores)),
         "accept_90": acceptance,
-        "discriminative": discriminative,
-        "auc": auc,
         "terminal_sd": float(terminal.std()),
         "pairwise_corr": float(np.mean(c[~np.eye(len(c), dtype=bool)])),
         "verbatim": float(np.mean(verbatim_share(x, y))),
@@ -137,27 +113,27 @@ def compare(sample: str, n: int, n_series: int, seed: int) -> list[dict]:
                                for lo in range(0, n, 16)])
         scorer.score(compute_metrics_batch(bars))
         seconds = time.perf_counter() - started
-        rows.append(_row(method, frame, scorer, bars, seconds, n_series, seed))
+        rows.append(_row(method, frame, scorer, bars, seconds, n_series))
         print(f"  {sample} {method}: done", flush=True)
-    for name, make in (("gaussian_rw", _gaussian_rw), ("garch_sim", _garch_sim)):
+    for name, make in (("gaussian_rw", gaussian_random_walk), ("garch_sim", _garch_sim)):
         started = time.perf_counter()
         bars = make(frame, n, seed)
         scorer.score(compute_metrics_batch(bars))
-        rows.append(_row(name, frame, scorer, bars, time.perf_counter() - started, n_series, seed))
+        rows.append(_row(name, frame, scorer, bars, time.perf_counter() - started, n_series))
         print(f"  {sample} {name}: done", flush=True)
     return rows
 
 
 def table(results: dict[str, list[dict]]) -> str:
-    lines = ["| input | generator | median fidelity | accepted at 90 | discriminative score | AUC "
+    lines = ["| input | generator | median fidelity | accepted at 90 "
              "| terminal log-return sd | mean pairwise corr | verbatim share | ms per accepted |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for sample, rows in results.items():
         for r in rows:
             ms = "never" if not np.isfinite(r["ms_per_accepted"]) else f"{r['ms_per_accepted']:.1f}"
             lines.append(
                 f"| {sample} | {r['generator']} | {r['median_fidelity']:.1f} | "
-                f"{100 * r['accept_90']:.0f} % | {r['discriminative']:.3f} | {r['auc']:.3f} | "
+                f"{100 * r['accept_90']:.0f} % | "
                 f"{r['terminal_sd']:.2f} | {r['pairwise_corr']:.3f} | {r['verbatim']:.2f} | "
                 f"{ms} |")
     return "\n".join(lines)
@@ -167,7 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=256, help="candidates per generator")
     parser.add_argument("--series", type=int, default=50,
-                        help="candidates given to the classifier two-sample test")
+                        help="candidates whose pairwise correlation and verbatim share are "
+                        "measured")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()

@@ -43,9 +43,11 @@ from pipeline.errors import (
     PreflightWarning,
     SMEError,
     SMEWarning,
+    SuspectDataWarning,
 )
 from pipeline.io.assets import align_assets, load_assets
-from pipeline.io.readers import load_ohlcv, load_sample
+from pipeline.io.inspect import ReadReport
+from pipeline.io.readers import inspect_ohlcv, load_ohlcv, load_sample
 
 try:
     __version__ = version("synthetic-market-engine")
@@ -55,6 +57,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "__version__",
     "load_ohlcv",
+    "inspect_ohlcv",
+    "ReadReport",
     "load_sample",
     "load_assets",
     "align_assets",
@@ -80,6 +84,7 @@ __all__ = [
     "SMEWarning",
     "DataRepairWarning",
     "MissingVolumeWarning",
+    "SuspectDataWarning",
     "PreflightWarning",
     "Preflight",
 ]

@@ -13,6 +13,10 @@
 ``sme export RUN_DIR [--parquet] [--npz] [--tfrecord] [--window 24] [--stride N] [--dest DIR]``
     Export a finished run for ML: a Parquet dataset, and NPZ and TFRecord windows of the
     ``--features`` (default log-return, intrabar and volume features); prints where each went.
+``sme inspect FILE [--json] [--column FIELD=NAME ...] [--skiprows N] [--date-format FMT]``
+    How the file is read, before any generation: which column became which field, lines
+    skipped, time format and zone, order, frequency, gaps, rows dropped or repaired, the volume
+    column taken, suspect bars. A refused file prints the message and its first rows.
 ``sme serve --host 127.0.0.1 --port 8000 --data-dir DIR [--scheduler ADDRESS] [--workers N]``
     The REST API and web dashboard (``docs/rest_api.md``).
 
@@ -83,10 +87,22 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--repair", action="store_true", help="drop or fix invalid input rows")
     gen.add_argument("--preflight", action="store_true",
                      help="print the preflight (expected acceptance, attempts, time) and exit")
+    _add_read_options(gen)
 
     met = sub.add_parser("metrics", help="print the metric table of an OHLCV file")
     met.add_argument("input", help="OHLCV file or URL, or sample:sp500")
     met.add_argument("--repair", action="store_true")
+    _add_read_options(met)
+
+    ins = sub.add_parser("inspect", help="show how an OHLCV file is read (columns, time, order, "
+                                         "gaps, volume, suspect bars)")
+    ins.add_argument("input", help="OHLCV file or URL")
+    ins.add_argument("--json", action="store_true", help="the read report as JSON")
+    ins.add_argument("--repair", action="store_true", help="drop or fix invalid input rows")
+    ins.add_argument("--layout", choices=["single", "long", "wide"], default="single",
+                     help="the file holds one series, or several assets (long or wide)")
+    ins.add_argument("--symbol-column", default="symbol", help="symbol column of a long table")
+    _add_read_options(ins)
 
     rep = sub.add_parser("report", help="write the HTML fidelity report of a finished run")
     rep.add_argument("run_dir", help="a run's output directory or URL (holds manifest.json)")
@@ -156,18 +172,88 @@ def _print_preflight(check, option: str) -> None:
     print(head + tail, file=sys.stderr)
 
 
-def _load(source: str, repair: bool):
+def _add_read_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--column", dest="columns", action="append", default=[],
+                        metavar="FIELD=NAME", help="the file's column for a field (time, open, "
+                        "high, low, close, volume), e.g. --column time=dt; repeatable")
+    parser.add_argument("--skiprows", type=int, default=None, metavar="N",
+                        help="lines above the header row (default: detected)")
+    parser.add_argument("--date-format", default=None, metavar="FMT",
+                        help="strftime format of the time column, e.g. '%%d.%%m.%%Y %%H:%%M'")
+
+
+def _read_options(args) -> dict:
+    columns = {}
+    for item in args.columns:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"--column {item!r}: expected FIELD=NAME, e.g. --column time=dt")
+        columns[key.strip()] = value.strip()
+    return {"columns": columns or None, "skiprows": args.skiprows,
+            "date_format": args.date_format}
+
+
+def _load(source: str, repair: bool, read: dict | None = None):
     from pipeline.io.readers import load_ohlcv, load_sample
 
     if source.startswith("sample:"):
         return load_sample(source.split(":", 1)[1])
-    return load_ohlcv(source, repair=repair)
+    return load_ohlcv(source, repair=repair, **(read or {}))
+
+
+def _cmd_inspect(args) -> int:
+    import json
+
+    from pipeline.io.assets import load_assets
+    from pipeline.io.inspect import READ_REPORT, ReadReport
+
+    read = _read_options(args)
+    try:
+        if args.layout == "single":
+            frames = {"": _load(args.input, args.repair, read)}
+        else:
+            frames = load_assets(args.input, layout=args.layout, repair=args.repair,
+                                 symbol_column=args.symbol_column, **read)
+    except InputDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        _print_preview(args.input)
+        return EXIT_BAD_INPUT
+    reports = {s: ReadReport.from_dict(f.attrs[READ_REPORT]) for s, f in frames.items()}
+    if args.json:
+        data = {s: r.to_dict() for s, r in reports.items()}
+        print(json.dumps(data[""] if "" in data else data, indent=2))
+        return 0
+    for symbol, report in reports.items():
+        if symbol:
+            print(f"== {symbol}")
+        print(report.to_text())
+    return 0
+
+
+def _print_preview(source: str) -> None:
+    """The file's first rows, so that the right --column/--skiprows can be chosen."""
+    import fsspec
+
+    from pipeline.io.inspect import PREVIEW_LINES, preview_table
+
+    try:
+        with fsspec.open(source, "rb") as handle:
+            data = handle.read(1 << 20)
+    except Exception:  # noqa: BLE001 - the error above already says why the file failed
+        return
+    preview = preview_table(data, source)
+    if not preview["rows"]:
+        return
+    print(f"first {min(len(preview['rows']), PREVIEW_LINES)} rows as read (the header is row "
+          f"{preview['header_row']}; rows above it are skipped):", file=sys.stderr)
+    for i, row in enumerate(preview["rows"]):
+        print(f"  {i:>2}| " + " | ".join(row), file=sys.stderr)
 
 
 def _cmd_metrics(args) -> int:
     from pipeline.core.metrics import compute_metrics
 
-    frame = _load(args.input, args.repair)
+    frame = _load(args.input, args.repair, _read_options(args))
     table = compute_metrics(frame)
     print(f"{frame.attrs.get('source', args.input)}: {len(frame)} bars, "
           f"{frame.index[0]} .. {frame.index[-1]}")
@@ -184,7 +270,7 @@ def _cmd_generate(args) -> int:
 
     block = args.block_size if args.block_size == "auto" else _int_arg("--block-size",
                                                                         args.block_size)
-    frame = _load(args.input, args.repair)
+    frame = _load(args.input, args.repair, _read_options(args))
     regime = {"condition": args.condition} if args.condition else {}
     if args.share is not None:
         regime["share"] = args.share
@@ -325,7 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     handlers = {"run": _cmd_run, "generate": _cmd_generate, "metrics": _cmd_metrics,
-                "report": _cmd_report, "serve": _cmd_serve, "export": _cmd_export}
+                "report": _cmd_report, "serve": _cmd_serve, "export": _cmd_export,
+                "inspect": _cmd_inspect}
     # Engine warnings (repairs, missing volume) are for the user, one line each.
     warnings.simplefilter("default", SMEWarning)
     warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"

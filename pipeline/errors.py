@@ -16,6 +16,8 @@ The tree::
     SMEWarning (UserWarning)          base of every warning
     ├── DataRepairWarning             input rows were dropped or fixed (``repair=True``)
     ├── MissingVolumeWarning          input has no volume; volume metrics are skipped
+    ├── SuspectDataWarning            input bars that look like bad ticks (a price spike
+    │                                 that reverts the next bar) were kept
     └── PreflightWarning              the preflight expects a run to be slow or to fail at
                                       its threshold; the message suggests one that works
 """
@@ -30,6 +32,7 @@ __all__ = [
     "SMEWarning",
     "DataRepairWarning",
     "MissingVolumeWarning",
+    "SuspectDataWarning",
     "PreflightWarning",
 ]
 
@@ -104,6 +107,10 @@ class DataRepairWarning(SMEWarning):
 
 class MissingVolumeWarning(SMEWarning):
     """The input has no volume column: series are generated without volume."""
+
+
+class SuspectDataWarning(SMEWarning):
+    """Input bars that look like bad ticks were kept; the scenarios will resample them."""
 
 
 class PreflightWarning(SMEWarning):

@@ -1173,3 +1173,39 @@ def test_no_server_errors_on_any_route(tmp_path, dask_client):
             shutdown()
     assert 200 in seen[("GET", "/api/jobs/{job_id}/results")]
     assert 200 in seen[("GET", "/api/datasets/{dataset_id}/ohlcv")]
+
+
+def test_upload_read_options_preview_and_read_report(api):
+    frame = pd.read_csv(SAMPLE)
+    odd = frame.rename(columns={"Date": "when", "Volume": "value"})
+    odd["when"] = pd.to_datetime(odd["when"]).dt.strftime("%d/%m/%Y")
+    data = ("Exported by a tool\n" + odd.to_csv(index=False)).encode()
+    r = upload(api, data, "odd.csv")
+    assert r.status_code == 422
+    body = r.json()
+    assert "no time column found" in body["detail"] and "columns={'time'" in body["detail"]
+    preview = body["preview"]
+    assert preview["header_row"] == 1 and preview["rows"][0] == ["Exported by a tool"]
+    assert preview["rows"][1] == ["when", "Open", "High", "Low", "Close", "value"]
+    assert len(preview["rows"]) <= 12 and str(api.data_dir) not in r.text
+    r = api.post("/api/datasets", files={"file": ("odd.csv", data, "text/csv")},
+                 data={"columns": json.dumps({"time": "when"}), "skiprows": "1",
+                       "date_format": "%d/%m/%Y"})
+    assert r.status_code == 201, r.text
+    ds = r.json()
+    assert ds["rows"] == 750 and ds["start"].startswith("2016-01-08")
+    report = ds["read_report"]
+    assert report["source"] == "odd.csv" and report["skiprows"] == 1
+    assert report["explicit"] == ["time"] and report["volume"] == "value"
+    assert report["volume_kind"] == "turnover" and report["order"] == "oldest first"
+    assert api.get(f"/api/datasets/{ds['id']}").json()["read_report"] == report
+    for fields, key in ([{"columns": "{not json"}, "columns: not valid JSON"],
+                        [{"columns": json.dumps({"tim": "when"})}, "columns.tim: unknown key"],
+                        [{"skiprows": "-1"}, "skiprows: "],
+                        [{"date_format": "no codes"}, "date_format: "]):
+        r = api.post("/api/datasets", files={"file": ("odd.csv", data, "text/csv")}, data=fields)
+        assert r.status_code == 422 and key in r.json()["detail"], (fields, r.text)
+    r = api.post("/api/datasets", files={"file": ("odd.csv", data, "text/csv")},
+                 data={"columns": json.dumps({"time": "Datum"})})
+    assert r.status_code == 422 and "'Datum'" in r.json()["detail"]
+    assert "'when'" in r.json()["detail"] and r.json()["preview"]["rows"]

@@ -94,13 +94,21 @@ def test_check_block_size_accepts_auto_and_int(returns):
 
 def test_pilot_picks_the_shortest_length_within_tolerance_of_the_best():
     medians = {10: 80.0, 20: 90.2, 40: 91.0}
+    errors = {10: 0.2, 20: 0.5, 40: 0.1}
     assert pilot_grid(40) == (10, 20, 40)
-    choice = choose_block_size(lambda b: np.full(5, medians[b]), 40)
+    choice = choose_block_size(lambda b: (np.full(5, medians[b]), errors[b]), 40)
     assert choice.block_size == 20 and choice.mode == "auto"
     assert choice.medians == (80.0, 90.2, 91.0) and len(choice.pilot_scores) == 5
+    assert choice.dependence_errors == (0.2, 0.5, 0.1)
     assert "20 is the shortest" in choice.reason
-    strict = choose_block_size(lambda b: np.full(5, medians[b]), 40, tolerance=0.5)
+    strict = choose_block_size(lambda b: (np.full(5, medians[b]), errors[b]), 40, tolerance=0.5)
     assert strict.block_size == 40
+    # A shorter length that tears the volatility clusters apart does not qualify.
+    torn = choose_block_size(lambda b: (np.full(5, medians[b]), 1.5 if b < 40 else 0.1), 40)
+    assert torn.block_size == 40
+    # When no length keeps the dependence, the best-scoring one is taken and the reason says so.
+    none = choose_block_size(lambda b: (np.full(5, medians[b]), 2.0), 40)
+    assert none.block_size == 40 and "no length kept" in none.reason
     assert pilot_grid(12) == (5, 6, 12) and pilot_grid(5) == (5,)
 
 
@@ -110,7 +118,7 @@ def test_block_joins_match_volatility_and_keep_draws_uniform():
     # Two eras: calm then stormy, so the trailing |r| separates them.
     r = rng.standard_normal(n) * np.where(np.arange(n) < n // 2, 0.005, 0.03)
     joins = BlockJoins.from_returns([r])
-    assert joins.width == round(0.05 * n)
+    assert joins.width == 0.05 and joins.class_size.min() == n
     rngs = [candidate_rng(3, s, 0) for s in range(64)]
     plain = sample_indices("stationary", n, 3000, 20, rngs)
     joined = sample_indices("stationary", n, 3000, 20,

@@ -12,15 +12,17 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from arch.bootstrap import StationaryBootstrap
 from arch.data import sp500
 from numpy.testing import assert_allclose
-from scipy import stats
-from statsmodels.stats.diagnostic import acorr_ljungbox, het_arch
-from statsmodels.tsa.stattools import acf
 
+from benchmarks.reference import (
+    ALL_NAMES,
+    reference_hurst,
+    reference_metrics,
+    resample,
+    to_frame,
+)
 from pipeline.core.metrics import (
-    EXTRA_NAMES,
     METRIC_NAMES,
     MIN_ROWS,
     VOLUME_METRICS,
@@ -29,9 +31,6 @@ from pipeline.core.metrics import (
 )
 from pipeline.errors import InputDataError
 
-ALL_NAMES = METRIC_NAMES + EXTRA_NAMES
-FIELDS = ["Open", "High", "Low", "Close", "Volume"]
-
 # Tolerances: both sides compute the same quantity with a different order of summation (and
 # the ARCH regression by centred normal equations instead of statsmodels' pinv of the raw lag
 # matrix); on this data they agree to ~1e-13, so 1e-10 leaves room for other BLAS builds.
@@ -39,100 +38,6 @@ FIELDS = ["Open", "High", "Low", "Close", "Volume"]
 # difference e of an ARCH statistic of ~1300 moves its ~1e-275 p-value by ~650 e relative.
 RTOL = dict.fromkeys(ALL_NAMES, 1e-10)
 RTOL.update(ljung_box_p=1e-8, arch_lm_p=1e-8)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reference implementations: one series at a time, the obvious way.
-# ---------------------------------------------------------------------------------------------
-
-
-def reference_hurst(r: np.ndarray) -> float:
-    """R/S Hurst exponent by plain loops over windows and chunks."""
-    n = len(r)
-    windows = np.unique(np.floor(np.logspace(np.log10(10), np.log10(n // 4), 10)).astype(int))
-    log_w, log_rs = [], []
-    for w in windows:
-        ratios = []
-        for c in range(n // w):
-            chunk = r[c * w : (c + 1) * w]
-            y = np.cumsum(chunk - chunk.mean())
-            s = chunk.std()
-            if s > 0:
-                ratios.append((y.max() - y.min()) / s)
-        if ratios:
-            log_w.append(np.log(w))
-            log_rs.append(np.log(np.mean(ratios)))
-    if len(log_w) < 2:
-        return float("nan")
-    return float(np.polyfit(log_w, log_rs, 1)[0])
-
-
-def reference_max_drawdown(close: np.ndarray) -> float:
-    peak, worst = -np.inf, 0.0
-    for c in close:
-        peak = max(peak, c)
-        worst = max(worst, 1.0 - c / peak)
-    return worst
-
-
-def reference_hill(r: np.ndarray) -> float:
-    losses = sorted(-r, reverse=True)
-    k = max(10, int(np.floor(0.05 * len(r))))
-    threshold = losses[k]
-    if threshold <= 0:
-        return float("nan")
-    return 1.0 / (sum(np.log(losses[i] / threshold) for i in range(k)) / k)
-
-
-def reference_metrics(frame: pd.DataFrame) -> dict[str, float]:
-    """Every metric of one OHLCV frame with statsmodels, scipy, pandas and loops."""
-    close = frame["Close"].astype(float)
-    r = np.log(close).diff().iloc[1:]
-    rv = r.to_numpy()
-    out: dict[str, float] = {}
-    out["volatility"] = r.std(ddof=1)
-    out["skewness"] = stats.skew(rv)
-    out["kurtosis"] = stats.kurtosis(rv)
-    out["max_drawdown"] = reference_max_drawdown(close.to_numpy())
-    acf_r = acf(rv, nlags=10, fft=False)
-    out["acf_lag1"] = acf_r[1]
-    out["acf_sum_10"] = acf_r[1:].sum()
-    out["vol_clustering"] = acf(np.abs(rv), nlags=10, fft=False)[1:].mean()
-    out["hurst"] = reference_hurst(rv)
-    lb = acorr_ljungbox(rv, lags=[10])
-    out["ljung_box_p"] = lb["lb_pvalue"].iloc[0]
-    out["ljung_box_stat"] = lb["lb_stat"].iloc[0]
-    arch_res = het_arch(rv, nlags=10, result_object=True)
-    out["arch_lm_p"] = arch_res.lmpval
-    out["arch_lm_stat"] = arch_res.lm
-    d = close.diff()
-    gain = d.clip(lower=0).iloc[1:].ewm(alpha=1 / 14, adjust=False).mean()
-    loss = (-d).clip(lower=0).iloc[1:].ewm(alpha=1 / 14, adjust=False).mean()
-    rsi = (100 * gain / (gain + loss)).where((gain + loss) > 0, 50.0)
-    out["rsi_correlation"] = rsi.iloc[13:].corr(r.shift(-1).iloc[13:])
-    n_win = len(rv) // 21
-    rv2 = pd.Series(rv[: n_win * 21] ** 2)
-    ms = rv2.groupby(np.arange(n_win * 21) // 21).mean().to_numpy()
-    v = np.log(np.sqrt(np.maximum(ms, 1e-12)))
-    out["vol_persistence"] = acf(v, nlags=1, fft=False)[1]
-    out["leverage_effect"] = r.corr(r.abs().shift(-1))
-    if "Volume" in frame:
-        lv = np.log1p(frame["Volume"].astype(float))
-        trend = lv.rolling(63, center=True, min_periods=1).mean()
-        out["volume_volatility_corr"] = (lv - trend).iloc[1:].corr(r.abs())
-    else:
-        out["volume_volatility_corr"] = float("nan")
-    var = r.quantile(0.01)
-    out["var_1pct"] = var
-    out["es_1pct"] = r[r <= var].mean()
-    out["intrabar_range"] = np.log(frame["High"] / frame["Low"]).mean()
-    out["tail_index"] = reference_hill(rv)
-    return {name: float(out[name]) for name in ALL_NAMES}
-
-
-# ---------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -145,37 +50,9 @@ def spx_reference(spx) -> dict[str, float]:
     return reference_metrics(spx)
 
 
-def resample(frame: pd.DataFrame, seed: int, count: int) -> np.ndarray:
-    """Stationary-bootstrap resamples of a frame's bars as an OHLCV batch (count, n + 1, 5).
-
-    Close log-returns are drawn in blocks; each drawn bar keeps its own open/high/low relative to
-    its close and its volume, so the resample is a valid OHLCV series.
-    """
-    values = frame[FIELDS].to_numpy()
-    log_close = np.log(values[:, 3])
-    r = np.diff(log_close)
-    rel = np.log(values[1:, :3]) - log_close[1:, None]
-    bs = StationaryBootstrap(20, np.arange(len(r)), seed=seed)
-    out = []
-    for (idx,), _ in bs.bootstrap(count):
-        idx = idx[0] if isinstance(idx, tuple) else idx
-        lc = np.concatenate(([log_close[0]], log_close[0] + np.cumsum(r[idx])))
-        bars = np.empty((len(lc), 5))
-        bars[0] = values[0]
-        bars[1:, :3] = np.exp(rel[idx] + lc[1:, None])
-        bars[:, 3] = np.exp(lc)
-        bars[1:, 4] = values[1:, 4][idx]
-        out.append(bars)
-    return np.stack(out)
-
-
 @pytest.fixture(scope="module")
 def boot_batch(spx) -> np.ndarray:
     return resample(spx, seed=20240917, count=5)
-
-
-def to_frame(arr: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame(arr, columns=FIELDS[: arr.shape[1]])
 
 
 # ---------------------------------------------------------------------------------------------

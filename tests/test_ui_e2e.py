@@ -304,3 +304,60 @@ def test_dashboard_end_to_end(live_server, browser, tmp_path):
         for path in saved:
             print(f"screenshot: {path}")
         context.close()
+
+
+def test_mapping_step_loads_a_file_detection_cannot_read(live_server, browser, tmp_path):
+    """A file with an unknown time column and dd/mm/yyyy dates is refused; the dashboard shows
+    its first rows, the user maps the time column and the date format, and it loads."""
+    import pandas as pd
+
+    sample = pd.read_csv(SAMPLE)
+    odd = sample.rename(columns={"Date": "when", "Volume": "value"})
+    odd["when"] = pd.to_datetime(odd["when"]).dt.strftime("%d/%m/%Y")
+    path = tmp_path / "exchange_export.csv"
+    path.write_text("Exported by a tool\n" + odd.to_csv(index=False))
+
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(("http://127.0.0.1:", "data:", "blob:")):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    try:
+        page.goto(live_server + "/", wait_until="domcontentloaded", timeout=UI_TIMEOUT_MS)
+        page.wait_for_selector("text=Drop an OHLCV file here")
+        page.set_input_files("[data-testid=file-input]", str(path))
+        page.wait_for_selector("[data-testid=upload-error]:has-text('no time column found')")
+        mapper = page.locator("[data-testid=column-mapper]")
+        mapper.wait_for()
+        assert "Exported by a tool" in mapper.locator("[data-testid=mapper-preview]").inner_text()
+        assert mapper.get_by_label("Header row").input_value() == "1"
+        mapper.get_by_label("Time column").select_option("when")
+        mapper.get_by_label("Volume column").select_option("value")
+        mapper.get_by_label("Date format").fill("%d/%m/%Y")
+        page.screenshot(path=str(tmp_path / "mapping.png"))
+        mapper.get_by_role("button", name="Load with this mapping").click()
+        page.wait_for_selector("[data-testid=dataset-rows]:has-text('750')")
+        report = page.locator("[data-testid=read-report]")
+        report.wait_for()
+        text = report.inner_text()
+        assert "when (named)" in text and "value (turnover)" in text
+        assert "1 above the header (skiprows)" in text and "date_format '%d/%m/%Y'" in text
+        assert page.locator("[data-testid=column-mapper]").count() == 0
+        assert page.locator("[data-testid=dataset-name]").inner_text() == "exchange_export.csv"
+        datasets = _get_json(live_server + "/api/datasets")
+        assert datasets[0]["read_report"]["columns"]["time"] == "when"
+        page.screenshot(path=str(tmp_path / "mapped_dataset.png"), full_page=True)
+    finally:
+        context.close()
+    assert not outside, outside
+    assert not page_errors, page_errors

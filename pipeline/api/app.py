@@ -27,12 +27,13 @@ import fsspec
 import numpy as np
 import pandas as pd
 from distributed import Client
-from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -46,10 +47,17 @@ from pipeline.core.scoring import DEFAULT_WEIGHTS
 from pipeline.core.timeframes import MIN_TIMEFRAME_BARS, make_timeframe
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.io.assets import LAYOUTS, align_assets, load_assets
+from pipeline.io.inspect import preview_table
 from pipeline.io.readers import SAMPLE_NAMES, load_ohlcv, load_sample
 from pipeline.io.writers import FORMATS, OutputStore
 from pipeline.runner.cluster import connect
-from pipeline.runner.config import ClusterConfig, InputConfig, RegimeConfig, load_config
+from pipeline.runner.config import (
+    ClusterConfig,
+    ColumnsConfig,
+    InputConfig,
+    RegimeConfig,
+    load_config,
+)
 from pipeline.runner.coordinator import MANIFEST
 from pipeline.runner.tasks import all_files
 
@@ -171,6 +179,27 @@ def _regime_bands(runs: list, index: pd.Index) -> list[dict]:
                     "end": pd.Timestamp(index[end]).isoformat(), "bars": end - pos + 1})
         pos = end + 1
     return out
+
+
+def _columns_field(text: str | None) -> dict[str, str] | None:
+    """The upload's ``columns`` form field: a JSON object checked like ``input.columns``."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise HTTPException(422, 'columns: not valid JSON; send an object such as '
+                                 '{"time": "dt", "volume": "value"}') from None
+    if not isinstance(value, dict):
+        raise HTTPException(422, 'columns: expected a JSON object such as {"time": "dt"}')
+    try:
+        return ColumnsConfig.model_validate(value).mapping()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        msg = (f"unknown key; allowed keys: {', '.join(ColumnsConfig.model_fields)}"
+               if err["type"] == "extra_forbidden" else err["msg"])
+        raise HTTPException(422, f"columns.{key}: {msg}") from None
 
 
 def _json_error(status: int, detail: str, **extra: Any) -> JSONResponse:
@@ -564,10 +593,23 @@ def create_app(
         symbol_column: str = Query(
             InputConfig.model_fields["symbol_column"].default, min_length=1, max_length=100,
             description="Symbol column of a long table."),
-    ) -> dict:
+        columns: Annotated[str | None, Form(
+            max_length=2000, description='Columns for the fields detection cannot find, as a '
+            'JSON object: {"time": "dt", "volume": "value"} (keys time, open, high, low, '
+            'close, volume).')] = None,
+        skiprows: Annotated[int | None, Form(
+            ge=0, le=10_000, description="Lines above the header row (default: detected).")
+        ] = None,
+        date_format: Annotated[str | None, Form(
+            min_length=2, max_length=100, pattern="%",
+            description="strftime format of the time column, e.g. %d.%m.%Y %H:%M.")] = None,
+    ) -> dict | JSONResponse:
         """Upload an OHLCV file; it is validated, normalized and stored as Parquet. A
         multi-asset table (``layout=long|wide``) is split by symbol, each asset validated, and
-        the assets aligned on their common timestamps."""
+        the assets aligned on their common timestamps. A refused file answers 422 with the
+        message and ``preview``: its first raw rows, to map its columns by hand."""
+        read = {"columns": _columns_field(columns), "skiprows": skiprows,
+                "date_format": date_format}
         chunks, size = [], 0
         while chunk := file.file.read(_CHUNK):
             size += len(chunk)
@@ -576,20 +618,21 @@ def create_app(
                                          f"{max_upload_mb:g} MB")
             chunks.append(chunk)
         name = display_name(file.filename)
+        data = b"".join(chunks)
         try:
             if layout == "single":
-                frame = load_ohlcv(io.BytesIO(b"".join(chunks)), repair=repair, name=name)
+                frame = load_ohlcv(io.BytesIO(data), repair=repair, name=name, **read)
             else:
-                buffer = io.BytesIO(b"".join(chunks))
+                buffer = io.BytesIO(data)
                 buffer.name = name  # the reader's messages name the file
                 frame = load_assets(buffer, layout=layout, symbol_column=symbol_column,
-                                    repair=repair)
-        except InputDataError:
-            raise
+                                    repair=repair, **read)
+        except InputDataError as exc:
+            return _json_error(422, str(exc), preview=preview_table(data, name))
         except Exception as exc:  # the reader should have said it; never a 500 for a bad file
             log.warning("reader failed on upload %r", name, exc_info=True)
-            raise InputDataError(f"Cannot use {name!r} as OHLCV input: it could not be read "
-                                 f"({type(exc).__name__}).") from exc
+            return _json_error(422, f"Cannot use {name!r} as OHLCV input: it could not be read "
+                                    f"({type(exc).__name__}).", preview=preview_table(data, name))
         return state.datasets.create(frame, name, size, layout=layout)
 
     @router.post("/datasets/samples/{name}", status_code=201, response_model=Dataset,

@@ -21,10 +21,10 @@ import threading
 import uuid
 from collections.abc import Iterator
 
-import numpy as np
 import pandas as pd
 
 from pipeline.core.metrics import METRIC_NAMES, compute_metrics, cross_asset_metrics
+from pipeline.io.inspect import READ_REPORT, describe_frequency
 from pipeline.io.writers import OutputStore, frame_to_bytes
 from pipeline.runner.tasks import long_frame
 
@@ -51,24 +51,19 @@ def display_name(filename: str | None) -> str:
     return (name or "upload")[:200]
 
 
-_UNITS = (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
-
-
-def describe_frequency(index: pd.Index) -> str:
-    """The typical bar spacing in words, e.g. ``"1 day (business days)"`` or ``"5 minutes"``."""
-    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
-        return "unknown"
-    seconds = float(np.median(np.diff(index.asi8))) / 1e9
-    if seconds <= 0:
-        return "unknown"
-    if index.day_of_week.max() <= 4 and 86400 <= seconds <= 3 * 86400:
-        return "1 day (business days)"
-    for unit, size in _UNITS:
-        count = seconds / size
-        if count >= 1 and abs(count - round(count)) < 1e-6:
-            n = int(round(count))
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return f"{seconds:g} seconds"
+def _report_notes(who: str, report: dict) -> list[str]:
+    """What a user should know of how the file was read, one line each."""
+    notes = []
+    if report.get("skipped_lines"):
+        notes.append(f"{who}{report['skipped_lines']} line(s) above the header skipped")
+    if report.get("order", "oldest first") != "oldest first":
+        notes.append(f"{who}rows were {report['order']}: sorted oldest first")
+    if report.get("volume_passed_over"):
+        notes.append(f"{who}volume taken from {report['volume']!r} ({report['volume_kind']}), "
+                     f"not {', '.join(map(repr, report['volume_passed_over']))}")
+    if report.get("spikes"):
+        notes.append(f"{who}{len(report['spikes'])} price spike(s) kept (see the read report)")
+    return notes
 
 
 def _finite(value: float) -> float | None:
@@ -145,6 +140,10 @@ class DatasetStore:
                                          for s, f in frames.items()})
             metrics.update({k: _finite(v[0]) for k, v in cross.items()})
             alignment = first.attrs.get("alignment") or {}
+            trimmed = {s: r["trimmed"] for s, r in alignment.items() if r.get("trimmed")}
+            if trimmed:
+                notes.append("empty rows before a listing (or after the last bar) trimmed: "
+                             + ", ".join(f"{s} {n}" for s, n in trimmed.items()))
             lost = {s: r["dropped"] for s, r in alignment.items() if r.get("dropped")}
             if lost:
                 notes.append(f"aligned on {len(first)} common timestamps; rows dropped: "
@@ -165,6 +164,13 @@ class DatasetStore:
             "layout": layout if isinstance(frame, dict) else "single",
             "symbols": list(frames) if isinstance(frame, dict) else None,
         }
+        reports = {s: f.attrs.get(READ_REPORT) for s, f in frames.items()}
+        if isinstance(frame, dict):
+            record["read_reports"] = {s: r for s, r in reports.items() if r}
+        else:
+            record["read_report"] = reports[""]
+        for who, report in reports.items():
+            notes += _report_notes(f"{who}: " if who else "", report or {})
         if isinstance(frame, dict):
             # Date as a column: the long-table reader takes its time from a column.
             buffer = io.BytesIO()

@@ -300,6 +300,11 @@ class Dataset(BaseModel):
         "single", description="single: one series; long/wide: a multi-asset table (as uploaded).")
     symbols: list[str] | None = Field(
         None, description="Assets of a multi-asset table, in their order in the table.")
+    read_report: dict[str, Any] | None = Field(
+        None, description="How the file was read (one series): columns taken, lines skipped, "
+        "time format and zone, order, frequency, gaps, rows dropped, volume, spikes.")
+    read_reports: dict[str, dict[str, Any]] | None = Field(
+        None, description="The read report of each asset of a multi-asset table.")
 
 
 class RegimeBand(BaseModel):

@@ -13,6 +13,7 @@ __all__ = [
     "PILOT_CANDIDATES",
     "PILOT_FRACTIONS",
     "PILOT_TOLERANCE",
+    "PILOT_DEPENDENCE_ERROR",
     "PILOT_SEED",
     "BlockChoice",
     "politis_white_block_length",
@@ -30,6 +31,10 @@ PILOT_CANDIDATES = 24
 PILOT_FRACTIONS = (0.25, 0.5, 1.0)
 #: Fidelity points a shorter block may give up against the best pilot length.
 PILOT_TOLERANCE = 1.0
+#: Spreads by which a shorter pilot length may miss the original's volatility dependence in median
+#: (1 spread, less a margin for the pilot's own sampling noise: about 0.25 spread with 24
+#: candidates).
+PILOT_DEPENDENCE_ERROR = 0.75
 #: Root of the pilot's random streams: fixed, so one input and method always get the same block
 #: size whatever the run's seed (the preflight continues the same stream).
 PILOT_SEED = 0xB10C_5EED
@@ -153,6 +158,8 @@ class BlockChoice:
         Block lengths the pilot scored.
     medians : tuple of float
         Median pilot fidelity at each length of ``grid``.
+    dependence_errors : tuple of float
+        The pilot candidates' volatility-dependence error at each length of ``grid``.
     pilot_scores : tuple of float
         Fidelity of each pilot candidate at ``block_size`` (the preflight's sample).
     reason : str
@@ -167,6 +174,7 @@ class BlockChoice:
     mode: str
     grid: tuple[int, ...] = ()
     medians: tuple[float, ...] = ()
+    dependence_errors: tuple[float, ...] = ()
     pilot_scores: tuple[float, ...] = field(default=(), repr=False)
     reason: str = ""
     seconds_per_candidate: float | None = field(default=None, compare=False)
@@ -179,47 +187,65 @@ class BlockChoice:
             "mode": self.mode,
             "grid": list(self.grid),
             "median_fidelity": [round(m, 4) for m in self.medians],
+            "dependence_error": [round(e, 4) for e in self.dependence_errors],
             "pilot_candidates": len(self.pilot_scores),
             "reason": self.reason,
         }
 
 
 def choose_block_size(
-    score_at: Callable[[int], np.ndarray],
+    score_at: Callable[[int], tuple[np.ndarray, float]],
     reference: int,
     *,
     tolerance: float = PILOT_TOLERANCE,
+    max_dependence_error: float = PILOT_DEPENDENCE_ERROR,
 ) -> BlockChoice:
-    """Pick the shortest pilot block length within ``tolerance`` points of the best.
+    """Pick the shortest pilot length within ``tolerance`` points of the best that keeps the
+    volatility dependence.
 
     Parameters
     ----------
     score_at : callable
-        ``score_at(block_size)`` returns the fidelity of the pilot candidates generated with that
-        block size (the same candidates' random streams at every length, so the lengths are
-        compared on common random numbers).
+        ``score_at(block_size)`` returns the fidelity of the pilot candidates generated with
+        that block size (the same candidates' random streams at every length, so lengths are
+        compared on common random numbers) and their volatility-dependence error: the larger of
+        ``|median - original| / spread`` of ``vol_clustering`` and ``vol_persistence``.
     reference : int
         The dependence length; the grid is :func:`pilot_grid` of it.
     tolerance : float
         Fidelity points a shorter length may give up.
+    max_dependence_error : float
+        A shorter length must also keep the volatility dependence within this many spreads:
+        the fidelity gives a one-spread miss of ``vol_clustering`` less than a point, so the
+        tolerance alone would trade it away.
 
     Returns
     -------
     BlockChoice
+        With the dependence length itself when no shorter length qualifies.
     """
     grid = pilot_grid(reference)
-    scores = [np.asarray(score_at(b), dtype=float) for b in grid]
+    results = [score_at(b) for b in grid]
+    scores = [np.asarray(r[0], dtype=float) for r in results]
+    errors = [float(r[1]) for r in results]
     medians = tuple(float(np.median(s)) for s in scores)
     best = max(medians)
-    pick = next(i for i, m in enumerate(medians) if m >= best - tolerance)
+    ok = [i for i, m in enumerate(medians)
+          if m >= best - tolerance and errors[i] <= max_dependence_error]
+    pick = ok[0] if ok else int(np.argmax(medians))
     shown = " / ".join(f"{m:.1f}" for m in medians)
+    shown_err = " / ".join(f"{e:.1f}" for e in errors)
     lengths = " / ".join(map(str, grid))
+    why = (f"{grid[pick]} is the shortest within {tolerance:g} point of the best that keeps "
+           f"the volatility dependence within {max_dependence_error:g} spread" if ok else
+           f"{grid[pick]} scores best (no length kept the volatility dependence within "
+           f"{max_dependence_error:g} spread)")
     reason = (f"dependence length {reference} bars (Politis-White on |r| and r); pilot median "
-              f"fidelity {shown} at {lengths} bars; {grid[pick]} is the shortest within "
-              f"{tolerance:g} point of the best")
+              f"fidelity {shown} and volatility-dependence error {shown_err} spreads at "
+              f"{lengths} bars; {why}")
     return BlockChoice(block_size=grid[pick], reference=reference, mode="auto", grid=grid,
                        medians=medians, pilot_scores=tuple(scores[pick].tolist()),
-                       reason=reason)
+                       reason=reason, dependence_errors=tuple(errors))
 
 
 def fixed_block_choice(block_size: int, reference: int, method: str,

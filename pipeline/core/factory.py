@@ -20,7 +20,7 @@ from pipeline.core.blocks import (
     fixed_block_choice,
 )
 from pipeline.core.garch import fit_garch
-from pipeline.core.generators import METHODS, BlockJoins, sample_indices
+from pipeline.core.generators import METHODS, BlockJoins, bar_phases, sample_indices
 from pipeline.core.preflight import Preflight, preflight
 from pipeline.core.preprocessing import output_index, preprocess
 from pipeline.core.regimes import condition_transition, label_regimes, sample_regime_indices
@@ -32,7 +32,7 @@ from pipeline.core.sampler import (
     reconstruct_assets,
     search_attempts,
 )
-from pipeline.core.scoring import DEFAULT_TOLERANCE, FidelityScorer
+from pipeline.core.scoring import DEFAULT_TOLERANCE, FidelityScorer, score_space
 from pipeline.core.timeframes import aggregate_assets, aggregate_frame, make_timeframe
 from pipeline.errors import (
     ConfigError,
@@ -205,8 +205,12 @@ def fit_model(
     # Joins match on the input's recent volatility (for garch too: its rows carry their era's
     # gaps, ranges and volume, and matching on the residuals instead lost 8 points of median
     # fidelity on the NASDAQ).
+    # Intraday bars also keep the daily cycle: a join lands in the same slot of the day.
+    phases = bar_phases(first.index)
     joins = None if method == "iid" else BlockJoins.from_returns(
-        [c.log_returns for c in comps.values()])
+        [c.log_returns for c in comps.values()],
+        phase=None if phases is None else phases[1:],
+        first_phase=None if phases is None else int(phases[0]))
     regimes = transition = None
     if method == "regime":
         # Regimes of a multi-asset input are those of its first asset.
@@ -303,18 +307,27 @@ def _choose_block(model: GenerationModel, comps: Mapping, method: str, fixed: in
     """
     n_pilot = max(8, min(PILOT_CANDIDATES, n_replicates // 10))
 
-    def score_at(b: int) -> np.ndarray:
+    scorer = model.scorer
+    vol_columns = [i for i, name in enumerate(scorer.names)
+                   if name.rpartition(":")[2] in ("vol_clustering", "vol_persistence")]
+
+    def score_at(b: int) -> tuple[np.ndarray, float]:
         trial = replace(model, block_size=b)
         step = trial.batch_size
-        return np.concatenate([
-            trial.evaluate(PILOT_SEED, range(lo, min(lo + step, n_pilot)),
-                           [0] * (min(lo + step, n_pilot) - lo)).scores
-            for lo in range(0, n_pilot, step)])
+        batches = [trial.evaluate(PILOT_SEED, range(lo, min(lo + step, n_pilot)),
+                                  [0] * (min(lo + step, n_pilot) - lo))
+                   for lo in range(0, n_pilot, step)]
+        scores = np.concatenate([c.scores for c in batches])
+        values = np.concatenate([score_space(c.metrics, scorer.names, trial.length - 1)
+                                 for c in batches])[:, vol_columns]
+        errors = np.abs(np.median(values, axis=0) - scorer.reference[vol_columns]) \
+            / scorer.spread[vol_columns]
+        return scores, float(errors.max()) if errors.size else 0.0
 
     started = time.perf_counter()
     if method == "iid" or fixed is not None:
         b = 1 if method == "iid" else fixed
-        choice = fixed_block_choice(b, reference, method, score_at(b))
+        choice = fixed_block_choice(b, reference, method, score_at(b)[0])
     else:
         # Fixed-length blocks (circular, moving) take the circular-bootstrap estimate.
         own = reference if method not in ("circular", "moving") else max(

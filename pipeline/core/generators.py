@@ -13,6 +13,11 @@ first starts right after a row whose recent volatility (the mean ``|r|`` over th
 ranked within ``±width`` of it by that volatility, uniformly. This is the matched-block
 bootstrap of Carlstein et al. (1998) with a rank (uniform) kernel. A row's chance of starting a
 block stays uniform, so each bar of the input is still drawn equally often in the long run.
+Intraday bars are matched within their slot of the day (:func:`bar_phases`), so a new block
+continues the daily cycle where the last one left it, as in the seasonal block bootstrap
+(Politis 2001): hourly EUR/USD moves 3.3 times as much in its busiest hour as in its quietest,
+and blocks joined at random hours smeared that pattern into the volatility metrics. The first
+block starts in the slot of the series' first timestamp, so the cycle sits at the right hours.
 
 Reproducibility: candidate ``(scenario, attempt)`` draws only from
 ``numpy.random.default_rng([attempt, scenario, root_seed])`` — the same candidate comes out
@@ -23,10 +28,13 @@ the index arithmetic itself is vectorised over the batch.
 
 from __future__ import annotations
 
+import array
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 from pipeline.errors import ConfigError
 
@@ -36,6 +44,7 @@ __all__ = [
     "JOIN_WINDOW",
     "JOIN_WIDTH",
     "BlockJoins",
+    "bar_phases",
     "candidate_rng",
     "sample_indices",
 ]
@@ -57,31 +66,65 @@ JOIN_WINDOW = 21
 JOIN_WIDTH = 0.05
 
 
+def bar_phases(timestamps: pd.DatetimeIndex) -> np.ndarray | None:
+    """Each bar's slot in the day for intraday bars (None for daily and coarser bars).
+
+    The slot is the time of day in units of the most common spacing, so hourly bars have 24
+    slots and 5-minute bars 288. None when the spacing does not divide a day.
+    """
+    if len(timestamps) < 3:
+        return None
+    step = pd.Series(timestamps).diff().dropna().median()
+    day = pd.Timedelta(days=1)
+    if not step or step >= day or (day / step) != int(day / step):
+        return None
+    offset = (timestamps - timestamps.normalize()) / step
+    return np.round(np.asarray(offset, dtype=float)).astype(np.int64) % int(day / step)
+
+
 @dataclass(frozen=True, eq=False)
 class BlockJoins:
     """Where a new block may start, given the row the previous block ended on.
 
+    Rows are grouped into classes (one class, or one per slot of the day for intraday bars) and
+    sorted by recent volatility within each; a join moves within the class of the row it leaves.
+
     Attributes
     ----------
     order : ndarray of int64, shape (n_rows,)
-        Rows sorted by recent volatility.
+        Rows sorted by class, then by recent volatility.
     rank : ndarray of int64, shape (n_rows,)
         Each row's position in ``order``.
-    width : int
-        Half-width of the neighbourhood in ranks.
+    class_start, class_size : ndarray of int64, shape (n_rows,)
+        Where each row's class begins in ``order``, and its number of rows.
+    width : float
+        Half-width of the neighbourhood, as a share of the class's rows.
+    state : ndarray, shape (n_rows,)
+        The recent volatility rows are matched on.
+    phase : ndarray of int64, optional
+        Each row's slot in the day (intraday bars), or None.
+    first_rows : ndarray of int64, optional
+        Rows a series may start with: those in the slot of the series' first timestamp.
     """
 
     order: np.ndarray
     rank: np.ndarray
-    width: int
-    state: np.ndarray | None = None
+    class_start: np.ndarray
+    class_size: np.ndarray
+    width: float
+    state: np.ndarray
+    phase: np.ndarray | None = None
+    first_rows: np.ndarray | None = None
 
     @classmethod
-    def from_returns(cls, returns: Sequence[np.ndarray], *, window: int = JOIN_WINDOW,
+    def from_returns(cls, returns: Sequence[np.ndarray], *, phase: np.ndarray | None = None,
+                     first_phase: int | None = None, window: int = JOIN_WINDOW,
                      width: float = JOIN_WIDTH) -> BlockJoins:
         """Joins matched on the trailing mean ``|r|`` of one or several aligned assets.
 
         Several assets are matched on the mean of their ``|r| / std(r)``, so each counts alike.
+        ``phase`` (each row's slot in the day) keeps joins within a slot, so the next block
+        continues the daily cycle; ``first_phase`` is the slot of the series' first bar.
         """
         state = np.zeros(np.asarray(returns[0]).shape[0])
         for r in returns:
@@ -92,51 +135,120 @@ class BlockJoins:
         t = np.arange(state.size)
         lo = np.maximum(t + 1 - int(window), 0)
         trailing = (c[t + 1] - c[lo]) / (t + 1 - lo)
-        return cls.from_state(trailing, width=width)
+        joins = cls.from_state(trailing, phase=phase, width=width)
+        if phase is not None and first_phase is not None:
+            first = np.flatnonzero(phase == first_phase)
+            if first.size:
+                joins = replace(joins, first_rows=first)
+        return joins
 
     @classmethod
-    def from_state(cls, state: np.ndarray, *, width: float = JOIN_WIDTH) -> BlockJoins:
-        """Joins matched on a given per-row ``state``."""
-        order = np.argsort(state, kind="stable").astype(np.int64)
+    def from_state(cls, state: np.ndarray, *, phase: np.ndarray | None = None,
+                   width: float = JOIN_WIDTH) -> BlockJoins:
+        """Joins matched on a given per-row ``state``, within ``phase`` classes if given."""
+        state = np.asarray(state, dtype=float)
+        classes = np.zeros(state.size, dtype=np.int64) if phase is None else np.asarray(phase)
+        order = np.lexsort((state, classes)).astype(np.int64)
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
-        return cls(order=order, rank=rank, width=max(1, int(round(width * order.size))),
-                   state=np.asarray(state, dtype=float))
+        sorted_classes = classes[order]
+        first_of = np.flatnonzero(np.r_[True, sorted_classes[1:] != sorted_classes[:-1]])
+        sizes = np.diff(np.r_[first_of, order.size])
+        which = np.searchsorted(first_of, rank, side="right") - 1
+        return cls(order=order, rank=rank, class_start=first_of[which],
+                   class_size=sizes[which], width=float(width), state=state,
+                   phase=None if phase is None else classes)
 
     def within(self, rows: np.ndarray) -> BlockJoins:
         """The joins of a subset of rows (a regime's pool), indexed by position in ``rows``."""
-        return BlockJoins.from_state(self.state[rows], width=self.width / self.order.size)
+        return BlockJoins.from_state(self.state[rows], width=self.width,
+                                     phase=None if self.phase is None else self.phase[rows])
+
+    @functools.cached_property
+    def _per_row(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: its class's start in ``order``, size, neighbourhood span ``2w + 1`` and
+        ``rank - class start - w`` (what a join needs, looked up once per row)."""
+        size = self.class_size
+        w = np.minimum(np.maximum(1, np.round(self.width * size).astype(np.int64)),
+                       np.maximum(size - 1, 0))
+        return self.class_start, size, 2 * w + 1, self.rank - self.class_start - w
+
+    @functools.cached_property
+    def _lists(self) -> tuple[array.array, ...]:
+        """:attr:`_per_row` and ``order`` as typed arrays of Python ints (8 bytes a row, and
+        indexing them is as fast as a list's), for one join at a time."""
+        out = []
+        for a in (*self._per_row, self.order):
+            arr = array.array("q")
+            arr.frombytes(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+            out.append(arr)
+        return tuple(out)
+
+    def __getstate__(self) -> dict:
+        # The lookup tables are rebuilt on first use; they need not travel to the workers.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_per_row", "_lists")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
 
     def neighbour(self, row: int, u: float) -> int:
-        """The row after a uniformly drawn (``u`` in [0, 1)) neighbour of ``row``."""
-        n = self.order.size
-        r = int(self.rank[row]) + int(u * (2 * self.width + 1)) - self.width
-        r = -r - 1 if r < 0 else (2 * n - 1 - r if r >= n else r)
-        return (int(self.order[r]) + 1) % n
+        """The row after a uniformly drawn (``u`` in [0, 1)) neighbour of ``row`` in its class.
 
-    def starts(self, first: int, lengths: np.ndarray, offsets: np.ndarray, *,
-               last_start: int | None = None) -> np.ndarray:
-        """Block starts: ``first``, then each matched to where the block before it ended.
-
-        ``offsets`` (one per block, in ``[-width, width]``) pick the neighbour; ``last_start``
-        caps a start so a block does not run past the end (moving blocks).
+        Reflected at the class's ends rather than clamped: clamping would pile the draws of a
+        whole neighbourhood onto its calmest and its stormiest row.
         """
-        n = self.order.size
-        order = self.order.tolist()
-        rank = self.rank.tolist()
-        out = [int(first)]
-        for size, offset in zip(lengths[:-1].tolist(), offsets[1:].tolist(), strict=True):
-            end = (out[-1] + size - 1) % n
-            r = rank[end] + offset
-            # Reflect at the ends rather than clamp: clamping would pile the draws of a whole
-            # neighbourhood onto the calmest and the stormiest row.
-            r = -r - 1 if r < 0 else (2 * n - 1 - r if r >= n else r)
-            start = (order[r] + 1) % n
-            out.append(start if last_start is None else min(start, last_start))
+        start, size, span, base, order = self._lists
+        k = base[row] + int(u * span[row])
+        m = size[row]
+        k = -k - 1 if k < 0 else (2 * m - 1 - k if k >= m else k)
+        nxt = order[start[row] + k] + 1
+        return 0 if nxt == len(order) else nxt
+
+    def first(self, u: float) -> int:
+        """A series' first row, uniform over :attr:`first_rows` (all rows if None)."""
+        if self.first_rows is None:
+            return int(u * self.order.size)
+        return int(self.first_rows[int(u * self.first_rows.size)])
+
+    def batch_starts(self, lengths: Sequence[np.ndarray], draws: Sequence[np.ndarray], *,
+                     last_start: int | None = None) -> list[np.ndarray]:
+        """Block starts of several candidates: the first from ``draws[i][0]``, each later one
+        matched to where the block before it ended.
+
+        ``lengths[i]`` are candidate ``i``'s block lengths and ``draws[i]`` one uniform per block;
+        ``last_start`` caps a start so a block does not run past the end (moving blocks).
+        """
+        return [self._starts(x, d, last_start) for x, d in zip(lengths, draws, strict=True)]
+
+    def _starts(self, lengths: np.ndarray, draws: np.ndarray, last_start: int | None
+                ) -> np.ndarray:
+        # The hot loop of a joined bootstrap, one join per block: plain Python on lists is
+        # about four times faster here than numpy on arrays as long as the batch (measured at
+        # 140 joins a candidate: 0.03 ms against 0.13 ms), because each step is a few scalars.
+        start, size, span, base, order = self._lists
+        n = len(order)
+        cap = n if last_start is None else last_start
+        s = min(int(self.first(draws[0])), cap)
+        out = [s]
+        for step, u in zip((lengths[:-1] - 1).tolist(), draws[1:].tolist(), strict=True):
+            e = (s + step) % n
+            k = base[e] + int(u * span[e])
+            m = size[e]
+            if k < 0:
+                k = -k - 1
+            elif k >= m:
+                k = 2 * m - 1 - k
+            s = order[start[e] + k] + 1
+            if s == n:
+                s = 0
+            if s > cap:
+                s = cap
+            out.append(s)
         return np.asarray(out, dtype=np.int64)
 
     def __repr__(self) -> str:
-        return f"BlockJoins(rows={self.order.size}, width={self.width})"
+        slots = "" if self.phase is None else f", slots={int(self.phase.max()) + 1}"
+        return f"BlockJoins(rows={self.order.size}, width={self.width:g}{slots})"
 
 
 def candidate_rng(root_seed: int, scenario: int, attempt: int) -> np.random.Generator:
@@ -194,17 +306,20 @@ def sample_indices(
         p = 1.0 / b
         positions = np.arange(length)
         expected = length // b + 8
-        for i, rng in enumerate(rngs):
+        drawn = []
+        for rng in rngs:
             lengths = rng.geometric(p, size=expected)
             while lengths.sum() < length:
                 lengths = np.concatenate([lengths, rng.geometric(p, size=expected)])
-            ends = np.cumsum(lengths)
-            n_used = int(np.searchsorted(ends, length)) + 1
-            starts = rng.integers(0, n_rows, n_used)
-            if joins is not None:
-                offsets = rng.integers(-joins.width, joins.width + 1, n_used)
-                starts = joins.starts(starts[0], lengths[:n_used], offsets)
-            block_pos = np.concatenate([[0], ends[: n_used - 1]])
+            n_used = int(np.searchsorted(np.cumsum(lengths), length)) + 1
+            lengths = lengths[:n_used]
+            draws = rng.integers(0, n_rows, n_used) if joins is None else rng.random(n_used)
+            drawn.append((lengths, draws))
+        if joins is not None:
+            starts_of = joins.batch_starts([d[0] for d in drawn], [d[1] for d in drawn])
+        for i, (lengths, draws) in enumerate(drawn):
+            starts = draws if joins is None else starts_of[i]
+            block_pos = np.concatenate([[0], np.cumsum(lengths)[:-1]])
             used = np.diff(np.concatenate([block_pos, [length]]))
             np.remainder(np.repeat(starts - block_pos, used) + positions, n_rows, out=out[i])
         return out
@@ -212,13 +327,14 @@ def sample_indices(
     n_blocks = -(-length // b)
     high = n_rows if method == "circular" else n_rows - b + 1
     starts = np.empty((batch, n_blocks), dtype=np.int64)
-    last = None if method == "circular" else high - 1
-    for i, rng in enumerate(rngs):
-        starts[i] = rng.integers(0, high, n_blocks)
-        if joins is not None:
-            offsets = rng.integers(-joins.width, joins.width + 1, n_blocks)
-            starts[i] = joins.starts(starts[i, 0], np.full(n_blocks, b), offsets,
-                                     last_start=last)
+    if joins is None:
+        for i, rng in enumerate(rngs):
+            starts[i] = rng.integers(0, high, n_blocks)
+    else:
+        last = None if method == "circular" else high - 1
+        sizes = np.full(n_blocks, b)
+        starts[:] = joins.batch_starts([sizes] * batch, [rng.random(n_blocks) for rng in rngs],
+                                       last_start=last)
     idx = (starts[:, :, None] + np.arange(b)).reshape(batch, n_blocks * b)[:, :length]
     if method == "circular":
         np.remainder(idx, n_rows, out=idx)

@@ -225,23 +225,30 @@ class GenerationModel:
     def batch_size(self) -> int:
         return batch_size_for(self.length, self.fields * len(self.parts))
 
+    def indices(
+        self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Component rows ``(batch, length)`` candidates are built from, and regime paths.
+
+        Row ``r`` is the input's bar ``r + 1``: which bar of history each synthetic bar copies
+        (its whole bar for a bootstrap; its intrabar shape, volume and residual for ``garch``).
+        """
+        rngs = [candidate_rng(root_seed, s, a) for s, a in zip(scenarios, attempts, strict=True)]
+        if self.method == "regime":
+            return sample_regime_indices(
+                self.regimes.labels, self.transition, self.length, self.block_size, rngs,
+                joins=self.joins)
+        kind = "stationary" if self.method == "garch" else self.method
+        n_rows = self.components.values.shape[0]
+        return sample_indices(kind, n_rows, self.length, self.block_size, rngs,
+                              joins=self.joins), None
+
     def sample(
         self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """OHLCV arrays ``(batch, length, fields * assets)`` and regime paths (or None)."""
-        rngs = [candidate_rng(root_seed, s, a) for s, a in zip(scenarios, attempts, strict=True)]
-        n_rows = self.components.values.shape[0]
-        paths = None
-        if self.method == "regime":
-            idx, paths = sample_regime_indices(
-                self.regimes.labels, self.transition, self.length, self.block_size, rngs,
-                joins=self.joins)
-        else:
-            kind = "stationary" if self.method == "garch" else self.method
-            idx = sample_indices(kind, n_rows, self.length, self.block_size, rngs,
-                                 joins=self.joins)
-        ohlcv = reconstruct_assets(self.parts, idx)
-        return ohlcv, paths
+        idx, paths = self.indices(root_seed, scenarios, attempts)
+        return reconstruct_assets(self.parts, idx), paths
 
     def generate(self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]) -> np.ndarray:
         """OHLCV arrays ``(batch, length, fields * assets)`` of candidates ``(scenario, attempt)``."""

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputDataError, SMEWarning
@@ -24,8 +25,8 @@ from pipeline.io.readers import (
     load_sample,
 )
 
-__all__ = ["LAYOUTS", "SYMBOL_PATTERN", "align_assets", "load_assets", "split_long",
-           "split_wide"]
+__all__ = ["LAYOUTS", "SYMBOL_PATTERN", "align_assets", "combine_header_rows", "load_assets",
+           "parse_wide_column", "split_long", "split_wide", "trim_unlisted"]
 
 LAYOUTS = ("long", "wide")
 _FIELDS = {"open": "Open", "o": "Open", "high": "High", "h": "High", "low": "Low", "l": "Low",
@@ -33,7 +34,7 @@ _FIELDS = {"open": "Open", "o": "Open", "high": "High", "h": "High", "low": "Low
            "adjclose": "Adj Close"}
 #: What a symbol may be: it names files and metric keys (``SYM:metric``, ``corr:A|B``).
 SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9_.^=\-]{1,40}$")
-_SEPARATORS = re.compile(r"[ _.:/\-]")
+_FIELD_NAMES = ("Open", "High", "Low", "Close", "Volume")
 
 
 def _check_symbol(symbol: Any, label: str) -> str:
@@ -70,6 +71,9 @@ def align_assets(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         common = frame.index if common is None else common.intersection(frame.index)
     report = {s: {"rows": len(f), "dropped": int(len(f) - len(common))}
               for s, f in sorted(frames.items())}
+    for symbol, frame in frames.items():
+        if frame.attrs.get("trimmed_rows"):
+            report[symbol]["trimmed"] = int(frame.attrs["trimmed_rows"])
     if len(common) < MIN_ROWS:
         detail = ", ".join(f"{s}: {r['rows']} rows" for s, r in report.items())
         raise InputDataError(
@@ -110,32 +114,84 @@ def split_long(raw: pd.DataFrame, label: str, symbol_column: str = "symbol"
     return out
 
 
+def _field_of(tokens: list[str]) -> tuple[str, str] | None:
+    """``(symbol, field)`` when the first or last one or two tokens name a field."""
+    for size in (1, 2):
+        if len(tokens) <= size:
+            continue
+        tail = _normalize_name("".join(tokens[-size:]))
+        if tail in _FIELDS:
+            return "".join(tokens[:-size]).strip(" _.:/-"), _FIELDS[tail]
+        head = _normalize_name("".join(tokens[:size]))
+        if head in _FIELDS:
+            return "".join(tokens[size:]).strip(" _.:/-"), _FIELDS[head]
+    return None
+
+
+def parse_wide_column(column: Any) -> tuple[str, str] | None:
+    """``(symbol as written, field)`` of a wide table's column, or None for a shared column.
+
+    Accepts ``SYM:field``, ``SYM_field``, ``SYM.field``, ``field_SYM`` (any of the
+    separators ``: _ . / - space``, the symbol itself may contain them: ``BTC/USD:close``) and
+    ``(symbol, field)`` or ``(field, symbol)`` pairs of a two-row header.
+    """
+    if isinstance(column, tuple):
+        a, b = (str(p).strip() for p in column[:2]) if len(column) >= 2 else ("", "")
+        if _normalize_name(b) in _FIELDS and a:
+            return a, _FIELDS[_normalize_name(b)]
+        if _normalize_name(a) in _FIELDS and b:
+            return b, _FIELDS[_normalize_name(a)]
+        return None
+    tokens = [t for t in _TOKENS.split(str(column).strip()) if t]
+    found = _field_of(tokens)
+    return found if found and found[0] else None
+
+
+_TOKENS = re.compile(r"([ _.:/\-])")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.^=\-]+")
+
+
+def _safe_symbol(symbol: str, label: str, renamed: dict[str, str]) -> str:
+    """A symbol usable in file names: path characters become ``-`` (and are reported)."""
+    if SYMBOL_PATTERN.match(symbol):
+        return symbol
+    safe = _UNSAFE.sub("-", symbol).strip("-.")[:40]
+    if not safe or not SYMBOL_PATTERN.match(safe):
+        return _check_symbol(symbol, label)
+    renamed[symbol] = safe
+    return safe
+
+
 def split_wide(raw: pd.DataFrame, label: str) -> dict[str, pd.DataFrame]:
-    """Split a wide table (``SPX_Close``, ``Close.NDX``, or (field, symbol) column pairs).
+    """Split a wide table (``SPX_Close``, ``Close.NDX``, ``BTC:close``, two-row headers).
 
     Columns that name no (symbol, field) pair, such as the time columns, are shared by every
-    symbol.
+    symbol. A symbol with characters that cannot be part of a file name (``BTC/USD``) is kept
+    as a safe one (``BTC-USD``), with a warning; two symbols that become the same are refused.
     """
     pairs: dict[str, dict[str, Any]] = {}
     shared = []
+    renamed: dict[str, str] = {}
     for column in raw.columns:
-        parts = [str(p) for p in column] if isinstance(column, tuple) else \
-            _SEPARATORS.split(str(column).strip(), maxsplit=1)
-        found = None
-        if len(parts) == 2:
-            a, b = (p.strip() for p in parts)
-            if _normalize_name(a) in _FIELDS and b:
-                found = (b, _FIELDS[_normalize_name(a)])
-            elif _normalize_name(b) in _FIELDS and a:
-                found = (a, _FIELDS[_normalize_name(b)])
+        found = parse_wide_column(column)
         if found is None:
             shared.append(column)
-        else:
-            pairs.setdefault(_check_symbol(found[0], label), {})[found[1]] = column
+            continue
+        symbol = _safe_symbol(found[0], label, renamed)
+        if symbol in pairs and found[1] in pairs[symbol]:
+            raise InputDataError(
+                f"{label}: columns {pairs[symbol][found[1]]!r} and {column!r} are both "
+                f"{symbol} {found[1]}" + (" once their symbols are made usable in file names"
+                                          if renamed else "") + "; rename one of them")
+        pairs.setdefault(symbol, {})[found[1]] = column
     if not pairs:
         raise InputDataError(
-            f"{label}: no SYMBOL_Field columns in a wide table (e.g. SPX_Close, NDX_Close); "
-            f"columns are {[str(c) for c in raw.columns][:20]}")
+            f"{label}: no SYMBOL_Field columns in a wide table (e.g. SPX_Close, NDX_Close, "
+            f"BTC:close); columns are {[str(c) for c in raw.columns][:20]}")
+    if renamed:
+        warnings.warn(f"{label}: symbols with characters not allowed in file names were "
+                      "renamed: " + ", ".join(f"{a!r} -> {b!r}" for a, b in renamed.items()),
+                      SMEWarning, stacklevel=3)
     out = {}
     for symbol, fields in pairs.items():
         missing = [f for f in ("Open", "High", "Low", "Close") if f not in fields]
@@ -149,14 +205,81 @@ def split_wide(raw: pd.DataFrame, label: str) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _raw_table(source: Any, storage_options: Mapping[str, Any] | None) -> tuple[pd.DataFrame, str]:
+def trim_unlisted(part: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Drop the rows at either end of one asset's part of a wide table where all its fields
+    are empty (the asset was not listed yet, or no longer); return them counted.
+
+    Either end, because files are written oldest or newest first.
+    """
+    fields = [c for c in part.columns if c in _FIELD_NAMES]
+    if not fields or part.empty:
+        return part, 0
+    cells = part[fields].astype("string").apply(lambda s: s.str.strip())
+    empty = (cells.isna() | cells.eq("")).all(axis=1).to_numpy()
+    filled = np.flatnonzero(~empty)
+    if not len(filled):
+        return part, 0
+    first, last = int(filled[0]), int(filled[-1])
+    trimmed = first + (len(part) - 1 - last)
+    return (part.iloc[first:last + 1].reset_index(drop=True), trimmed) if trimmed else (part, 0)
+
+
+_NUMBER = re.compile(r"^[+-]?[\d.,eE:/\s-]+$")
+
+
+def _mostly_fields(cells: list[str]) -> bool:
+    return bool(cells) and sum(_normalize_name(c) in _FIELDS for c in cells) * 2 > len(cells)
+
+
+def combine_header_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """Join a two-row header (symbols on one row, fields on the next, either way round) into
+    ``(symbol, field)`` column pairs; the table unchanged when it has no such header.
+
+    A third row holding only the index name (``Date,,,,``, as pandas writes a named index
+    under a two-level header) names the shared first column.
+    """
+    header = [re.sub(r"\.\d+$", "", str(c)) for c in raw.columns]  # undo read_csv's "BTC.1"
+    if len(raw) < 2 or any(parse_wide_column(c) for c in header):
+        return raw
+    row = ["" if pd.isna(v) else str(v).strip() for v in raw.iloc[0].tolist()]
+    values = [v for v in row[1:] if v]
+    names = [h for h in header[1:] if not h.lower().startswith("unnamed")]
+    if _mostly_fields(values):
+        symbols_row = names
+    elif _mostly_fields(names):
+        symbols_row = values
+    else:
+        return raw
+    if not symbols_row or any(_NUMBER.match(v) for v in symbols_row):
+        return raw  # numbers under a header of fields: a one-series table, not a two-row header
+    symbols = []
+    for name in header:  # a symbol written once over its group of fields
+        unnamed = not name or name.lower().startswith("unnamed")
+        symbols.append(symbols[-1] if unnamed and symbols else ("" if unnamed else name))
+    columns: list[Any] = [(a, b) if b else a for a, b in zip(symbols, row, strict=True)]
+    body = raw.iloc[1:]
+    first = ["" if pd.isna(v) else str(v).strip() for v in body.iloc[0].tolist()] \
+        if len(body) else []
+    if first and first[0] and not any(first[1:]):
+        columns[0] = first[0]
+        body = body.iloc[1:]
+    elif isinstance(columns[0], tuple):
+        columns[0] = ""
+    out = body.reset_index(drop=True)
+    out.columns = [c if isinstance(c, tuple) else (c if c and not c.lower().startswith("unnamed")
+                                                   else "") for c in columns]
+    return out
+
+
+def _raw_table(source: Any, storage_options: Mapping[str, Any] | None,
+               skiprows: int | None = None) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
         frame = source
         if isinstance(frame.index, pd.DatetimeIndex):
             frame = frame.reset_index()
         return frame, "<DataFrame>"
     data, label = _read_source(source, storage_options, None)
-    raw, _ = _parse_bytes(data, label, 0)
+    raw, _ = _parse_bytes(data, label, 0, skiprows)
     if isinstance(raw.index, pd.DatetimeIndex):
         # A Parquet file written from a frame keeps its time index (the engine's own long
         # outputs do): make it a column like any other table's.
@@ -172,6 +295,9 @@ def load_assets(
     symbol_column: str = "symbol",
     repair: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    columns: Mapping[str, str] | None = None,
+    skiprows: int | None = None,
+    date_format: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Load several assets, validate each like :func:`~pipeline.io.readers.load_ohlcv`, align them.
 
@@ -186,8 +312,17 @@ def load_assets(
         ``long``: one row per bar and symbol, with a ``symbol_column``; ``wide``: one row per
         bar, columns ``SYMBOL_Field``.
     symbol_column : str
-    repair, storage_options
+    repair, storage_options, skiprows, date_format
         As for :func:`~pipeline.io.readers.load_ohlcv`.
+    columns : mapping, optional
+        As for :func:`~pipeline.io.readers.load_ohlcv`, applied to every asset; a wide table
+        takes only ``time`` (its other columns are named per symbol).
+
+    Notes
+    -----
+    In a wide table, the rows at either end where all of an asset's fields are empty (it was
+    listed later, or stopped) are trimmed before alignment; a warning says how many, and
+    ``attrs["trimmed_rows"]`` and the alignment report of each frame record it.
 
     Returns
     -------
@@ -204,16 +339,35 @@ def load_assets(
             if isinstance(src, str) and src.startswith("sample:"):
                 frames[symbol] = load_sample(src.removeprefix("sample:"))
             else:
-                frames[symbol] = load_ohlcv(src, repair=repair, storage_options=storage_options)
+                frames[symbol] = load_ohlcv(src, repair=repair, storage_options=storage_options,
+                                            columns=columns, skiprows=skiprows,
+                                            date_format=date_format)
+        return align_assets(frames)
+    if layout not in LAYOUTS:
+        raise InputDataError(f"input.layout: expected one of {', '.join(LAYOUTS)}, got "
+                             f"{layout!r}")
+    if layout == "wide" and columns and set(columns) - {"time"}:
+        raise InputDataError(f"columns: a wide table takes only 'time' (its price columns are "
+                             f"named per symbol), got {sorted(columns)}")
+    raw, label = _raw_table(source, storage_options, skiprows)
+    label = os.fspath(label) if not isinstance(label, str) else label
+    if layout == "long":
+        split = split_long(raw, label, symbol_column)
     else:
-        if layout not in LAYOUTS:
-            raise InputDataError(f"input.layout: expected one of {', '.join(LAYOUTS)}, got "
-                                 f"{layout!r}")
-        raw, label = _raw_table(source, storage_options)
-        label = os.fspath(label) if not isinstance(label, str) else label
-        split = split_long(raw, label, symbol_column) if layout == "long" else \
-            split_wide(raw, label)
-        for symbol, part in split.items():
-            frames[symbol] = load_ohlcv(part, repair=repair, name=f"{label} [{symbol}]")
-            frames[symbol].attrs["source"] = f"{label} [{symbol}]"
+        split = split_wide(combine_header_rows(raw), label)
+    trimmed = {}
+    for symbol, part in split.items():
+        if layout == "wide":
+            part, trimmed[symbol] = trim_unlisted(part)
+        frames[symbol] = load_ohlcv(part, repair=repair, name=f"{label} [{symbol}]",
+                                    columns=columns, date_format=date_format)
+        frames[symbol].attrs["source"] = f"{label} [{symbol}]"
+        if trimmed.get(symbol):
+            frames[symbol].attrs["trimmed_rows"] = trimmed[symbol]
+    if any(trimmed.values()):
+        warnings.warn(
+            f"{label}: empty rows at the start or end of an asset's history (listed later, or "
+            "stopped) were trimmed before alignment: "
+            + ", ".join(f"{s} {n}" for s, n in sorted(trimmed.items()) if n), SMEWarning,
+            stacklevel=2)
     return align_assets(frames)

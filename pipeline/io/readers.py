@@ -35,6 +35,23 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataRepairWarning, InputDataError, MissingVolumeWarning
+from pipeline.io import times as _times
+from pipeline.io.detect import (
+    Layout,
+    check_read_options,
+    find_layout,
+    normalize_name,
+    option_hint,
+    skip_banner,
+)
+from pipeline.io.inspect import (
+    READ_REPORT,
+    ReadReport,
+    build_read_report,
+    find_spikes,
+    input_order,
+    warn_spikes,
+)
 
 __all__ = [
     "MIN_ROWS",
@@ -42,6 +59,7 @@ __all__ = [
     "PRICE_COLUMNS",
     "SAMPLE_NAMES",
     "REPAIR_REASONS",
+    "inspect_ohlcv",
     "load_ohlcv",
     "load_sample",
 ]
@@ -68,25 +86,6 @@ REPAIR_REASONS = (
     "high_low_fixed",
 )
 
-# Column names are compared after lower-casing and removing blanks, "_", "-", "." and the
-# angle brackets of MetaTrader exports ("<OPEN>"), so " HIGH ", "adj_close" and "Adj Close"
-# all match.  Aliases are listed in that compared form.
-_VALUE_ALIASES: dict[str, tuple[str, ...]] = {
-    "Open": ("open", "o"),
-    "High": ("high", "h"),
-    "Low": ("low", "l"),
-    "Close": ("close", "c"),
-    "Volume": ("volume", "vol", "v"),
-}
-_ADJ_CLOSE_ALIASES = ("adjclose", "adjustedclose")
-_DATETIME_ALIASES = ("datetime", "timestamp")
-_DATE_ALIASES = ("date",)
-_TIME_ALIASES = ("time",)
-_ACCEPTED_TIME_NAMES = (
-    "Date, Time, Date + Time, DateTime, Timestamp (unix seconds or milliseconds also accepted), "
-    "an unnamed first column of dates (a saved pandas index), or a DatetimeIndex"
-)
-
 _NA_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none", "nat", "#n/a", "-", "--"})
 _MAX_SHOWN = 5
 _ROW_NOTE = "rows are numbered from 1 = first data row, the header is not counted"
@@ -102,8 +101,7 @@ _EXT_FORMATS = {
 }
 
 
-def _normalize_name(name: object) -> str:
-    return re.sub(r"[\s_\-.<>]+", "", str(name).lower())
+_normalize_name = normalize_name  # the multi-asset readers compare names the same way
 
 
 # --------------------------------------------------------------------------- messages
@@ -216,7 +214,8 @@ def _detect_format(data: bytes, label: str) -> tuple[str, bool]:
     return "csv", gzipped
 
 
-def _parse_bytes(data: bytes, label: str, sheet_name: str | int) -> tuple[pd.DataFrame, bool]:
+def _parse_bytes(data: bytes, label: str, sheet_name: str | int,
+                 skiprows: int | None = None) -> tuple[pd.DataFrame, bool]:
     """Parse bytes into a raw table; return it and whether decimal commas may occur."""
     if not data.strip():
         raise _fail(label, "the file is empty. Provide a table with a header row and data rows.")
@@ -230,11 +229,13 @@ def _parse_bytes(data: bytes, label: str, sheet_name: str | int) -> tuple[pd.Dat
             raise _fail(label, "the compressed file is empty.")
     try:
         if fmt == "xlsx":
-            raw = pd.read_excel(io.BytesIO(data), sheet_name=sheet_name, engine="openpyxl")
-            return raw, True
+            raw = pd.read_excel(io.BytesIO(data), sheet_name=sheet_name, engine="openpyxl",
+                                skiprows=skiprows)
+            return _with_read_info(raw, "xlsx", skiprows, []), True
         if fmt == "parquet":
-            return pd.read_parquet(io.BytesIO(data), engine="pyarrow"), True
-        return _parse_csv(data, label)
+            raw = pd.read_parquet(io.BytesIO(data), engine="pyarrow")
+            return _with_read_info(raw, "parquet", None, []), True
+        return _parse_csv(data, label, skiprows)
     except InputDataError:
         raise
     except Exception as exc:  # pandas/openpyxl/pyarrow/zipfile errors must not reach users bare
@@ -257,6 +258,19 @@ def _decode(data: bytes, label: str) -> str:
         return data.decode("latin-1")
 
 
+def _with_read_info(raw: Any, fmt: str, skiprows: int | None, banner: list[str],
+                    skipped: int = 0, delimiter: str | None = None) -> Any:
+    """Note on the parsed table how it was read (``attrs`` travel with it to the report)."""
+    if isinstance(raw, pd.DataFrame):
+        raw.attrs[_READ_INFO] = {"format": fmt, "skiprows": skiprows, "banner": banner,
+                                 "skipped_lines": skipped if fmt == "csv" else skiprows or 0,
+                                 "delimiter": delimiter}
+    return raw
+
+
+_READ_INFO = "sme_read_info"
+
+
 def _sniff_delimiter(text: str) -> str:
     """Pick the delimiter from the header line, where no decimal commas can confuse it."""
     header = next((line for line in text.splitlines() if line.strip()), "")
@@ -265,8 +279,10 @@ def _sniff_delimiter(text: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _parse_csv(data: bytes, label: str) -> tuple[pd.DataFrame, bool]:
+def _parse_csv(data: bytes, label: str, skiprows: int | None = None
+               ) -> tuple[pd.DataFrame, bool]:
     text = _decode(data, label)
+    text, banner, skipped = skip_banner(text, skiprows, label)
     sep = _sniff_delimiter(text)
     # Everything is read as text: numbers and dates are converted by this module so that bad
     # cells can be shown to the user as they were written, and decimal commas handled.
@@ -284,9 +300,12 @@ def _parse_csv(data: bytes, label: str) -> tuple[pd.DataFrame, bool]:
         raise _fail(
             label,
             "the data rows have more fields than the header has names. Give every column "
-            "a header name (or remove the trailing delimiters).",
+            "a header name (or remove the trailing delimiters)"
+            + ("" if skiprows is not None else
+               f"; if lines above the header were taken for it, skip them with "
+               f"{option_hint('skiprows')}") + ".",
         )
-    return raw, sep != ","
+    return _with_read_info(raw, "csv", skiprows, banner, skipped, sep), sep != ","
 
 
 # --------------------------------------------------------------------------- conversions
@@ -324,6 +343,8 @@ class _Converted:
     missing: np.ndarray
     bad: np.ndarray
     shown: np.ndarray  # the original cells, for messages
+    how: str = ""  # times: how the cells were written, for the read report
+    offsets: list[str] = field(default_factory=list)  # times: UTC offsets converted
 
 
 def _to_float(values: pd.Series, decimal_comma: bool) -> _Converted:
@@ -391,21 +412,22 @@ def _finish_times(parsed: pd.Series | pd.DatetimeIndex, missing: np.ndarray) -> 
     return out
 
 
-def _numeric_times(numbers: np.ndarray, allow_epoch: bool) -> np.ndarray:
-    """``YYYYMMDD`` integers, else unix epochs in s/ms/us/ns chosen by magnitude."""
+def _numeric_times(numbers: np.ndarray, allow_epoch: bool) -> tuple[np.ndarray, str]:
+    """``YYYYMMDD`` integers, else unix epochs in s/ms/us/ns chosen by magnitude; the times
+    and how they were read (for the read report)."""
     out = np.full(len(numbers), np.datetime64("NaT", "ns"))
     finite = np.isfinite(numbers)
     if not finite.any():
-        return out
+        return out, ""
     values = numbers[finite]
     integral = np.all(values == np.round(values))
     if integral and np.all((values >= 18000101) & (values <= 22001231)):
         text = pd.Series(values.astype(np.int64).astype(str))
         parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
         out[finite] = pd.DatetimeIndex(parsed).as_unit("ns").to_numpy()
-        return out
+        return out, "YYYYMMDD numbers"
     if not allow_epoch:
-        return out
+        return out, ""
     magnitude = np.median(np.abs(values))
     scale = 1e9 if magnitude < 1e11 else 1e6 if magnitude < 1e14 else 1e3 if magnitude < 1e17 else 1
     ns = values * scale
@@ -414,52 +436,15 @@ def _numeric_times(numbers: np.ndarray, allow_epoch: bool) -> np.ndarray:
     stamps = np.full(len(values), np.datetime64("NaT", "ns"))
     stamps[ok] = ns[ok].astype(np.int64).astype("datetime64[ns]")
     out[finite] = stamps
-    return out
-
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?([+-]\d{2}:?\d{2}|Z)?$")
-
-
-def _text_times(text: pd.Series) -> pd.Series:
-    """Parse date strings; try month-first and day-first and keep the better reading."""
-    present = text.dropna()
-    if len(present) and bool(present.str.match(_ISO_DATE).all()):
-        # Year-first ISO dates are unambiguous: one strict parse instead of two guesses
-        # (about 4 s saved on a 1,000,000-row file).
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
-            except (ValueError, TypeError, OverflowError):
-                parsed = None
-        if parsed is not None and not parsed[text.notna()].isna().any():
-            return parsed
-    best: pd.Series | None = None
-    best_key: tuple[int, int] | None = None
-    for dayfirst in (False, True):
-        with warnings.catch_warnings():
-            # "Could not infer format" and dayfirst warnings are expected on messy input.
-            warnings.simplefilter("ignore")
-            try:
-                parsed = pd.to_datetime(text, errors="coerce", utc=True, dayfirst=dayfirst)
-            except (ValueError, TypeError, OverflowError):
-                continue
-        valid = parsed.dropna()
-        # Fewest unparseable cells first, then a reading that is in time order (ascending or
-        # descending) beats one that jumps around, which is how 01/02 vs 02/01 is decided.
-        ordered = valid.is_monotonic_increasing or valid.is_monotonic_decreasing
-        key = (int(parsed.isna().sum()), 0 if ordered else 1)
-        if best_key is None or key < best_key:
-            best, best_key = parsed, key
-    if best is None:
-        return pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
-    return best
+    unit = {1e9: "seconds", 1e6: "milliseconds", 1e3: "microseconds"}.get(scale, "nanoseconds")
+    return out, f"unix epoch {unit}"
 
 
 _CLOCK_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
 
 
-def _to_times(values: pd.Series | pd.Index, *, allow_epoch: bool) -> _Converted:
+def _to_times(values: pd.Series | pd.Index, *, allow_epoch: bool,
+              date_format: str | None = None, column: str = "", label: str = "") -> _Converted:
     series = pd.Series(values).reset_index(drop=True)
     shown = series.to_numpy(dtype=object)
     n = len(series)
@@ -468,15 +453,17 @@ def _to_times(values: pd.Series | pd.Index, *, allow_epoch: bool) -> _Converted:
     ):
         missing = series.isna().to_numpy()
         out = _finish_times(series, missing)
-        return _Converted(out, missing, np.isnat(out) & ~missing, shown)
+        tz = getattr(series.dtype, "tz", None)
+        return _Converted(out, missing, np.isnat(out) & ~missing, shown, "datetime values",
+                          [str(tz)] if tz is not None else [])
     if pd.api.types.is_bool_dtype(series.dtype):
         nat = np.full(n, np.datetime64("NaT", "ns"))
         return _Converted(nat, np.zeros(n, bool), np.ones(n, bool), shown)
     if pd.api.types.is_numeric_dtype(series.dtype):
         numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
         missing = np.isnan(numbers)
-        out = _numeric_times(numbers, allow_epoch)
-        return _Converted(out, missing, np.isnat(out) & ~missing, shown)
+        out, how = _numeric_times(numbers, allow_epoch)
+        return _Converted(out, missing, np.isnat(out) & ~missing, shown, how)
 
     # Text, or objects mixing datetimes and text (spreadsheets): datetimes go through as is.
     is_stamp = series.map(
@@ -494,15 +481,17 @@ def _to_times(values: pd.Series | pd.Index, *, allow_epoch: bool) -> _Converted:
             stamps = pd.to_datetime(series[is_stamp].astype(object), errors="coerce", utc=True)
         out[is_stamp] = _finish_times(stamps, np.zeros(int(is_stamp.sum()), bool))
     has_text = ~missing & ~is_stamp
+    how, offsets = "datetime values" if is_stamp.any() else "", []
     if has_text.any():
         words = text[has_text]
         numeric = pd.to_numeric(words, errors="coerce")
-        if numeric.notna().all():
-            out[has_text] = _numeric_times(numeric.to_numpy(dtype=np.float64), allow_epoch)
-        elif not words.str.match(_CLOCK_ONLY).all():
-            parsed = _text_times(words)
+        if numeric.notna().all() and date_format is None:
+            out[has_text], how = _numeric_times(numeric.to_numpy(dtype=np.float64), allow_epoch)
+        elif date_format is not None or not words.str.match(_CLOCK_ONLY).all():
+            offsets = _times.check_offsets(words, column, label)
+            parsed, how = _times.parse_text(words, date_format)
             out[has_text] = _finish_times(parsed, np.zeros(len(words), bool))
-    return _Converted(out, missing, np.isnat(out) & ~missing, shown)
+    return _Converted(out, missing, np.isnat(out) & ~missing, shown, how, offsets)
 
 
 def _to_clock(values: pd.Series) -> _Converted:
@@ -536,97 +525,18 @@ def _to_clock(values: pd.Series) -> _Converted:
     return _Converted(out, missing, np.isnat(out) & ~missing, shown)
 
 
-# --------------------------------------------------------------------------- columns
-
-
-@dataclass
-class _Layout:
-    """Which input columns feed which output fields."""
-
-    values: dict[str, str]  # output name -> input column
-    time_columns: tuple[str, ...]  # () means the frame's DatetimeIndex
-    time_kind: str  # "datetime", "date+time", "date", "time", "unnamed" or "index"
-
-
-def _find_layout(raw: pd.DataFrame, label: str) -> _Layout:
-    by_key: dict[str, list[str]] = {}
-    for column in raw.columns:
-        by_key.setdefault(_normalize_name(column), []).append(column)
-
-    def lookup(aliases: tuple[str, ...], what: str) -> str | None:
-        found = [c for alias in aliases for c in by_key.get(alias, [])]
-        if len(found) > 1:
-            raise _fail(
-                label,
-                f"several columns could be {what}: {', '.join(map(repr, found))}. "
-                "Keep one of them or rename the others.",
-            )
-        return found[0] if found else None
-
-    values = {}
-    for target, aliases in _VALUE_ALIASES.items():
-        column = lookup(aliases, target)
-        if column is not None:
-            values[target] = column
-    missing = [c for c in PRICE_COLUMNS if c not in values]
-    if missing:
-        accepted = "; ".join(
-            f"{target}: {', '.join(aliases)}" for target, aliases in _VALUE_ALIASES.items()
-        )
-        hint = ""
-        if "Close" in missing and any(k in by_key for k in _ADJ_CLOSE_ALIASES):
-            hint = (
-                " An 'Adj Close' column is present but is never used as Close, because "
-                "adjusted prices do not match Open/High/Low; add the unadjusted Close."
-            )
-        found = ", ".join(repr(str(c)) for c in raw.columns) or "none"
-        raise _fail(
-            label,
-            f"required column(s) {', '.join(missing)} not found. Found columns: {found}. "
-            f"Accepted names (case, blanks and '_' ignored) - {accepted}.{hint}",
-        )
-
-    datetime_col = lookup(_DATETIME_ALIASES, "the timestamp")
-    date_col = lookup(_DATE_ALIASES, "the date")
-    time_col = lookup(_TIME_ALIASES, "the time")
-    if datetime_col is not None:
-        return _Layout(values, (datetime_col,), "datetime")
-    if date_col is not None and time_col is not None:
-        return _Layout(values, (date_col, time_col), "date+time")
-    if date_col is not None:
-        return _Layout(values, (date_col,), "date")
-    if time_col is not None:
-        return _Layout(values, (time_col,), "time")
-    first = raw.columns[0]
-    if _looks_unnamed(first) and first not in values.values():
-        probe = _to_times(raw[first], allow_epoch=False)
-        filled = ~probe.missing
-        if filled.any() and (~probe.bad[filled]).mean() > 0.5:
-            return _Layout(values, (first,), "unnamed")
-    if isinstance(raw.index, pd.DatetimeIndex):
-        return _Layout(values, (), "index")
-    found = ", ".join(repr(str(c)) for c in raw.columns)
-    raise _fail(
-        label,
-        f"no time column found. Found columns: {found}. Accepted for time: {_ACCEPTED_TIME_NAMES}.",
-    )
-
-
-def _looks_unnamed(column: object) -> bool:
-    text = str(column).strip()
-    return text == "" or text.lower().startswith("unnamed:") or text.lower() == "index"
-
-
 # --------------------------------------------------------------------------- normalize
 
 
-def _time_values(raw: pd.DataFrame, layout: _Layout) -> tuple[_Converted, str]:
+def _time_values(raw: pd.DataFrame, layout: Layout, date_format: str | None,
+                 label: str) -> tuple[_Converted, str]:
     """Timestamps of every row and the column name used in messages."""
     if layout.time_kind == "index":
         return _to_times(raw.index.to_series(), allow_epoch=True), str(raw.index.name or "index")
     if layout.time_kind == "date+time":
         date_col, time_col = layout.time_columns
-        dates = _to_times(raw[date_col], allow_epoch=False)
+        dates = _to_times(raw[date_col], allow_epoch=False, date_format=date_format,
+                          column=date_col, label=label)
         clock = _to_clock(raw[time_col])
         day = dates.values.astype("datetime64[D]").astype("datetime64[ns]")
         combined = day + clock.values
@@ -636,10 +546,19 @@ def _time_values(raw: pd.DataFrame, layout: _Layout) -> tuple[_Converted, str]:
         shown = np.array(
             [f"{d} {t}" for d, t in zip(dates.shown, clock.shown, strict=True)], dtype=object
         )
-        return _Converted(combined, missing, bad, shown), f"{date_col} + {time_col}"
+        return (_Converted(combined, missing, bad, shown, dates.how, dates.offsets),
+                f"{date_col} + {time_col}")
     column = layout.time_columns[0]
     allow_epoch = layout.time_kind != "unnamed"  # a saved integer index is no time column
-    return _to_times(raw[column], allow_epoch=allow_epoch), str(column)
+    converted = _to_times(raw[column], allow_epoch=allow_epoch, date_format=date_format,
+                          column=column, label=label)
+    return converted, str(column)
+
+
+def _mostly_times(values: pd.Series) -> bool:
+    probe = _to_times(values, allow_epoch=False)
+    filled = ~probe.missing
+    return bool(filled.any() and (~probe.bad[filled]).mean() > 0.5)
 
 
 @dataclass
@@ -653,10 +572,12 @@ class _Table:
     values: dict[str, _Converted]  # output name -> converted cells
     columns: dict[str, str]  # output name -> input column name
     blank: np.ndarray  # rows with every used cell empty
-    time_kind: str  # as in _Layout
+    time_kind: str  # as in Layout
+    layout: Layout
 
 
-def _convert(raw: pd.DataFrame, label: str, decimal_comma_allowed: bool) -> _Table:
+def _convert(raw: pd.DataFrame, label: str, decimal_comma_allowed: bool,
+             mapping: Mapping[str, str], date_format: str | None) -> _Table:
     if raw.shape[1] == 0 or raw.shape[0] == 0:
         raise _fail(label, "the table has no data rows. Provide a header row and data rows.")
     raw = raw.copy()
@@ -664,13 +585,13 @@ def _convert(raw: pd.DataFrame, label: str, decimal_comma_allowed: bool) -> _Tab
         # A frame indexed by a text "Date" column (set_index on strings): use it as a column.
         raw = raw.reset_index()
     raw.columns = [str(c) for c in raw.columns]
-    layout = _find_layout(raw, label)
+    layout = find_layout(raw, label, mapping, _mostly_times)
 
     decimal_comma = decimal_comma_allowed and _uses_decimal_comma(
         [raw[col] for col in layout.values.values()]
     )
     values = {name: _to_float(raw[col], decimal_comma) for name, col in layout.values.items()}
-    times, time_column = _time_values(raw, layout)
+    times, time_column = _time_values(raw, layout, date_format, label)
     # Blank lines and trailing ",,,,," rows that spreadsheets leave behind are not data.
     blank = times.missing.copy()
     for conv in values.values():
@@ -679,7 +600,8 @@ def _convert(raw: pd.DataFrame, label: str, decimal_comma_allowed: bool) -> _Tab
         raise _fail(label, "the table has no data rows (every row is empty).")
     rows = np.arange(1, len(raw) + 1)
     table = _Table(
-        label, rows, times, time_column, values, dict(layout.values), blank, layout.time_kind
+        label, rows, times, time_column, values, dict(layout.values), blank, layout.time_kind,
+        layout,
     )
     _drop_unusable_volume(table)
     return table
@@ -690,7 +612,9 @@ def _drop_unusable_volume(table: _Table) -> None:
     if "Volume" not in table.values:
         warnings.warn(
             f"{table.label!r} has no volume column; volume metrics are skipped. (Accepted "
-            f"volume column names: {', '.join(_VALUE_ALIASES['Volume'])}.)",
+            "volume column names: volume, vol, v; quote volume: VolumeTo, Quote volume, "
+            "Volume USD; base volume: VolumeFrom, Volume BTC; turnover, value. Or name it with "
+            f"{option_hint('columns', 'volume')}.)",
             MissingVolumeWarning,
             stacklevel=5,
         )
@@ -711,6 +635,7 @@ def _drop_unusable_volume(table: _Table) -> None:
         MissingVolumeWarning,
         stacklevel=5,
     )
+    table.layout.volume_note = f"column {table.columns['Volume']!r} {why}: treated as no volume"
     del table.values["Volume"], table.columns["Volume"]
 
 
@@ -755,6 +680,11 @@ def _cell_defects(table: _Table) -> list[_Defect]:
                     " A Time column alone must hold dates too: for clock times add a Date column."
                     if table.time_kind == "time"
                     else ""
+                )
+                + (
+                    f" The cells do not match date_format {table.times.how[13:-1]!r}."
+                    if table.times.how.startswith("date_format")
+                    else f" Or give the format with {option_hint('date_format')}."
                 ),
             ),
         ),
@@ -869,8 +799,10 @@ def _normalize(
     *,
     repair: bool,
     decimal_comma_allowed: bool,
+    mapping: Mapping[str, str] | None = None,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
-    table = _convert(raw, label, decimal_comma_allowed)
+    table = _convert(raw, label, decimal_comma_allowed, mapping or {}, date_format)
     keep = ~table.blank
     if keep.sum() < MIN_ROWS:
         # Checked first: fixing cells cannot help a history that is too short anyway.
@@ -935,6 +867,14 @@ def _normalize(
             )
     if len(frame) < MIN_ROWS:
         raise _too_short(label, len(frame), f"usable rows after repair dropped {dropped} rows")
+    spikes = find_spikes(frame)
+    warn_spikes(spikes, label, stacklevel=4)
+    frame.attrs[READ_REPORT] = build_read_report(
+        frame, label=label, read_info=raw.attrs.get(_READ_INFO, {}), layout=table.layout,
+        time_column=table.time_column, time_how=table.times.how, offsets=table.times.offsets,
+        order=input_order(stamps[np.flatnonzero(keep)]), rows_read=len(table.rows),
+        blank_rows=int(table.blank.sum()), repairs=report if repair else None, spikes=spikes,
+    ).to_dict()
     return frame
 
 
@@ -967,6 +907,9 @@ def load_ohlcv(
     storage_options: Mapping[str, Any] | None = None,
     sheet_name: str | int = 0,
     name: str | None = None,
+    columns: Mapping[str, str] | None = None,
+    skiprows: int | None = None,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """Load, normalize and validate one OHLCV table.
 
@@ -991,6 +934,17 @@ def load_ohlcv(
     name : str, optional
         The file name used in messages (and for the format's extension) when ``source`` is
         a file-like object; defaults to its ``name`` attribute or ``"<upload>"``.
+    columns : mapping, optional
+        Explicit columns for some or all fields, when detection is not enough: keys among
+        ``time, open, high, low, close, volume``, values column names of the file (matched
+        exactly, else ignoring case and blanks). Fields not named are detected.
+    skiprows : int, optional
+        Lines above the header row to skip (CSV and XLSX). By default a banner above the
+        header is detected (see :mod:`pipeline.io.detect`).
+    date_format : str, optional
+        ``strftime`` format of the time column, e.g. ``"%d.%m.%Y %H:%M"``; cells that do not
+        match it are reported as unparseable. With separate Date and Time columns it applies
+        to the Date column.
 
     Returns
     -------
@@ -998,7 +952,8 @@ def load_ohlcv(
         Indexed by a sorted, unique, tz-naive ``DatetimeIndex`` (nanosecond unit) named
         ``Date``; float64 columns ``Open, High, Low, Close`` and ``Volume`` (only when the
         input has volume). ``frame.attrs["source"]`` is the source string, or
-        ``"<DataFrame>"``.
+        ``"<DataFrame>"``; ``frame.attrs["read_report"]`` says how it was read (a dict, see
+        :class:`~pipeline.io.inspect.ReadReport` and :func:`inspect_ohlcv`).
 
     Raises
     ------
@@ -1013,6 +968,9 @@ def load_ohlcv(
         The input has no volume column, or its volume is empty or zero in every row.
     DataRepairWarning
         ``repair=True`` dropped or fixed rows.
+    SuspectDataWarning
+        A bar's price jumps by a factor of 10 or more and comes back the next bar (a bad tick
+        or a flash crash); it is kept, and the scenarios will resample it like any bar.
 
     Notes
     -----
@@ -1023,8 +981,15 @@ def load_ohlcv(
     or tab delimiters a decimal comma (``1,25``, also ``1.234,5``) is recognised when most
     numeric cells use it.
 
+    *Header.* Lines above the header (a banner such as ``Created on 10-17-2019,https://...``)
+    are detected and skipped; ``skiprows`` overrides this.
+
     *Columns.* Names are matched ignoring case, blanks, ``_``, ``-``, ``.`` and ``<>``;
-    aliases are ``o/h/l/c/v`` and ``vol``. Other columns are ignored. **Adj Close is
+    aliases are ``o/h/l/c/v`` and ``vol``; volume is taken by a documented precedence (plain
+    volume, quote volume such as ``VolumeTo``, base volume such as ``volume_btc``, then
+    ``turnover``/``value``; see :mod:`pipeline.io.detect`). A ``symbol`` column holding one
+    symbol is set aside; holding several, the table is refused (load it with
+    :func:`~pipeline.io.assets.load_assets` and ``layout="long"``). Other columns are ignored. **Adj Close is
     dropped**: adjusted prices are not consistent with Open/High/Low, so it is never used as
     Close and is not kept, which keeps the output schema fixed for all downstream code.
 
@@ -1034,26 +999,63 @@ def load_ohlcv(
     they all look like it, else as unix epochs in seconds, milliseconds, microseconds or
     nanoseconds, chosen by magnitude, from 1973 on (earlier values are more likely row
     counters); an unnamed first column is used only when it holds dates, never epochs. Text dates are parsed month-first and
-    day-first and the reading with fewer failures (then the one in time order) wins.
-    tz-aware times are converted to UTC and made naive. Years must be in 1800..2199. Rows are
+    day-first and the reading with fewer failures (then the one in time order) wins;
+    12-hour clocks (``09-AM``, ``9:00 PM``) and dotted dates (``01.01.2017``, always day
+    first) are recognised. tz-aware times are converted to UTC and made naive; a column
+    mixing timestamps with and without a UTC offset is refused. Years must be in 1800..2199. Rows are
     sorted by time; unsorted input is not an error.
 
     *Row numbers* in messages count data rows from 1 (the header is not counted), in the
     order of the input, for every format; fully empty rows are skipped silently but still
     counted, so numbers stay aligned with the file's data rows.
     """
+    label = name or ("<DataFrame>" if isinstance(source, pd.DataFrame) else
+                     os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<upload>")
+    mapping = check_read_options(columns, skiprows, date_format, repr(label))
     if isinstance(source, pd.DataFrame):
-        label = name or "<DataFrame>"
-        frame = _normalize(source, label, repair=repair, decimal_comma_allowed=True)
+        if skiprows:
+            raise _fail(label, "skiprows applies to files, not to a DataFrame; drop the rows "
+                               "with frame.iloc[n:] instead.")
+        frame = _normalize(source, label, repair=repair, decimal_comma_allowed=True,
+                           mapping=mapping, date_format=date_format)
         frame.attrs["source"] = "<DataFrame>"
         return frame
     data, label = _read_source(source, storage_options, name)
-    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name)
+    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name, skiprows)
     if isinstance(raw, dict):  # sheet_name=None returns every sheet
         raise _fail(label, "sheet_name must name one worksheet, not None.")
-    frame = _normalize(raw, label, repair=repair, decimal_comma_allowed=decimal_comma_allowed)
+    frame = _normalize(raw, label, repair=repair, decimal_comma_allowed=decimal_comma_allowed,
+                       mapping=mapping, date_format=date_format)
     frame.attrs["source"] = label
     return frame
+
+
+def inspect_ohlcv(
+    source: str | os.PathLike[str] | BinaryIO | pd.DataFrame,
+    **options: Any,
+) -> ReadReport:
+    """How :func:`load_ohlcv` reads ``source``, before anything is generated from it.
+
+    Parameters
+    ----------
+    source, **options
+        As for :func:`load_ohlcv` (``repair``, ``columns``, ``skiprows``, ``date_format``,
+        ``storage_options``, ``sheet_name``, ``name``).
+
+    Returns
+    -------
+    ReadReport
+        Which column became which field, lines skipped, time format and zone, order, bar
+        frequency and gaps, rows dropped or repaired, the volume column taken and suspect
+        bars. ``report.to_dict()`` is JSON data, ``report.to_text()`` a terminal rendering.
+
+    Raises
+    ------
+    InputDataError
+        As :func:`load_ohlcv`: the file is refused, with the option that would make it load.
+    """
+    frame = load_ohlcv(source, **options)
+    return ReadReport.from_dict(frame.attrs[READ_REPORT])
 
 
 def load_sample(name: str = "sp500") -> pd.DataFrame:

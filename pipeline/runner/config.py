@@ -24,6 +24,7 @@ from pipeline.core.timeframes import check_rule
 from pipeline.errors import ConfigError
 
 __all__ = [
+    "ColumnsConfig",
     "InputConfig",
     "GarchConfig",
     "RegimeConfig",
@@ -45,6 +46,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+class ColumnsConfig(_Model):
+    """Explicit input columns for the fields detection cannot find (``input.columns``)."""
+
+    time: str | None = Field(None, min_length=1, description="Time column, e.g. dt.")
+    open: str | None = Field(None, min_length=1, description="Open price column.")
+    high: str | None = Field(None, min_length=1, description="High price column.")
+    low: str | None = Field(None, min_length=1, description="Low price column.")
+    close: str | None = Field(None, min_length=1, description="Close price column.")
+    volume: str | None = Field(None, min_length=1, description="Volume column, e.g. value.")
+
+    def mapping(self) -> dict[str, str]:
+        """The named fields only, as :func:`~pipeline.io.readers.load_ohlcv` takes them."""
+        return self.model_dump(exclude_none=True)
+
+
 class InputConfig(_Model):
     """Where the original comes from: a file/URL, a built-in sample, or several assets."""
 
@@ -62,6 +78,18 @@ class InputConfig(_Model):
     symbol_column: str = Field("symbol", min_length=1, description="Symbol column of a long table.")
     repair: bool = Field(False, description="Drop or fix invalid rows instead of failing.")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options.")
+    columns: ColumnsConfig = Field(
+        default_factory=ColumnsConfig, description="Columns for fields detection cannot find.")
+    skiprows: int | None = Field(
+        None, ge=0, le=10_000, description="Lines above the header row (default: detected).")
+    date_format: str | None = Field(
+        None, min_length=2, pattern="%", description="strftime format of the time column, "
+        "e.g. '%d.%m.%Y %H:%M' (default: detected).")
+
+    def read_options(self) -> dict[str, Any]:
+        """``columns``, ``skiprows`` and ``date_format`` as the readers take them."""
+        return {"columns": self.columns.mapping() or None, "skiprows": self.skiprows,
+                "date_format": self.date_format}
 
     @model_validator(mode="after")
     def _one_source(self) -> InputConfig:

@@ -27,12 +27,13 @@ def load_input(config: RunConfig) -> pd.DataFrame | dict[str, pd.DataFrame]:
     options = cfg.storage_options or None
     if cfg.sample is not None:
         return load_sample(cfg.sample)
+    read = cfg.read_options()  # part of the input's identity through the data they yield
     if cfg.assets is not None:
-        return load_assets(assets=cfg.assets, repair=cfg.repair, storage_options=options)
+        return load_assets(assets=cfg.assets, repair=cfg.repair, storage_options=options, **read)
     if cfg.layout != "single":
         return load_assets(cfg.path, layout=cfg.layout, symbol_column=cfg.symbol_column,
-                           repair=cfg.repair, storage_options=options)
-    return load_ohlcv(cfg.path, repair=cfg.repair, storage_options=options)
+                           repair=cfg.repair, storage_options=options, **read)
+    return load_ohlcv(cfg.path, repair=cfg.repair, storage_options=options, **read)
 
 
 def content_hash(frame: pd.DataFrame | dict[str, pd.DataFrame]) -> str:

@@ -11,6 +11,7 @@ import MetricsTable from "./components/MetricsTable";
 import ProgressPanel from "./components/ProgressPanel";
 import ResultsView from "./components/ResultsView";
 import TokenPrompt from "./components/TokenPrompt";
+import ReadReportView from "./components/ReadReportView";
 import UploadPanel from "./components/UploadPanel";
 
 type Tab = "dataset" | "job";
@@ -388,6 +389,10 @@ function DatasetView({
           <div className="loading" style={{ height: 420 }}>Loading chart…</div>
         )}
       </section>
+      {(() => {
+        const report = (symbol ? dataset.read_reports?.[symbol] : null) ?? dataset.read_report;
+        return report ? <ReadReportView report={report} /> : null;
+      })()}
       <section className="card">
         <header className="card-head">
           <h3>Reference metrics</h3>

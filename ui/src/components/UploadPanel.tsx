@@ -1,7 +1,8 @@
 /** Load a dataset: drop or pick a CSV/XLSX/Parquet file, or take a built-in sample. */
 import { useRef, useState, type DragEvent } from "react";
-import { api, ApiError } from "../lib/api";
-import type { Dataset, Layout } from "../lib/types";
+import { api, ApiError, uploadPreview } from "../lib/api";
+import type { Dataset, Layout, ReadOptions, UploadPreview } from "../lib/types";
+import ColumnMapper from "./ColumnMapper";
 
 const ACCEPT = ".csv,.txt,.xlsx,.xls,.parquet,.pq";
 
@@ -18,23 +19,28 @@ export default function UploadPanel({ samples, maxUploadMb, onLoaded }: Props) {
   const [error, setError] = useState<{ title: string; detail: string } | null>(null);
   const [layout, setLayout] = useState<Layout>("single");
   const [symbolColumn, setSymbolColumn] = useState("symbol");
+  // A refused upload whose first rows the API sent back: the mapping step shows them.
+  const [mapping, setMapping] = useState<{ file: File; preview: UploadPreview } | null>(null);
 
-  const run = async (label: string, title: string, action: () => Promise<Dataset>) => {
+  const run = async (label: string, title: string, action: () => Promise<Dataset>, file?: File) => {
     setBusy(label);
     setError(null);
     try {
       onLoaded(await action());
+      setMapping(null);
     } catch (err) {
       setError({ title, detail: err instanceof ApiError ? err.detail : String((err as Error).message ?? err) });
+      const preview = file ? uploadPreview(err) : null;
+      setMapping(file && preview ? { file, preview } : null);
     } finally {
       setBusy(null);
     }
   };
 
-  const upload = (file: File | undefined) => {
+  const upload = (file: File | undefined, read?: ReadOptions) => {
     if (!file) return;
     const table = layout === "single" ? undefined : { layout, symbolColumn: symbolColumn.trim() || "symbol" };
-    void run(`Uploading ${file.name}…`, `${file.name} was not accepted`, () => api.uploadDataset(file, table));
+    void run(`Uploading ${file.name}…`, `${file.name} was not accepted`, () => api.uploadDataset(file, table, read), file);
   };
 
   const onDrop = (e: DragEvent) => {
@@ -128,6 +134,16 @@ export default function UploadPanel({ samples, maxUploadMb, onLoaded }: Props) {
           <strong>{error.title}</strong>
           <div className="detail">{error.detail}</div>
         </div>
+      )}
+      {mapping && (
+        <ColumnMapper
+          key={`${mapping.file.name}-${mapping.file.size}-${mapping.file.lastModified}`}
+          fileName={mapping.file.name}
+          preview={mapping.preview}
+          busy={busy !== null}
+          onSubmit={(read) => upload(mapping.file, read)}
+          onCancel={() => setMapping(null)}
+        />
       )}
     </div>
   );

@@ -1,5 +1,16 @@
 /** A small client of the REST API: JSON in and out, `detail` errors, an optional bearer token. */
-import type { Dataset, Health, Job, JobRequest, JobResults, Layout, Options, Series } from "./types";
+import type {
+  Dataset,
+  Health,
+  Job,
+  JobRequest,
+  JobResults,
+  Layout,
+  Options,
+  ReadOptions,
+  Series,
+  UploadPreview,
+} from "./types";
 
 const TOKEN_KEY = "sme.token";
 
@@ -7,13 +18,24 @@ const TOKEN_KEY = "sme.token";
 export class ApiError extends Error {
   readonly status: number;
   readonly detail: string;
+  /** The whole JSON body of the answer, when it had one (e.g. a refused upload's `preview`). */
+  declare readonly body: unknown;
 
-  constructor(status: number, detail: string) {
+  constructor(status: number, detail: string, body?: unknown) {
     super(detail);
     this.name = "ApiError";
     this.status = status;
     this.detail = detail;
+    // Not enumerable: two errors with the same status and detail still compare equal.
+    Object.defineProperty(this, "body", { value: body, enumerable: false });
   }
+}
+
+/** The preview of a refused upload, when the API sent one with rows to show. */
+export function uploadPreview(err: unknown): UploadPreview | null {
+  if (!(err instanceof ApiError) || err.status !== 422) return null;
+  const preview = (err.body as { preview?: UploadPreview } | undefined)?.preview;
+  return preview && Array.isArray(preview.rows) && preview.rows.length > 0 ? preview : null;
 }
 
 type Listener = () => void;
@@ -79,16 +101,17 @@ export async function request<T>(path: string, init: RequestInit = {}): Promise<
   if (response.status === 401) unauthorizedListeners.forEach((l) => l());
   if (!response.ok) {
     let detail = `${response.status} ${response.statusText}`.trim();
+    let body: unknown;
     try {
-      const body = await response.json();
-      if (body && typeof body === "object" && "detail" in body) detail = formatDetail(body.detail);
+      body = await response.json();
+      if (body && typeof body === "object" && "detail" in body) detail = formatDetail((body as { detail: unknown }).detail);
     } catch {
       /* not JSON: keep the status line */
     }
     if (response.status === 413 && !/[a-z]/i.test(detail.replace(/^413/, ""))) {
       detail = "The file is larger than the upload limit.";
     }
-    throw new ApiError(response.status, detail);
+    throw new ApiError(response.status, detail, body);
   }
   if (response.status === 204) return undefined as T;
   const text = await response.text();
@@ -109,9 +132,13 @@ export const api = {
   options: () => request<Options>("/api/options"),
   datasets: () => request<Dataset[]>("/api/datasets"),
   dataset: (id: string) => request<Dataset>(`/api/datasets/${enc(id)}`),
-  uploadDataset: (file: File, table?: { layout: Layout; symbolColumn?: string }) => {
+  uploadDataset: (file: File, table?: { layout: Layout; symbolColumn?: string }, read?: ReadOptions) => {
     const body = new FormData();
     body.append("file", file, file.name);
+    const columns = Object.fromEntries(Object.entries(read?.columns ?? {}).filter(([, v]) => v));
+    if (Object.keys(columns).length) body.append("columns", JSON.stringify(columns));
+    if (read?.skiprows != null) body.append("skiprows", String(read.skiprows));
+    if (read?.date_format) body.append("date_format", read.date_format);
     const params = new URLSearchParams();
     if (table && table.layout !== "single") {
       params.set("layout", table.layout);

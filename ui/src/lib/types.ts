@@ -19,6 +19,59 @@ export interface Dataset {
   layout?: Layout;
   /** Assets of a multi-asset table. */
   symbols?: string[] | null;
+  /** How the file was read (one series). */
+  read_report?: ReadReport | null;
+  /** How each asset of a multi-asset table was read. */
+  read_reports?: Record<string, ReadReport> | null;
+}
+
+/** How a file was read: the API's `read_report` (docs/rest_api.md). */
+export interface ReadReport {
+  source: string;
+  format: string;
+  delimiter: string | null;
+  skipped_lines: number;
+  banner: string[];
+  skiprows: number | null;
+  columns: Record<string, string>;
+  explicit: string[];
+  volume: string | null;
+  volume_kind: string;
+  volume_passed_over: string[];
+  volume_note: string;
+  symbol: string | null;
+  time_format: string;
+  timezone: string;
+  order: string;
+  rows_read: number;
+  blank_rows: number;
+  rows: number;
+  dropped: Record<string, number>;
+  high_low_fixed: number;
+  start: string;
+  end: string;
+  frequency: string;
+  gaps: { count: number; weekend: number; largest: string | null; largest_from: string | null; largest_to: string | null };
+  spikes: { time: string; column: string; value: number; factor: number }[];
+}
+
+/** The first raw rows of a refused upload (the 422 body's `preview`). */
+export interface UploadPreview {
+  rows: string[][];
+  header_row: number;
+  delimiter: string | null;
+  format: string;
+}
+
+/** The fields a user can map by hand, in the order the mapping step shows them. */
+export const READ_FIELDS = ["time", "open", "high", "low", "close", "volume"] as const;
+export type ReadField = (typeof READ_FIELDS)[number];
+
+/** Read options of an upload: the same as `input.columns/skiprows/date_format` in YAML. */
+export interface ReadOptions {
+  columns?: Partial<Record<ReadField, string>>;
+  skiprows?: number | null;
+  date_format?: string | null;
 }
 
 export type Layout = "single" | "long" | "wide";
