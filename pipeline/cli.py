@@ -158,7 +158,9 @@ def _print_preflight(check, option: str) -> None:
     ``option`` is the command-line option that sets the threshold, e.g.
     ``--set generation.min_fidelity=``. The threshold itself is never changed here.
     """
-    print(textwrap.fill(f"preflight: {check.message}", width=100, break_on_hyphens=False),
+    # No line break between a number and its unit ("25 %").
+    text = f"preflight: {check.message}".replace(" %", "\u00a0%")
+    print(textwrap.fill(text, width=100, break_on_hyphens=False).replace("\u00a0", " "),
           file=sys.stderr)
     if check.ok:
         return
