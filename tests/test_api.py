@@ -937,6 +937,9 @@ def cancel_with_output(client: TestClient, job_id: str, out: Path, min_accepted:
         assert len(pd.read_csv(out / name)) == 750
     time.sleep(0.3)
     assert series_files(out) == kept  # nothing is written after DELETE returned
+    # The record counts what is on disk (the tasks in flight at the cancel included).
+    assert job["progress"]["accepted"] == len(kept)
+    assert job["progress"]["attempts"] >= len(kept)
     return kept
 
 

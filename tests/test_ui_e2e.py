@@ -8,6 +8,11 @@ that an invalid upload shows the API's message. Then it uploads a second asset a
 regime-conditioned job on both assets through the form's method and asset sections, and checks
 the asset switcher, the correlation table and the regime strip. Screenshots go under pytest's
 ``tmp_path``; their paths are printed (``pytest -s`` shows them).
+
+Two more tests share one server: the preflight note beside the threshold (the server's estimate,
+its warning, and the suggested threshold applied with one click), and a run that ends partial —
+its accepted scenarios shown and downloaded, then rerun with one click at the threshold where
+every scenario passes, resuming from them.
 """
 
 from __future__ import annotations
