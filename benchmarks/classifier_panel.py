@@ -36,7 +36,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -48,6 +47,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.docs_block import write_block  # noqa: E402
 from pipeline import SyntheticDataFactory  # noqa: E402
 from pipeline.core.generators import METHODS  # noqa: E402
 from pipeline.core.reconstruction import OHLCV_FIELDS  # noqa: E402
@@ -60,8 +60,6 @@ from pipeline.evaluation import (  # noqa: E402
 )
 from pipeline.io.panel import load_panel, panel_names  # noqa: E402
 
-DOC = ROOT / "docs" / "methodology.md"
-BEGIN, END = "<!-- classifier_panel:begin -->", "<!-- classifier_panel:end -->"
 WALK = "gaussian_rw"
 ORDER = ("stationary", "circular", "moving", "garch", "regime", "iid")
 LABEL = {"gbm": "GBM", "rocket": "ROCKET"}
@@ -191,15 +189,8 @@ def _write(results: list[dict], args: argparse.Namespace, total: float) -> None:
         command = (f"python benchmarks/classifier_panel.py --series {args.series} "
                    f"--n-scenarios {args.n_scenarios} --folds {args.folds} "
                    f"--min-fidelity {args.min_fidelity:g} --seed {args.seed} --write-docs")
-        block = (f"{BEGIN}\nMade by `{command}` ({total / 60:.0f} minutes on a shared "
-                 f"2-core machine):\n\n{text}\n{END}")
-        doc = DOC.read_text(encoding="utf-8")
-        if BEGIN not in doc:
-            raise SystemExit(f"{DOC} has no {BEGIN} marker")
-        doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, doc,
-                     flags=re.DOTALL)
-        DOC.write_text(doc, encoding="utf-8")
-        print(f"wrote the tables into {DOC}")
+        write_block("classifier_panel", f"Made by `{command}` ({total / 60:.0f} minutes on a "
+                    f"shared 2-core machine):\n\n{text}")
 
 if __name__ == "__main__":
     main()

@@ -37,7 +37,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -48,6 +47,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.docs_block import write_block  # noqa: E402
 from pipeline import load_sample  # noqa: E402
 from pipeline.core.factory import fit_model  # noqa: E402
 from pipeline.core.generators import METHODS  # noqa: E402
@@ -58,8 +58,6 @@ from pipeline.evaluation import (  # noqa: E402
     verbatim_share,
 )
 
-DOC = ROOT / "docs" / "methodology.md"
-BEGIN, END = "<!-- compare_methods:begin -->", "<!-- compare_methods:end -->"
 THRESHOLD = 90.0
 
 
@@ -155,14 +153,7 @@ def main() -> None:
     if args.write_docs:
         command = (f"python benchmarks/compare_methods.py --n {args.n} --series {args.series} "
                    f"--seed {args.seed} --write-docs")
-        block = f"{BEGIN}\nMade by `{command}`:\n\n{text}\n{END}"
-        doc = DOC.read_text(encoding="utf-8")
-        if BEGIN not in doc:
-            raise SystemExit(f"{DOC} has no {BEGIN} marker")
-        doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, doc,
-                     flags=re.DOTALL)
-        DOC.write_text(doc, encoding="utf-8")
-        print(f"wrote the table into {DOC}")
+        write_block("compare_methods", f"Made by `{command}`:\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ docs/methodology.md. The test suite asserts the same criteria on the same panel
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 import warnings
@@ -27,15 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import SyntheticDataFactory
-from pipeline.core.generators import METHODS
-from pipeline.errors import FidelityNotReachedError
-from pipeline.io.panel import PANEL, PANEL_PAIRS, load_panel, panel_names
-from pipeline.report import verbatim_share
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "methodology.md"
-BEGIN = "<!-- panel-table:begin -->"
-END = "<!-- panel-table:end -->"
+from benchmarks.docs_block import write_block  # noqa: E402
+from pipeline import SyntheticDataFactory  # noqa: E402
+from pipeline.core.generators import METHODS  # noqa: E402
+from pipeline.errors import FidelityNotReachedError  # noqa: E402
+from pipeline.evaluation import verbatim_share  # noqa: E402
+from pipeline.io.panel import PANEL, PANEL_PAIRS, load_panel, panel_names  # noqa: E402
+
 VOL_METRICS = ("vol_clustering", "vol_persistence")
 
 
@@ -132,17 +132,6 @@ def table(results: dict[str, dict[str, dict]], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_docs(text: str) -> None:
-    doc = DOCS.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in doc:
-        doc = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, doc,
-                     flags=re.S)
-    else:
-        doc = doc.rstrip() + "\n\n" + block + "\n"
-    DOCS.write_text(doc)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--series", default=",".join(panel_names()),
@@ -167,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/panel.py --write-docs"
     text = table(results, command)
     if args.write_docs:
-        write_docs(text)
-        print(f"wrote the panel table to {DOCS}")
+        write_block("panel-table", text)
     else:
         print(text)
     failed = [(n, m) for n, c in results.items() for m, r in c.items()

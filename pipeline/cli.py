@@ -41,6 +41,7 @@ from pipeline.errors import (
     SMEError,
     SMEWarning,
 )
+from pipeline.redaction import redact_text
 
 __all__ = ["main"]
 
@@ -136,7 +137,18 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--workers", type=int, default=None, help="LocalCluster workers")
     srv.add_argument("--threads", action="store_true",
                      help="LocalCluster of threads in the server process (no worker processes)")
-    srv.add_argument("--max-upload-mb", type=float, default=200)
+    srv.add_argument("--max-upload-mb", type=float, default=200,
+                     help="largest upload as sent (compressed), in MB (default 200)")
+    srv.add_argument("--max-upload-inflated-mb", type=float, default=None,
+                     help="largest upload content once decompressed, in MB (default 512)")
+    srv.add_argument("--max-upload-line-kb", type=float, default=None,
+                     help="longest CSV line of an upload, in KB (default 64)")
+    srv.add_argument("--max-upload-columns", type=int, default=None,
+                     help="most columns of an upload (default 1000)")
+    srv.add_argument("--max-upload-rows", type=int, default=None,
+                     help="most rows of an upload (default 1,000,000)")
+    srv.add_argument("--upload-parse-seconds", type=float, default=120.0,
+                     help="time budget of one upload's parse (default 120)")
     srv.add_argument("--max-concurrent-jobs", type=int, default=2)
     srv.add_argument("--cors-origin", dest="cors_origins", action="append", default=[],
                      metavar="ORIGIN", help="allow this origin (CORS); repeatable")
@@ -363,7 +375,8 @@ def _cmd_run(args) -> int:
         if bar is not None:
             bar.close()
     print(result.summary().to_string(header=False))
-    print(f"outputs: {result.output_path}  (manifest: {result.manifest_path})")
+    print(f"outputs: {redact_text(result.output_path)}  "
+          f"(manifest: {redact_text(result.manifest_path)})")
     return 0
 
 
@@ -388,12 +401,31 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _server_limits(args):
+    """The server's input limits with the ``--max-upload-*`` options applied."""
+    from pipeline.io.limits import SERVER_LIMITS
+
+    given = {"max_bytes": (args.max_upload_inflated_mb, 2**20),
+             "max_line_bytes": (args.max_upload_line_kb, 1024),
+             "max_columns": (args.max_upload_columns, 1), "max_rows": (args.max_upload_rows, 1)}
+    changes = {}
+    for limit, (value, unit) in given.items():
+        if value is None:
+            continue
+        if value <= 0:
+            raise ConfigError(f"{SERVER_LIMITS.option(limit).split()[-1]}: expected a positive "
+                              f"number, got {value:g}")
+        changes[limit] = int(value * unit)
+    return SERVER_LIMITS.replace(**changes)
+
+
 def _cmd_serve(args) -> int:
     from pipeline.api.server import serve
     from pipeline.runner.config import apply_overrides
 
     serve(args.host, args.port, args.data_dir, scheduler=args.scheduler, workers=args.workers,
           processes=not args.threads, max_upload_mb=args.max_upload_mb,
+          input_limits=_server_limits(args), upload_parse_seconds=args.upload_parse_seconds,
           max_concurrent_jobs=args.max_concurrent_jobs, cors_origins=args.cors_origins,
           ui_dir=args.ui_dir, run_overrides=apply_overrides({}, args.overrides),
           log_level=args.log_level)
@@ -421,20 +453,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except (InputDataError, ConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except FidelityNotReachedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         if exc.output_path is not None:
-            print(f"the {exc.accepted} accepted scenario(s) are in {exc.output_path}",
-                  file=sys.stderr)
+            where = redact_text(exc.output_path)
+            print(f"the {exc.accepted} accepted scenario(s) are in {where}", file=sys.stderr)
             if exc.suggested_min_fidelity is not None:
                 print("to finish the run from them: --set generation.min_fidelity="
-                      f"{exc.suggested_min_fidelity:g} --set output.resume_from="
-                      f"{exc.output_path}", file=sys.stderr)
+                      f"{exc.suggested_min_fidelity:g} --set output.resume_from={where}",
+                      file=sys.stderr)
         return EXIT_FIDELITY
     except SMEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)

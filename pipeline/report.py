@@ -84,6 +84,7 @@ from pipeline.evaluation import (
     verbatim_share,
 )
 from pipeline.io.writers import OutputStore
+from pipeline.redaction import drop_redacted
 
 __all__ = ["REPORT", "build_report", "write_report"]
 
@@ -286,7 +287,8 @@ def _reload_input(manifest: dict) -> pd.DataFrame | dict[str, pd.DataFrame]:
     from pipeline.runner.config import load_config
     from pipeline.runner.inputs import content_hash, load_input
 
-    cfg = load_config(manifest["config"])
+    # Credentials were redacted from the manifest: they come from the environment here.
+    cfg = load_config(drop_redacted(manifest["config"]))
     if cfg.input.sample:
         where = f"sample {cfg.input.sample!r}"
     elif cfg.input.assets:

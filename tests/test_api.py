@@ -6,6 +6,7 @@ Jobs run on a real threads-only Dask LocalCluster, on the 750-row sample, with s
 from __future__ import annotations
 
 import gc
+import gzip
 import io
 import json
 import logging
@@ -22,6 +23,8 @@ from fastapi.testclient import TestClient
 
 from pipeline.api import create_app
 from pipeline.api.jobs import RESTART_ERROR
+from pipeline.core.generators import METHODS
+from pipeline.io.limits import SERVER_LIMITS
 from pipeline.io.readers import load_sample
 from pipeline.io.writers import OutputStore
 
@@ -141,7 +144,10 @@ def test_health_options_docs_and_not_built_page(api):
     assert {m["name"] for m in opts["metrics"]} >= {"volatility", "hurst"}
     assert all(m["description"] for m in opts["metrics"])
     assert opts["limits"] == {"max_n_samples": 100_000, "max_length": 1_000_000,
-                              "max_upload_mb": 200, "max_concurrent_jobs": 3}
+                              "max_upload_mb": 200, "max_concurrent_jobs": 3,
+                              "max_upload_inflated_mb": 512, "max_upload_line_kb": 64,
+                              "max_upload_columns": 1000, "max_upload_rows": 1_000_000,
+                              "upload_parse_seconds": 120}
     page = api.get("/")
     assert page.status_code == 200 and "make serve" in page.text
     assert api.get("/docs").status_code == 200
@@ -1139,7 +1145,10 @@ def test_no_server_errors_on_any_route(tmp_path, dask_client):
     with TestClient(create_app(tmp_path, client=dask_client, run_overrides=FAST)) as client:
         ds = upload(client).json()
         job = wait_job(client, start_job(client, ds["id"], **SMALL_JOB)["id"], finished)
-    app = create_app(tmp_path, client=dask_client, run_overrides=FAST, ui_dir=tmp_path / "no")
+    # Small server limits: fuzzed jobs stay short and a small gzip bomb is over the limit.
+    app = create_app(tmp_path, client=dask_client, run_overrides=FAST, ui_dir=tmp_path / "no",
+                     max_n_samples=2, max_length=2_000,
+                     input_limits=SERVER_LIMITS.replace(max_bytes=8 * 2**20))
     # The event stream of a running job lasts as long as the job; tested above.
     schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex="/events$")
     real_ids = {"dataset_id": ds["id"], "job_id": job["id"]}
@@ -1170,12 +1179,82 @@ def test_no_server_errors_on_any_route(tmp_path, dask_client):
             if names & set(real_ids) and op.method.upper() != "DELETE":
                 ids = {k: v for k, v in real_ids.items() if k in names}
                 run(op, op.as_strategy(GenerationMode.POSITIVE, path_parameters=ids), 8)
+        by_route = {(op.method.upper(), op.path): op for op in operations}
+        _fuzz_uploads(by_route[("POST", "/api/datasets")], seen)
+        _fuzz_jobs(by_route[("POST", "/api/jobs")], ds["id"], run, seen, app.state.sme.jobs)
+        _no_job_failed_inside(app, seen)
     finally:
         shutdown = getattr(schemathesis.python.asgi, "shutdown_lifespans", None)
         if shutdown is not None:
             shutdown()
     assert 200 in seen[("GET", "/api/jobs/{job_id}/results")]
     assert 200 in seen[("GET", "/api/datasets/{dataset_id}/ohlcv")]
+
+
+def _fuzz_uploads(operation, seen: dict) -> None:
+    """Explicit upload cases: a good file creates a dataset, hostile ones get 4xx."""
+    from tests.test_hostile_input import _csv, _flat
+
+    files = [
+        (SAMPLE.read_bytes(), 201),
+        (_csv(_flat()), 422),  # prices never change
+        (b"Date,Open,High,Low,Close,Volume" + b",x" * 50_000 + b"\n", 422),  # header names
+        (gzip.compress(b"\0" * (16 * 2**20)), 413),  # inflates past max_bytes
+    ]
+    for data, status in files:
+        case = operation.Case(body={"file": data}, media_type="multipart/form-data")
+        response = case.call()
+        assert response.status_code == status, response.text
+        seen.setdefault(("POST", operation.path), set()).add(response.status_code)
+
+
+def _fuzz_jobs(operation, dataset_id: str, run, seen_here: dict, jobs) -> None:
+    """Generated job requests aimed at a real dataset: every setting the schema allows, against
+    data that may not support it, is a job (202), a 4xx naming the field, or a 429."""
+
+    def on_real_dataset(case):
+        if isinstance(case.body, dict):
+            body = {k: v for k, v in case.body.items() if k not in ("dataset_ids", "input_layout")}
+            case.body = {**body, "dataset_id": dataset_id}
+        return case
+
+    from schemathesis import GenerationMode
+
+    run(operation, operation.as_strategy(GenerationMode.POSITIVE).map(on_real_dataset), 40)
+    _cancel_active(jobs)  # the examples below need the server's job slots
+    # Explicit examples: one small job per method is created and runs to the end; settings
+    # the data cannot support are refused at submission.
+    small = {"dataset_id": dataset_id, "n_samples": 1, "min_fidelity": 0, "max_attempts": 2}
+    examples = [({**small, "method": m}, 202) for m in METHODS] + [
+        ({**small, "block_size": 10**12}, 422), ({**small, "timeframes": ["-1D"]}, 422),
+        ({**small, "method": "regime", "regime": {"labels": "quantile", "window": 10_000}}, 422),
+    ]
+    for body, status in examples:
+        response = operation.Case(body=body, media_type="application/json").call()
+        assert response.status_code == status, (body, response.text)
+        if status == 202:
+            job_id = response.json()["id"]
+            deadline = time.monotonic() + TIMEOUT
+            while (job := jobs.get(job_id))["status"] in ("queued", "running"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.05)
+            assert job["status"] == "succeeded", job
+        seen_here.setdefault(("POST", operation.path), set()).add(response.status_code)
+
+
+def _no_job_failed_inside(app, seen: dict) -> None:
+    """Fuzzed jobs are cancelled; none may have failed with an internal error."""
+    jobs = app.state.sme.jobs
+    _cancel_active(jobs)
+    errors = [r["error"] for r in jobs.list() if r["error"]]
+    assert not [e for e in errors if "internal error" in e], errors
+    assert 202 in seen[("POST", "/api/jobs")] and 201 in seen[("POST", "/api/datasets")]
+
+
+def _cancel_active(jobs) -> None:
+    for record in jobs.list():
+        if record["status"] in ("queued", "running"):
+            jobs.cancel(record["id"])
 
 
 def test_upload_read_options_preview_and_read_report(api):

@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pandas as pd
-import psutil
 import pytest
 
 from pipeline.io.readers import load_sample
-from tests.netutil import free_port
+from tests.netutil import sme_serve
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_ohlcv.csv"
@@ -31,41 +27,11 @@ TIMEOUT = 90.0
 def server(tmp_path_factory):
     """`sme serve` on a free port with a temporary data directory; stopped at the end."""
     tmp_path = tmp_path_factory.mktemp("live")
-    port = free_port()
-    log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed in finally
-    env = {**os.environ, "SME_API_TOKEN": TOKEN, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "pipeline.cli", "serve", "--host", "127.0.0.1",
-           "--port", str(port), "--data-dir", str(tmp_path / "data"), "--workers", "2",
-           "--set", "scoring.n_replicates=64", "--set", "cluster.task_candidates=32",
-           "--max-concurrent-jobs", "4", "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+    options = ["--workers", "2", "--set", "scoring.n_replicates=64",
+               "--set", "cluster.task_candidates=32", "--max-concurrent-jobs", "4",
+               "--log-level", "warning"]
+    with sme_serve(tmp_path, options, TOKEN, TIMEOUT) as (base, proc, _port):
         yield base, proc, tmp_path
-    finally:
-        children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None \
-            else []
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        _, alive = psutil.wait_procs(children, timeout=20)
-        for child in alive:
-            child.kill()
-        log.close()
-        assert not alive, f"worker processes outlived the server: {alive}"
 
 
 def test_serve_upload_generate_follow_events_download(server):

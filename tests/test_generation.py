@@ -10,8 +10,10 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from pipeline.core.blocks import (
     MIN_AUTO_BLOCK,
+    PilotResult,
     check_block_size,
     choose_block_size,
+    copied_share,
     dependence_block_length,
     pilot_grid,
     politis_white_block_length,
@@ -96,19 +98,34 @@ def test_pilot_picks_the_shortest_length_within_tolerance_of_the_best():
     medians = {10: 80.0, 20: 90.2, 40: 91.0}
     errors = {10: 0.2, 20: 0.5, 40: 0.1}
     assert pilot_grid(40) == (10, 20, 40)
-    choice = choose_block_size(lambda b: (np.full(5, medians[b]), errors[b]), 40)
+    choice = choose_block_size(lambda b: PilotResult(np.full(5, medians[b]), errors[b]), 40)
     assert choice.block_size == 20 and choice.mode == "auto"
     assert choice.medians == (80.0, 90.2, 91.0) and len(choice.pilot_scores) == 5
     assert choice.dependence_errors == (0.2, 0.5, 0.1)
     assert "20 is the shortest" in choice.reason
-    strict = choose_block_size(lambda b: (np.full(5, medians[b]), errors[b]), 40, tolerance=0.5)
+    strict = choose_block_size(lambda b: PilotResult(np.full(5, medians[b]), errors[b]), 40, tolerance=0.5)
     assert strict.block_size == 40
     # A shorter length that tears the volatility clusters apart does not qualify.
-    torn = choose_block_size(lambda b: (np.full(5, medians[b]), 1.5 if b < 40 else 0.1), 40)
+    torn = choose_block_size(lambda b: PilotResult(np.full(5, medians[b]), 1.5 if b < 40 else 0.1), 40)
     assert torn.block_size == 40
     # When no length keeps the dependence, the best-scoring one is taken and the reason says so.
-    none = choose_block_size(lambda b: (np.full(5, medians[b]), 2.0), 40)
+    none = choose_block_size(lambda b: PilotResult(np.full(5, medians[b]), 2.0), 40)
     assert none.block_size == 40 and "no length kept" in none.reason
+    # Where copied history is measured (garch), a length that copies too much is passed over.
+    copied = {10: 0.0, 20: 0.2, 40: 0.6}
+    fresh = choose_block_size(
+        lambda b: PilotResult(np.full(5, medians[b]), errors[b], copied[b]), 40)
+    assert fresh.block_size == 10 and "copied history 0 % / 20 % / 60 %" in fresh.reason
+
+
+def test_copied_share_counts_long_verbatim_stretches_only():
+    original = np.arange(100, dtype=float) / 1000
+    idx = np.r_[np.arange(10, 40), np.arange(60, 70), np.arange(0, 60)][None]
+    returns = np.take(original, idx).astype(float)
+    returns[0, 75:] += 1e-6  # a filtered stretch that no longer equals its source rows
+    # Rows 10..39 (30 bars) and rows 0..34 of the last block (35 bars, then altered) are
+    # copies in stretches of 20+; the 10-bar block is too short.
+    assert copied_share(returns, original, idx)[0] == pytest.approx(65 / 100)
     assert pilot_grid(12) == (5, 6, 12) and pilot_grid(5) == (5,)
 
 

@@ -14,19 +14,15 @@ The same cells, with more scenarios, make the table in docs/methodology.md
 
 from __future__ import annotations
 
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks.panel import spread_error
 from pipeline import SyntheticDataFactory
 from pipeline.errors import PreflightWarning, SMEWarning
 from pipeline.io.panel import load_panel, panel_names
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from panel import spread_error  # noqa: E402
 
 METHODS = ("stationary", "circular", "moving", "garch", "regime")
 #: How far, in sampling spreads, the accepted scenarios' median may sit from the original's.

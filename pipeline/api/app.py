@@ -12,7 +12,6 @@ keeps is written through :class:`~pipeline.io.writers.OutputStore` under the dat
 
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import os
@@ -38,18 +37,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 import pipeline
+from pipeline.core.factory import check_settings
 from pipeline.core.garch import GARCH_DISTS, GARCH_VOLS
 from pipeline.core.generators import METHODS
 from pipeline.core.metrics import METRIC_NAMES
-from pipeline.core.preprocessing import output_index
 from pipeline.core.regimes import REGIME_LABELLINGS
 from pipeline.core.scoring import DEFAULT_WEIGHTS
-from pipeline.core.timeframes import MIN_TIMEFRAME_BARS, make_timeframe
+from pipeline.core.timeframes import MIN_TIMEFRAME_BARS
 from pipeline.errors import ConfigError, InputDataError
-from pipeline.io.assets import LAYOUTS, align_assets, load_assets
-from pipeline.io.inspect import preview_table
-from pipeline.io.readers import SAMPLE_NAMES, load_ohlcv, load_sample
+from pipeline.io.assets import LAYOUTS, align_assets
+from pipeline.io.limits import SERVER_LIMITS, InputLimitError, InputLimits
+from pipeline.io.readers import SAMPLE_NAMES, load_sample
 from pipeline.io.writers import FORMATS, OutputStore
+from pipeline.redaction import RedactingFilter
 from pipeline.runner.cluster import connect
 from pipeline.runner.config import (
     ClusterConfig,
@@ -63,7 +63,14 @@ from pipeline.runner.tasks import all_files
 
 from .charts import downsample_ohlcv, fan_chart, read_series
 from .datasets import DatasetStore, display_name
-from .jobs import JobConflict, JobManager, JobNotFound, TooManyJobs, artifact_files
+from .jobs import (
+    JobConflict,
+    JobManager,
+    JobNotFound,
+    TooManyJobs,
+    artifact_files,
+    public_manifest,
+)
 from .schemas import (
     ACTIVE_STATUSES,
     DATASET_ID,
@@ -80,6 +87,7 @@ from .schemas import (
     Preflight,
     Series,
 )
+from .uploads import UploadParser
 
 __all__ = ["create_app"]
 
@@ -318,6 +326,32 @@ class _BodyLimit:
         await self.app(scope, counting_receive, send)
 
 
+class _TokenGate:
+    """401 for a request with a body and no valid bearer token, before the body is read.
+
+    The routes' own token dependency runs only after FastAPI has read (and for an upload,
+    parsed) the whole body; this gate answers before a byte of it is received.
+    """
+
+    def __init__(self, app, token: str) -> None:
+        self.app = app
+        self.expected = token.encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (scope["type"] == "http" and scope.get("method") in ("POST", "PUT", "PATCH")
+                and scope.get("path", "").startswith("/api/")):
+            scheme, _, given = dict(scope.get("headers") or []).get(
+                b"authorization", b"").strip().partition(b" ")
+            if scheme.lower() != b"bearer" or not secrets.compare_digest(given.strip(),
+                                                                          self.expected):
+                response = JSONResponse(
+                    {"detail": "missing or wrong token: send 'Authorization: Bearer <token>'"},
+                    status_code=401, headers={"WWW-Authenticate": "Bearer", "Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class _CatchAll:
     """Any unexpected exception becomes a logged 500 with a generic message, not a traceback."""
 
@@ -365,6 +399,19 @@ def _default_ui_dir() -> Path | None:
         if (candidate / "index.html").is_file():
             return candidate
     return None
+
+
+#: Loggers whose records may carry a URL with ``?token=`` or a credential in an error message.
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "pipeline.api", "pipeline.api.jobs",
+                    "pipeline.api.datasets")
+
+
+def _redact_logs() -> None:
+    """Put a :class:`~pipeline.redaction.RedactingFilter` on :data:`REDACTED_LOGGERS` (once)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
 
 
 # -------------------------------------------------------------------------------- app state
@@ -428,6 +475,8 @@ def create_app(
     ui_dir: str | os.PathLike[str] | None = None,
     storage_options: Mapping[str, Any] | None = None,
     run_overrides: Mapping[str, Any] | None = None,
+    input_limits: InputLimits = SERVER_LIMITS,
+    upload_parse_seconds: float = 120.0,
 ) -> FastAPI:
     """Build the REST API app.
 
@@ -453,17 +502,29 @@ def create_app(
     run_overrides : mapping, optional
         Server-side run settings applied under every job's request, e.g.
         ``{"scoring": {"n_replicates": 64}, "cluster": {"task_candidates": 64}}``.
+    input_limits : InputLimits, default SERVER_LIMITS
+        Bounds on an uploaded file's decompressed size (413 over it), line length, columns
+        and rows (422), checked on its bytes before it is parsed.
+    upload_parse_seconds : float, default 120
+        Time budget of one upload's parse, which runs in a child process (killed past it; 422).
     """
     if token is None:
         token = os.environ.get("SME_API_TOKEN") or None
+    _redact_logs()
     if run_overrides:
         load_config(dict(run_overrides))  # a typo fails here, with the key named
     state = _State(os.fspath(data_dir), storage_options, client=client, scheduler=scheduler,
                    n_workers=n_workers, processes=processes,
                    max_concurrent_jobs=max_concurrent_jobs, run_overrides=run_overrides)
     upload_limit = int(max_upload_mb * 2**20)
+    parser = UploadParser(input_limits, upload_parse_seconds)
     limits = {"max_n_samples": max_n_samples, "max_length": max_length,
-              "max_upload_mb": max_upload_mb, "max_concurrent_jobs": max_concurrent_jobs}
+              "max_upload_mb": max_upload_mb, "max_concurrent_jobs": max_concurrent_jobs,
+              "max_upload_inflated_mb": input_limits.max_bytes / 2**20,
+              "max_upload_line_kb": input_limits.max_line_bytes / 1024,
+              "max_upload_columns": input_limits.max_columns,
+              "max_upload_rows": input_limits.max_rows,
+              "upload_parse_seconds": upload_parse_seconds}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -618,21 +679,15 @@ def create_app(
                                          f"{max_upload_mb:g} MB")
             chunks.append(chunk)
         name = display_name(file.filename)
-        data = b"".join(chunks)
         try:
-            if layout == "single":
-                frame = load_ohlcv(io.BytesIO(data), repair=repair, name=name, **read)
-            else:
-                buffer = io.BytesIO(data)
-                buffer.name = name  # the reader's messages name the file
-                frame = load_assets(buffer, layout=layout, symbol_column=symbol_column,
-                                    repair=repair, **read)
+            frame = parser.parse(b"".join(chunks), name, layout=layout,
+                                 symbol_column=symbol_column, repair=repair, read=read,
+                                 timeout_option="--upload-parse-seconds")
+        except InputLimitError:
+            raise  # 413 or 422 by its handler, without a preview: the file is too costly to open
         except InputDataError as exc:
-            return _json_error(422, str(exc), preview=preview_table(data, name))
-        except Exception as exc:  # the reader should have said it; never a 500 for a bad file
-            log.warning("reader failed on upload %r", name, exc_info=True)
-            return _json_error(422, f"Cannot use {name!r} as OHLCV input: it could not be read "
-                                    f"({type(exc).__name__}).", preview=preview_table(data, name))
+            preview = getattr(exc, "preview", None)
+            return _json_error(422, str(exc), **({"preview": preview} if preview else {}))
         return state.datasets.create(frame, name, size, layout=layout)
 
     @router.post("/datasets/samples/{name}", status_code=201, response_model=Dataset,
@@ -737,26 +792,24 @@ def create_app(
             which = "length" if body["length"] else "length (the dataset's rows, by default)"
             raise HTTPException(422, f"{which}: {length} bars is above this server's limit of "
                                      f"{max_length} bars per series; set a shorter length")
-        if body["timeframes"]:
-            _check_timeframes(records, body["length"], body["timeframes"])
+        _check_settings(records, body)
         return name, symbols
 
-    def _check_timeframes(records: dict[str, dict], length: int | None,
-                          rules: list[str]) -> None:
-        """422 for a timeframe the run would refuse (too few bars), before the job starts."""
+    def _check_settings(records: dict[str, dict], body: dict) -> None:
+        """422 for settings the run would refuse against the data (a block longer than the
+        series, a regime window too long, a length past the calendar, a timeframe that leaves
+        too few bars), before the job starts."""
         index = None
         for record in records.values():
             frames = state.datasets.frames(record["id"])
             for frame in frames.values():
                 index = frame.index if index is None else index.intersection(frame.index)
-        index = pd.DatetimeIndex(index)
         try:
-            for rule in rules:
-                make_timeframe(index, rule)
-                make_timeframe(output_index(index, length or len(index)), rule)
+            check_settings(pd.DatetimeIndex(index), method=body["method"],
+                           block_size=body["block_size"], length=body["length"],
+                           regime=body["regime"], timeframes=body["timeframes"])
         except ConfigError as exc:
-            raise HTTPException(422, str(exc).replace("generation.timeframes:", "timeframes:",
-                                                      1)) from None
+            raise HTTPException(422, str(exc).removeprefix("generation.")) from None
 
     @router.get("/jobs", response_model=list[Job], tags=["jobs"])
     def list_jobs() -> list[dict]:
@@ -981,14 +1034,11 @@ def create_app(
         name, filename = names[artifact]
         out = state.jobs.output_store(job_id)
         if artifact == "manifest.json":
-            # The manifest names the input and output locations on this server's disk: served
-            # without them (the file on disk keeps them, for the server's own tools).
-            try:
-                text = out.read_bytes(name).decode()
-            except FileNotFoundError:
-                raise HTTPException(404, f"{artifact} of job {job_id} is missing from its "
-                                         "output") from None
-            return Response(state.jobs.public(text), media_type=_MEDIA[".json"], headers={
+            # Served without credentials and without the server's paths.
+            _, manifest = _manifest(job)
+            body = json.dumps(public_manifest(manifest, state.store.url), indent=2,
+                              sort_keys=True)
+            return Response(body, media_type=_MEDIA[".json"], headers={
                 "Content-Disposition": f'attachment; filename="{filename}"'})
         if artifact == "parquet":
             with state.jobs.bundle_lock(job_id):
@@ -1039,12 +1089,13 @@ def create_app(
     @app.exception_handler(ConfigError)
     async def _on_bad_input(request: Request, exc: Exception) -> JSONResponse:
         # A message about a server-side file (a dataset, a job's output) names it: the
-        # response shows it relative to the data directory, the log in full.
+        # response shows it relative to the data directory, the log in full. 413 for a file
+        # over a size limit, 422 for the rest.
         text = str(exc)
-        shown = state.jobs.public(text)
+        shown = state.jobs.public_text(text)
         if shown != text:
             log.warning("%s %s: %s", request.method, request.url.path, text)
-        return _json_error(422, shown)
+        return _json_error(getattr(exc, "status", 422), shown)
 
     @app.exception_handler(TooManyJobs)
     async def _on_too_many(_request: Request, exc: Exception) -> JSONResponse:
@@ -1071,6 +1122,8 @@ def create_app(
 
     app.add_middleware(_CatchAll)
     app.add_middleware(_BodyLimit, upload_mb=max_upload_mb, upload_path="/api/datasets")
+    if token:
+        app.add_middleware(_TokenGate, token=token)
     if cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                            allow_methods=["*"], allow_headers=["*"])

@@ -14,13 +14,12 @@ restart are reused, not regenerated.
 A run whose scenarios could not all reach the threshold ends ``partial``: its accepted
 scenarios are results like a succeeded job's, and ``partial`` says why and at which threshold
 a new job with ``resume_from`` completes. Every text a record carries is stripped of the data
-directory's location (:meth:`JobManager.public`); the full text goes to the server log.
+directory's location (:meth:`JobManager.public_text`); the full text goes to the server log.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import threading
@@ -34,6 +33,7 @@ from distributed import Client
 
 from pipeline.errors import FidelityNotReachedError, SMEError
 from pipeline.io.writers import OutputStore
+from pipeline.redaction import redact, redact_text
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.coordinator import (
     MANIFEST,
@@ -48,7 +48,7 @@ from .datasets import SYMBOL_COLUMN, DatasetStore, now_iso, read_records, remove
 from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, RESULT_STATUSES, JobProgress
 
 __all__ = ["JobManager", "TooManyJobs", "JobConflict", "JobNotFound", "RESTART_ERROR",
-           "artifact_files", "job_dataset_ids"]
+           "artifact_files", "job_dataset_ids", "public_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,33 @@ def _artifacts(config: RunConfig) -> list[str]:
     if "parquet" in formats:
         out.append("parquet")
     return [*out, "manifest.json", "scores.parquet"]
+
+
+def public_manifest(manifest: Mapping[str, Any], data_url: str) -> dict:
+    """A job's manifest as the API serves it: no credentials, no server paths.
+
+    Paths below the data directory become relative to it (``datasets/ds_…/data.parquet``,
+    ``jobs/job_…/output``); other absolute paths keep their last component only.
+    """
+    prefix = data_url.rstrip("/") + "/"
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, str):
+            if value.startswith(prefix):
+                return value[len(prefix):]
+            if value.startswith("/") or "://" in value:
+                return value.rstrip("/").rsplit("/", 1)[-1]
+        return value
+
+    out = dict(manifest)
+    for key in ("config", "input"):
+        if key in out:
+            out[key] = clean(redact(out[key]))
+    return out
 
 
 @dataclass
@@ -222,21 +249,6 @@ class JobManager:
         with self._lock:
             return any(dataset_id in job_dataset_ids(e.record["request"])
                        and e.record["status"] in ACTIVE_STATUSES for e in self._entries.values())
-
-    def public(self, text: str) -> str:
-        """``text`` without the data directory's location (for records and responses).
-
-        Paths below the data directory become relative (``jobs/{id}/output``); the directory
-        itself becomes ``<data>``. The JSON-escaped spelling is replaced too, so this works on
-        JSON text such as a manifest.
-        """
-        roots = {self.store.url}
-        if "://" not in self.store.url:
-            roots |= {os.path.realpath(self.store.url), "file://" + self.store.url}
-        for root in sorted(roots, key=len, reverse=True):
-            for spelled in {root, json.dumps(root)[1:-1]}:
-                text = text.replace(spelled + "/", "").replace(spelled, "<data>")
-        return text
 
     # -- config --------------------------------------------------------------------------------
 
@@ -446,7 +458,7 @@ class JobManager:
 
     def _logged_error(self, job_id: str, exc: BaseException) -> str:
         text = str(exc)
-        shown = self.public(text)
+        shown = self.public_text(text)
         if shown != text:
             log.warning("job %s: %s", job_id, text)  # the full text, with the location
         return shown
@@ -456,7 +468,22 @@ class JobManager:
                 "failed": len(exc.failed_scenarios), "best_score": exc.best_score,
                 "suggested_min_fidelity": exc.suggested_min_fidelity}
 
+    def public_text(self, text: str) -> str:
+        """``text`` without credentials and without the data directory's location.
+
+        Paths below the data directory become relative (``jobs/{id}/output``); the directory
+        itself becomes ``<data>``.
+        """
+        text = redact_text(text)
+        roots = {self.store.url}
+        if "://" not in self.store.url:
+            roots |= {os.path.realpath(self.store.url), "file://" + self.store.url}
+        for root in sorted(roots, key=len, reverse=True):
+            text = text.replace(root + "/", "").replace(root, "<data>")
+        return text
+
     def _finish(self, entry: _Entry, status: str, error: str | None, **changes: Any) -> None:
+        error = None if error is None else self.public_text(error)
         self._update(entry, status=status, error=error, finished_at=now_iso(), **changes)
         try:
             self._save(entry, force=True)

@@ -14,6 +14,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from pipeline.io.limits import SERVER_LIMITS, InputLimits
+
 from .app import create_app
 
 __all__ = ["serve", "app_from_env"]
@@ -40,6 +42,8 @@ def serve(
     workers: int | None = None,
     processes: bool = True,
     max_upload_mb: float = 200,
+    input_limits: InputLimits = SERVER_LIMITS,
+    upload_parse_seconds: float = 120.0,
     max_concurrent_jobs: int = 2,
     cors_origins: Sequence[str] | None = None,
     ui_dir: str | None = None,
@@ -59,6 +63,8 @@ def serve(
         n_workers=workers,
         processes=processes,
         max_upload_mb=max_upload_mb,
+        input_limits=input_limits,
+        upload_parse_seconds=upload_parse_seconds,
         max_concurrent_jobs=max_concurrent_jobs,
         cors_origins=list(cors_origins) if cors_origins else None,
         ui_dir=ui_dir,

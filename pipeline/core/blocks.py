@@ -14,6 +14,9 @@ __all__ = [
     "PILOT_FRACTIONS",
     "PILOT_TOLERANCE",
     "PILOT_DEPENDENCE_ERROR",
+    "PILOT_MAX_COPIED",
+    "PilotResult",
+    "copied_share",
     "PILOT_SEED",
     "BlockChoice",
     "politis_white_block_length",
@@ -35,6 +38,10 @@ PILOT_TOLERANCE = 1.0
 #: (1 spread, less a margin for the pilot's own sampling noise: about 0.25 spread with 24
 #: candidates).
 PILOT_DEPENDENCE_ERROR = 0.75
+#: Most of a ``garch`` candidate's bars (median over the pilot) that may lie in stretches of
+#: 20+ returns equal to the input's own: its purpose is new volatility paths, and a residual
+#: block longer than the filter's memory lets the filtered path rejoin the original's exactly.
+PILOT_MAX_COPIED = 0.05
 #: Root of the pilot's random streams: fixed, so one input and method always get the same block
 #: size whatever the run's seed (the preflight continues the same stream).
 PILOT_SEED = 0xB10C_5EED
@@ -51,9 +58,9 @@ def politis_white_block_length(x: np.ndarray) -> tuple[float, float]:
     Returns
     -------
     stationary : float
-        Optimal expected block length of the stationary bootstrap.
+        Optimal expected block length of the stationary bootstrap (NaN for a constant ``x``).
     circular : float
-        Optimal block length of the circular (and moving) block bootstrap.
+        Optimal block length of the circular (and moving) block bootstrap (NaN likewise).
 
     Notes
     -----
@@ -102,6 +109,10 @@ def politis_white_block_length(x: np.ndarray) -> tuple[float, float]:
     lam = np.where(k / m <= 0.5, 1.0, 2 * (1 - k / m))
     g = float(np.sum(2 * lam * k * acv[1 : m + 1]))
     lr_acv = float(acv[0] + np.sum(2 * lam * acv[1 : m + 1]))
+    if lr_acv == 0:
+        # A constant series (squared returns of a flat or evenly alternating price) has no
+        # dependence to measure; callers treat NaN as "no estimate".
+        return math.nan, math.nan
     b_sb = ((2 * g**2) / (2 * lr_acv**2)) ** (1 / 3) * nobs ** (1 / 3)
     b_cb = ((2 * g**2) / (4 / 3 * lr_acv**2)) ** (1 / 3) * nobs ** (1 / 3)
     return min(b_sb, b_max), min(b_cb, b_max)
@@ -193,23 +204,68 @@ class BlockChoice:
         }
 
 
+@dataclass(frozen=True)
+class PilotResult:
+    """The pilot's candidates at one block length.
+
+    ``scores``: their fidelity; ``dependence_error``: the larger of ``|median - original| /
+    spread`` of ``vol_clustering`` and ``vol_persistence``; ``copied``: median share of bars in
+    stretches copied verbatim from the input (None when not measured).
+    """
+
+    scores: np.ndarray
+    dependence_error: float
+    copied: float | None = None
+
+
+def copied_share(returns: np.ndarray, original: np.ndarray, indices: np.ndarray, *,
+                 min_run: int = 20, atol: float = 1e-11) -> np.ndarray:
+    """Share of each candidate's bars inside stretches copied verbatim from the input.
+
+    A bar is copied when its return equals (within ``atol``) the return of the input row it
+    was built from and that row follows the previous bar's row; stretches of ``min_run`` or
+    more such bars count. Knowing the source rows, this is exact and cheap (the report's
+    :func:`pipeline.evaluation.verbatim_share` finds copies without them).
+
+    Parameters
+    ----------
+    returns : ndarray, shape (batch, length)
+    original : ndarray, shape (n_rows,)
+        The input's returns by component row.
+    indices : ndarray of int, shape (batch, length)
+        The row each bar was built from.
+    """
+    same = np.abs(returns - np.take(original, indices)) <= atol
+    follows = np.zeros_like(same)
+    follows[:, 1:] = np.diff(indices, axis=1) == 1
+    # A stretch starts at a copied bar whose predecessor is not a copy of the row before.
+    starts = same.copy()
+    starts[:, 1:] &= ~(follows[:, 1:] & same[:, :-1])
+    out = np.empty(returns.shape[0])
+    for i in range(returns.shape[0]):
+        run = np.cumsum(starts[i])[same[i]]
+        lengths = np.bincount(run)
+        out[i] = lengths[lengths >= min_run].sum() / returns.shape[1]
+    return out
+
+
 def choose_block_size(
-    score_at: Callable[[int], tuple[np.ndarray, float]],
+    score_at: Callable[[int], PilotResult],
     reference: int,
     *,
     tolerance: float = PILOT_TOLERANCE,
     max_dependence_error: float = PILOT_DEPENDENCE_ERROR,
+    max_copied: float = PILOT_MAX_COPIED,
 ) -> BlockChoice:
     """Pick the shortest pilot length within ``tolerance`` points of the best that keeps the
-    volatility dependence.
+    volatility dependence (and, where measured, copies little history verbatim).
 
     Parameters
     ----------
     score_at : callable
-        ``score_at(block_size)`` returns the fidelity of the pilot candidates generated with
-        that block size (the same candidates' random streams at every length, so lengths are
-        compared on common random numbers) and their volatility-dependence error: the larger of
-        ``|median - original| / spread`` of ``vol_clustering`` and ``vol_persistence``.
+        ``score_at(block_size)`` returns the :class:`PilotResult` of the pilot candidates
+        generated with that block size (the same candidates' random streams at every length,
+        so lengths are compared on common random numbers).
     reference : int
         The dependence length; the grid is :func:`pilot_grid` of it.
     tolerance : float
@@ -218,34 +274,45 @@ def choose_block_size(
         A shorter length must also keep the volatility dependence within this many spreads:
         the fidelity gives a one-spread miss of ``vol_clustering`` less than a point, so the
         tolerance alone would trade it away.
+    max_copied : float
+        Where the pilot measures copied history (``garch``), a length whose candidates copy more
+        than this share of their bars does not qualify (the filtered path rejoins the
+        original's inside a long block of residuals).
 
     Returns
     -------
     BlockChoice
-        With the dependence length itself when no shorter length qualifies.
+        When no length qualifies: the best-scoring one of those within ``max_copied`` (or of
+        all), and the reason says so.
     """
     grid = pilot_grid(reference)
     results = [score_at(b) for b in grid]
-    scores = [np.asarray(r[0], dtype=float) for r in results]
-    errors = [float(r[1]) for r in results]
-    medians = tuple(float(np.median(s)) for s in scores)
+    medians = tuple(float(np.median(r.scores)) for r in results)
+    errors = tuple(float(r.dependence_error) for r in results)
+    fresh = [r.copied is None or r.copied <= max_copied for r in results]
     best = max(medians)
     ok = [i for i, m in enumerate(medians)
-          if m >= best - tolerance and errors[i] <= max_dependence_error]
-    pick = ok[0] if ok else int(np.argmax(medians))
-    shown = " / ".join(f"{m:.1f}" for m in medians)
-    shown_err = " / ".join(f"{e:.1f}" for e in errors)
-    lengths = " / ".join(map(str, grid))
-    why = (f"{grid[pick]} is the shortest within {tolerance:g} point of the best that keeps "
-           f"the volatility dependence within {max_dependence_error:g} spread" if ok else
-           f"{grid[pick]} scores best (no length kept the volatility dependence within "
-           f"{max_dependence_error:g} spread)")
+          if m >= best - tolerance and errors[i] <= max_dependence_error and fresh[i]]
+    if ok:
+        pick = ok[0]
+        why = (f"{grid[pick]} is the shortest within {tolerance:g} point of the best that keeps "
+               f"the volatility dependence within {max_dependence_error:g} spread")
+    else:
+        allowed = [i for i in range(len(grid)) if fresh[i]] or list(range(len(grid)))
+        pick = max(allowed, key=lambda i: medians[i])
+        why = (f"{grid[pick]} scores best (no length kept the volatility dependence within "
+               f"{max_dependence_error:g} spread within {tolerance:g} point of the best)")
+    copied = [r.copied for r in results]
+    if any(c is not None for c in copied):
+        why += ("; copied history " + " / ".join(f"{100 * (c or 0):.0f} %" for c in copied)
+                + f", at most {100 * max_copied:g} % allowed")
     reason = (f"dependence length {reference} bars (Politis-White on |r| and r); pilot median "
-              f"fidelity {shown} and volatility-dependence error {shown_err} spreads at "
-              f"{lengths} bars; {why}")
+              f"fidelity {' / '.join(f'{m:.1f}' for m in medians)} and volatility-dependence "
+              f"error {' / '.join(f'{e:.1f}' for e in errors)} spreads at "
+              f"{' / '.join(map(str, grid))} bars; {why}")
     return BlockChoice(block_size=grid[pick], reference=reference, mode="auto", grid=grid,
-                       medians=medians, pilot_scores=tuple(scores[pick].tolist()),
-                       reason=reason, dependence_errors=tuple(errors))
+                       medians=medians, pilot_scores=tuple(results[pick].scores.tolist()),
+                       reason=reason, dependence_errors=errors)
 
 
 def fixed_block_choice(block_size: int, reference: int, method: str,

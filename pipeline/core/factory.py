@@ -14,15 +14,17 @@ from pipeline.core.blocks import (
     PILOT_CANDIDATES,
     PILOT_SEED,
     BlockChoice,
+    PilotResult,
     check_block_size,
     choose_block_size,
+    copied_share,
     dependence_block_length,
     fixed_block_choice,
 )
-from pipeline.core.garch import fit_garch
+from pipeline.core.garch import fit_garch, volume_elasticity
 from pipeline.core.generators import METHODS, BlockJoins, bar_phases, sample_indices
 from pipeline.core.preflight import Preflight, preflight
-from pipeline.core.preprocessing import output_index, preprocess
+from pipeline.core.preprocessing import check_length, output_index, preprocess
 from pipeline.core.regimes import condition_transition, label_regimes, sample_regime_indices
 from pipeline.core.sampler import (
     AssetModel,
@@ -47,6 +49,7 @@ __all__ = [
     "SyntheticDataFactory",
     "StreamedScenario",
     "SyntheticSeries",
+    "check_settings",
     "fit_model",
     "frame_to_array",
 ]
@@ -100,6 +103,59 @@ def _as_assets(frame) -> dict[str, pd.DataFrame]:
         # Assets are drawn together, so they must have the same fields.
         frames = {k: f.drop(columns=["Volume"], errors="ignore") for k, f in frames.items()}
     return frames
+
+
+def check_settings(
+    index: pd.DatetimeIndex,
+    *,
+    method: str = "stationary",
+    block_size: int | str = "auto",
+    length: int | None = None,
+    regime: Mapping | None = None,
+    timeframes: Sequence[str] = (),
+    n_bars: int | None = None,
+) -> None:
+    """Refuse generation settings the input cannot support, before any fit.
+
+    The run checks them first (so a bad setting costs no GARCH or regime fit) and the REST API
+    at submission, from the dataset's timestamps.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        The input's timestamps (of the aligned assets for several).
+    method, block_size, length, regime, timeframes
+        As for :func:`fit_model`.
+    n_bars : int, optional
+        Bars of the input, when ``index`` is empty (a frame without timestamps).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key: ``generation.block_size`` not in 1 to the input's returns,
+        ``generation.regime.window`` longer than a quarter of them (quantile labels),
+        ``generation.length`` past pandas' calendar, a ``generation.timeframes`` rule that
+        leaves too few bars.
+    """
+    n_returns = (len(index) if n_bars is None else n_bars) - 1
+    if method != "iid":
+        try:
+            check_block_size(block_size, n_returns)
+        except ConfigError as exc:
+            raise ConfigError(f"generation.{exc}") from None
+    opts = _options("regime", regime, REGIME_OPTIONS)
+    window = opts["window"]
+    if method == "regime" and opts["labels"] == "quantile" and not 2 <= window <= n_returns // 4:
+        raise ConfigError(f"generation.regime.window: {window} bars is too long for the input's "
+                          f"{n_returns} returns; use 2 to {n_returns // 4}")
+    length = len(index) if length is None else int(length)
+    check_length(index, length)
+    rules = list(dict.fromkeys(timeframes))
+    if rules:
+        out = output_index(index, length)
+        for rule in rules:
+            make_timeframe(index, rule)
+            make_timeframe(out, rule)
 
 
 def fit_model(
@@ -192,10 +248,16 @@ def fit_model(
         raise ConfigError(f"tolerance: expected a positive number, got {tolerance!r}")
     if n_replicates < 20:
         raise ConfigError(f"n_replicates: at least 20 are needed, got {n_replicates}")
+    check_settings(first.index, method=method, block_size=block_size, length=length,
+                   regime=regime_opts, timeframes=timeframes, n_bars=first.n_bars)
     index = output_index(first.index, length)
     tfs = [make_timeframe(index, rule) for rule in dict.fromkeys(timeframes)]
 
-    fits = {k: fit_garch(c.log_returns, garch_opts["vol"], garch_opts["dist"])
+    # Intraday bars keep the daily cycle: joins land in the same slot of the day, and the
+    # GARCH filter is fitted to returns with that cycle divided out.
+    phases = bar_phases(first.index)
+    row_phase = None if phases is None else phases[1:]
+    fits = {k: fit_garch(c.log_returns, garch_opts["vol"], garch_opts["dist"], phase=row_phase)
             if method == "garch" else None for k, c in comps.items()}
     fixed_block = None if method == "iid" else check_block_size(block_size, n_rows)
     # The dependence length: the yardstick's block (spreads, conditioned reference) for every
@@ -205,11 +267,9 @@ def fit_model(
     # Joins match on the input's recent volatility (for garch too: its rows carry their era's
     # gaps, ranges and volume, and matching on the residuals instead lost 8 points of median
     # fidelity on the NASDAQ).
-    # Intraday bars also keep the daily cycle: a join lands in the same slot of the day.
-    phases = bar_phases(first.index)
     joins = None if method == "iid" else BlockJoins.from_returns(
         [c.log_returns for c in comps.values()],
-        phase=None if phases is None else phases[1:],
+        phase=row_phase,
         first_phase=None if phases is None else int(phases[0]))
     regimes = transition = None
     if method == "regime":
@@ -225,7 +285,9 @@ def fit_model(
     parts = tuple(
         AssetModel(symbol=k, components=c,
                    start_price=float(start_price) if not multi else c.start_price,
-                   garch=fits[k])
+                   garch=fits[k],
+                   volume_elasticity=volume_elasticity(fits[k], c.values[:, 4])
+                   if fits[k] is not None and c.has_volume else 0.0)
         for k, c in comps.items()
     )
     symbols = tuple(frames) if multi else ()
@@ -311,23 +373,33 @@ def _choose_block(model: GenerationModel, comps: Mapping, method: str, fixed: in
     vol_columns = [i for i, name in enumerate(scorer.names)
                    if name.rpartition(":")[2] in ("vol_clustering", "vol_persistence")]
 
-    def score_at(b: int) -> tuple[np.ndarray, float]:
+    def score_at(b: int) -> PilotResult:
         trial = replace(model, block_size=b)
         step = trial.batch_size
-        batches = [trial.evaluate(PILOT_SEED, range(lo, min(lo + step, n_pilot)),
-                                  [0] * (min(lo + step, n_pilot) - lo))
-                   for lo in range(0, n_pilot, step)]
+        spans = [(lo, min(lo + step, n_pilot)) for lo in range(0, n_pilot, step)]
+        batches = [trial.evaluate(PILOT_SEED, range(lo, hi), [0] * (hi - lo))
+                   for lo, hi in spans]
         scores = np.concatenate([c.scores for c in batches])
         values = np.concatenate([score_space(c.metrics, scorer.names, trial.length - 1)
                                  for c in batches])[:, vol_columns]
         errors = np.abs(np.median(values, axis=0) - scorer.reference[vol_columns]) \
             / scorer.spread[vol_columns]
-        return scores, float(errors.max()) if errors.size else 0.0
+        copied = None
+        if method == "garch":
+            part = trial.parts[0]
+            shares = []
+            for (lo, hi), cand in zip(spans, batches, strict=True):
+                idx, _ = trial.indices(PILOT_SEED, range(lo, hi), [0] * (hi - lo))
+                close = np.log(cand.ohlcv[:, :, 3])
+                returns = np.diff(close, axis=1, prepend=np.log(part.start_price))
+                shares.append(copied_share(returns, part.components.log_returns, idx))
+            copied = float(np.median(np.concatenate(shares)))
+        return PilotResult(scores, float(errors.max()) if errors.size else 0.0, copied)
 
     started = time.perf_counter()
     if method == "iid" or fixed is not None:
         b = 1 if method == "iid" else fixed
-        choice = fixed_block_choice(b, reference, method, score_at(b)[0])
+        choice = fixed_block_choice(b, reference, method, score_at(b).scores)
     else:
         # Fixed-length blocks (circular, moving) take the circular-bootstrap estimate.
         own = reference if method not in ("circular", "moving") else max(

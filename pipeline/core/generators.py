@@ -186,7 +186,8 @@ class BlockJoins:
 
     def __getstate__(self) -> dict:
         # The lookup tables are rebuilt on first use; they need not travel to the workers.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_per_row", "_lists")}
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_per_row", "_lists", "_slots")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -203,6 +204,25 @@ class BlockJoins:
         k = -k - 1 if k < 0 else (2 * m - 1 - k if k >= m else k)
         nxt = order[start[row] + k] + 1
         return 0 if nxt == len(order) else nxt
+
+    def in_slot(self, slot: int, u: float) -> int | None:
+        """A row drawn uniformly (``u`` in [0, 1)) among those in ``slot`` of the day; None
+        without slots or when no row is in that slot."""
+        if self.phase is None:
+            return None
+        where = self._slots.get(int(slot))
+        if where is None:
+            return None
+        start, size = where
+        return int(self.order[start + int(u * size)])
+
+    @functools.cached_property
+    def _slots(self) -> dict[int, tuple[int, int]]:
+        """Each slot's range in ``order`` (classes are contiguous there)."""
+        phase = self.phase[self.order]
+        edges = np.flatnonzero(np.r_[True, phase[1:] != phase[:-1], True])
+        return {int(phase[a]): (int(a), int(b - a)) for a, b in zip(edges[:-1], edges[1:],
+                                                                   strict=True)}
 
     def first(self, u: float) -> int:
         """A series' first row, uniform over :attr:`first_rows` (all rows if None)."""

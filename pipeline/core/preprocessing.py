@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.metrics import abnormal_log_volume
-from pipeline.errors import InputDataError
+from pipeline.errors import ConfigError, InputDataError
 
-__all__ = ["Components", "COMPONENT_FIELDS", "preprocess", "output_index"]
+__all__ = ["Components", "COMPONENT_FIELDS", "preprocess", "output_index", "check_length"]
 
 COMPONENT_FIELDS = ("log_return", "gap", "high_excess", "low_excess", "log_volume")
 
@@ -97,6 +97,10 @@ def preprocess(frame: pd.DataFrame) -> Components:
     if not (np.all(np.isfinite([o, h, lo, c])) and np.all(np.minimum(lo, np.minimum(o, c)) > 0)):
         raise InputDataError("<DataFrame>: prices must be finite and positive; load the data "
                              "with pipeline.load_ohlcv to see the offending rows")
+    if np.all(c == c[0]):
+        # Checked by the reader too; frames built in code (aligned assets) arrive here directly.
+        raise InputDataError(f"<DataFrame>: prices never change (Close is {c[0]:g} in every "
+                             "row); nothing to resample")
     prev_close = c[:-1]
     o1, h1, l1, c1 = o[1:], h[1:], lo[1:], c[1:]
     body_top = np.maximum(o1, c1)
@@ -143,11 +147,44 @@ def output_index(index: pd.DatetimeIndex, length: int) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(index[:length], name="Date")
     extra = length - len(index)
     last = index[-1]
-    steps = pd.Series(index[-min(len(index), 500):]).diff().dropna()
-    step = steps.mode().iloc[0] if len(steps) else pd.Timedelta(days=1)
-    if step == pd.Timedelta(days=1) and (index.day_of_week < 5).all():
-        # Daily data that skips weekends continues on the business-day calendar.
+    step, business = _continuation(index)
+    check_length(index, length)
+    if business:
         more = pd.bdate_range(last, periods=extra + 1)[1:]
     else:
         more = pd.DatetimeIndex([last + step * (i + 1) for i in range(extra)])
     return pd.DatetimeIndex(index.append(more.as_unit(index.unit)), name="Date")
+
+
+def _continuation(index: pd.DatetimeIndex) -> tuple[pd.Timedelta, bool]:
+    """The spacing a series continues at past the input's end, and whether it is business days."""
+    steps = pd.Series(index[-min(len(index), 500):]).diff().dropna()
+    step = steps.mode().iloc[0] if len(steps) else pd.Timedelta(days=1)
+    # Daily data that skips weekends continues on the business-day calendar.
+    return step, bool(step == pd.Timedelta(days=1) and (index.day_of_week < 5).all())
+
+
+def check_length(index: pd.DatetimeIndex, length: int) -> None:
+    """Refuse a ``length`` whose timestamps would run past pandas' last date (2262-04-11).
+
+    Checked before any work: the synthetic calendar continues the input's at its spacing, so
+    70,000 daily bars after 2018 cannot be labelled.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``generation.length`` and the most bars the input's calendar allows.
+    """
+    extra = int(length) - len(index)
+    if extra <= 0 or len(index) == 0:
+        return
+    step, business = _continuation(index)
+    room = pd.Timestamp.max - index[-1]
+    # Five business days per seven calendar days, less a week for the partial first one.
+    most = max(0, (room.days - 7) * 5 // 7) if business else int(room // max(step, pd.Timedelta(1)))
+    if extra > most:
+        spacing = "business days" if business else f"bars of {step}"
+        raise ConfigError(
+            f"generation.length: {length} bars continue the input's {spacing} past "
+            f"{pd.Timestamp.max.date()}, the last date pandas can represent; ask for at most "
+            f"{len(index) + most} bars")

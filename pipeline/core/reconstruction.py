@@ -26,6 +26,7 @@ def reconstruct(
     *,
     log_returns: np.ndarray | None = None,
     scale: np.ndarray | None = None,
+    volume_shift: np.ndarray | None = None,
 ) -> np.ndarray:
     """Build OHLCV arrays from component rows.
 
@@ -44,6 +45,8 @@ def reconstruct(
     scale : ndarray, shape (batch, length), optional
         Factor on each bar's gap and high/low excesses (the new volatility over the matched
         bar's); the excesses stay non-negative, so the invariants still hold.
+    volume_shift : ndarray, shape (batch, length), optional
+        Added to each bar's log-volume (volume following the bar's new volatility).
 
     Returns
     -------
@@ -93,6 +96,11 @@ def reconstruct(
     np.clip(factor, tiny, huge, out=factor)
     out[:, :, 2] = np.minimum(factor, bottom, out=bottom)
     if n_fields == 5:
-        volume = np.maximum(np.expm1(components[:, 4] + volume_level), 0.0)
-        out[:, :, 4] = np.take(volume, indices)
+        if volume_shift is None:
+            volume = np.maximum(np.expm1(components[:, 4] + volume_level), 0.0)
+            out[:, :, 4] = np.take(volume, indices)
+        else:
+            log_volume = np.take(components[:, 4], indices) + volume_shift
+            log_volume += volume_level
+            out[:, :, 4] = np.maximum(np.expm1(log_volume), 0.0)
     return out

@@ -365,6 +365,9 @@ def sample_regime_indices(
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     start_dist = stationary_distribution(transition)
     pool_joins = None if joins is None else [joins.within(pool) for pool in pools]
+    first_slot = None
+    if joins is not None and joins.phase is not None and joins.first_rows is not None:
+        first_slot = int(joins.phase[joins.first_rows[0]])
     p = 1.0 / max(1, int(block_size))
     batch = len(rngs)
     out = np.empty((batch, length), dtype=np.int64)
@@ -388,7 +391,7 @@ def sample_regime_indices(
             draws = rng.random(seg_start.size)
             new_block = np.isin(seg_start, block_ends)
             start_in_pool = _joined_starts(pool_joins, sizes, seg_regime, seg_len,
-                                           start_in_pool, new_block, draws)
+                                           start_in_pool, new_block, draws, first_slot)
         per_bar_regime = np.repeat(seg_regime, seg_len)
         offset_in_seg = positions - np.repeat(seg_start, seg_len)
         pos = (np.repeat(start_in_pool, seg_len) + offset_in_seg) % sizes[per_bar_regime]
@@ -399,16 +402,28 @@ def sample_regime_indices(
 
 def _joined_starts(pool_joins: list[BlockJoins], sizes: np.ndarray, seg_regime: np.ndarray,
                    seg_len: np.ndarray, start_in_pool: np.ndarray, new_block: np.ndarray,
-                   draws: np.ndarray) -> np.ndarray:
-    """Start of each segment in its pool; a new block inside a regime's stretch starts after a
-    row of that regime whose recent volatility matches where the previous block ended."""
+                   draws: np.ndarray, first_slot: int | None) -> np.ndarray:
+    """Start of each segment in its pool.
+
+    A new block inside a regime's stretch starts after a row of that regime whose recent
+    volatility matches where the previous block ended. A regime change starts anywhere in the
+    new regime's pool, but for intraday bars at the next slot of the day (the daily cycle of
+    range and volume carries on), as does the first segment (at its first timestamp's slot).
+    """
     out = start_in_pool.tolist()
     prev_regime, prev_end = -1, 0
     for s, (j, size, fresh, u) in enumerate(zip(
             seg_regime.tolist(), seg_len.tolist(), new_block.tolist(), draws.tolist(),
             strict=True)):
+        joins = pool_joins[j]
         if fresh and j == prev_regime:
-            out[s] = pool_joins[j].neighbour(prev_end, u)
+            out[s] = joins.neighbour(prev_end, u)
+        elif joins.phase is not None:
+            before = pool_joins[prev_regime] if prev_regime >= 0 else None
+            slot = first_slot if before is None else int(before.phase[prev_end]) + 1
+            slots = int(joins.phase.max()) + 1
+            row = None if slot is None else joins.in_slot(slot % slots, u)
+            out[s] = out[s] if row is None else row
         prev_regime, prev_end = j, (out[s] + size - 1) % int(sizes[j])
     return np.asarray(out, dtype=np.int64)
 

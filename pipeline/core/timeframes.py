@@ -10,6 +10,7 @@ bucket boundaries are computed once and a whole batch is aggregated with ``reduc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,11 +75,42 @@ def _bucket_labels(index: pd.DatetimeIndex, rule: str) -> pd.DatetimeIndex:
                           "15min, 1h, 1D, W, M)") from None
 
 
+#: Longest timeframe: no series the engine can generate spans more (pandas' calendar ends in 2262).
+MAX_TIMEFRAME = pd.Timedelta(days=366 * 100)
+
+
+def _offset(rule: str) -> pd.DateOffset | None:
+    """The rule as a pandas offset (period names ``3M``, ``Q``, ``Y`` as month/quarter/year
+    ends), or None."""
+    period_end = re.sub(r"^(-?\d*)([MQY])(-|$)", r"\1\2E\3", rule.strip(), flags=re.I)
+    for candidate in dict.fromkeys((rule, period_end)):
+        try:
+            return pd.tseries.frequencies.to_offset(candidate)
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return None
+
+
 def check_rule(rule: str) -> str:
     """``rule`` if it is a frequency :func:`make_timeframe` understands, else a ConfigError.
 
     The run configuration calls this too, so a rule is accepted or refused by one piece of code.
+    A rule must be a positive span (``-1D`` and ``0h`` are refused) of at most
+    :data:`MAX_TIMEFRAME`.
     """
+    offset = _offset(str(rule))
+    if offset is not None:
+        if offset.n <= 0:
+            raise ConfigError(f"generation.timeframes: {rule!r} is not a positive span; use a "
+                              "count of 1 or more, e.g. 1h, 4h, 1D, W")
+        start = pd.Timestamp("2000-01-03")
+        try:
+            span = (start + offset) - start
+        except (ValueError, OverflowError):  # past pandas' calendar
+            span = MAX_TIMEFRAME * 2
+        if span > MAX_TIMEFRAME:
+            raise ConfigError(f"generation.timeframes: {rule!r} is longer than 100 years; use a "
+                              "timeframe of at most a few years, e.g. 1D, W, M, Y")
     _bucket_labels(pd.DatetimeIndex(["2000-01-03", "2000-01-04"]), rule)
     return str(rule)
 
@@ -94,6 +126,7 @@ def make_timeframe(index: pd.DatetimeIndex, rule: str) -> Timeframe:
     """
     if len(index) < 2:
         raise ConfigError("generation.timeframes: the series needs a timestamp index")
+    check_rule(rule)
     labels = _bucket_labels(pd.DatetimeIndex(index), rule)
     change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
     starts = np.concatenate([[0], change]).astype(np.int64)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputDataError, SMEWarning
+from pipeline.io.limits import LIBRARY_LIMITS, InputLimits
 from pipeline.io.readers import (
     MIN_ROWS,
     _normalize_name,
@@ -272,14 +273,15 @@ def combine_header_rows(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def _raw_table(source: Any, storage_options: Mapping[str, Any] | None,
-               skiprows: int | None = None) -> tuple[pd.DataFrame, str]:
+               skiprows: int | None = None, limits: InputLimits = LIBRARY_LIMITS
+               ) -> tuple[pd.DataFrame, str]:
     if isinstance(source, pd.DataFrame):
         frame = source
         if isinstance(frame.index, pd.DatetimeIndex):
             frame = frame.reset_index()
         return frame, "<DataFrame>"
-    data, label = _read_source(source, storage_options, None)
-    raw, _ = _parse_bytes(data, label, 0, skiprows)
+    data, label = _read_source(source, storage_options, None, limits)
+    raw, _ = _parse_bytes(data, label, 0, skiprows, limits)
     if isinstance(raw.index, pd.DatetimeIndex):
         # A Parquet file written from a frame keeps its time index (the engine's own long
         # outputs do): make it a column like any other table's.
@@ -295,6 +297,7 @@ def load_assets(
     symbol_column: str = "symbol",
     repair: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    limits: InputLimits | None = None,
     columns: Mapping[str, str] | None = None,
     skiprows: int | None = None,
     date_format: str | None = None,
@@ -312,7 +315,7 @@ def load_assets(
         ``long``: one row per bar and symbol, with a ``symbol_column``; ``wide``: one row per
         bar, columns ``SYMBOL_Field``.
     symbol_column : str
-    repair, storage_options, skiprows, date_format
+    repair, storage_options, skiprows, date_format, limits
         As for :func:`~pipeline.io.readers.load_ohlcv`.
     columns : mapping, optional
         As for :func:`~pipeline.io.readers.load_ohlcv`, applied to every asset; a wide table
@@ -341,7 +344,7 @@ def load_assets(
             else:
                 frames[symbol] = load_ohlcv(src, repair=repair, storage_options=storage_options,
                                             columns=columns, skiprows=skiprows,
-                                            date_format=date_format)
+                                            date_format=date_format, limits=limits)
         return align_assets(frames)
     if layout not in LAYOUTS:
         raise InputDataError(f"input.layout: expected one of {', '.join(LAYOUTS)}, got "
@@ -349,7 +352,7 @@ def load_assets(
     if layout == "wide" and columns and set(columns) - {"time"}:
         raise InputDataError(f"columns: a wide table takes only 'time' (its price columns are "
                              f"named per symbol), got {sorted(columns)}")
-    raw, label = _raw_table(source, storage_options, skiprows)
+    raw, label = _raw_table(source, storage_options, skiprows, limits or LIBRARY_LIMITS)
     label = os.fspath(label) if not isinstance(label, str) else label
     if layout == "long":
         split = split_long(raw, label, symbol_column)

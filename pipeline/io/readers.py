@@ -19,7 +19,6 @@ each offending column and its first offending rows, and says what to fix.
 
 from __future__ import annotations
 
-import gzip
 import importlib.resources
 import io
 import os
@@ -52,6 +51,14 @@ from pipeline.io.inspect import (
     input_order,
     warn_spikes,
 )
+from pipeline.io.limits import (
+    LIBRARY_LIMITS,
+    InputLimits,
+    check_content,
+    inflate_gzip,
+    unique_names,
+)
+from pipeline.redaction import redact_text
 
 __all__ = [
     "MIN_ROWS",
@@ -150,26 +157,29 @@ def _read_source(
     source: Any,
     storage_options: Mapping[str, Any] | None,
     name: str | None,
+    limits: InputLimits = LIBRARY_LIMITS,
 ) -> tuple[bytes, str]:
-    """Return the raw bytes of ``source`` and the label used in messages."""
+    """Return the raw bytes of ``source`` (at most one byte over ``limits.max_bytes``, which
+    :func:`~pipeline.io.limits.check_content` then refuses) and the label used in messages."""
     if isinstance(source, (str, os.PathLike)):
-        label = name or os.fspath(source)
+        label = name or redact_text(os.fspath(source))
         try:
             with fsspec.open(os.fspath(source), "rb", **dict(storage_options or {})) as handle:
-                data = handle.read()
+                data = handle.read(limits.max_bytes + 1)
         except FileNotFoundError as exc:
             raise _fail(label, "the file does not exist. Check the path or URL.") from exc
         except IsADirectoryError as exc:
             raise _fail(label, "this is a directory, not a file.") from exc
         except Exception as exc:  # fsspec backends raise many kinds; the user needs the gist
             raise _fail(
-                label, f"the file could not be opened ({type(exc).__name__}: {exc})."
+                label, f"the file could not be opened ({type(exc).__name__}: "
+                f"{redact_text(str(exc))})."
             ) from exc
         return data, label
     if hasattr(source, "read"):
         label = name or str(getattr(source, "name", None) or "<upload>")
         try:
-            data = source.read()
+            data = source.read(limits.max_bytes + 1)
         except Exception as exc:
             raise _fail(label, f"the upload could not be read ({exc}).") from exc
         if isinstance(data, str):
@@ -215,18 +225,20 @@ def _detect_format(data: bytes, label: str) -> tuple[str, bool]:
 
 
 def _parse_bytes(data: bytes, label: str, sheet_name: str | int,
-                 skiprows: int | None = None) -> tuple[pd.DataFrame, bool]:
+                 skiprows: int | None = None, limits: InputLimits = LIBRARY_LIMITS
+                 ) -> tuple[pd.DataFrame, bool]:
     """Parse bytes into a raw table; return it and whether decimal commas may occur."""
     if not data.strip():
         raise _fail(label, "the file is empty. Provide a table with a header row and data rows.")
     fmt, gzipped = _detect_format(data, label)
     if gzipped:
         try:
-            data = gzip.decompress(data)
+            data = inflate_gzip(data, label, limits)
         except (OSError, EOFError, zlib.error) as exc:
             raise _fail(label, f"the gzip data is corrupt or truncated ({exc}).") from exc
         if not data.strip():
             raise _fail(label, "the compressed file is empty.")
+    check_content(data, fmt, label, limits)
     try:
         if fmt == "xlsx":
             raw = pd.read_excel(io.BytesIO(data), sheet_name=sheet_name, engine="openpyxl",
@@ -286,16 +298,10 @@ def _parse_csv(data: bytes, label: str, skiprows: int | None = None
     sep = _sniff_delimiter(text)
     # Everything is read as text: numbers and dates are converted by this module so that bad
     # cells can be shown to the user as they were written, and decimal commas handled.
+    options = dict(sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True, engine="c")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        raw = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-            engine="c",
-        )
+        raw = _read_csv_text(text, options)
     if not isinstance(raw.index, pd.RangeIndex):
         raise _fail(
             label,
@@ -306,6 +312,21 @@ def _parse_csv(data: bytes, label: str, skiprows: int | None = None
                f"{option_hint('skiprows')}") + ".",
         )
     return _with_read_info(raw, "csv", skiprows, banner, skipped, sep), sep != ","
+
+
+def _read_csv_text(text: str, options: dict) -> pd.DataFrame:
+    """``pandas.read_csv`` of ``text``, but linear in the header's length.
+
+    pandas de-duplicates repeated header names in quadratic time (minutes for a header that
+    repeats one name 100,000 times): such a header is read as a data row and renamed here.
+    """
+    first = pd.read_csv(io.StringIO(text), header=None, nrows=1, **options)
+    names = [value if value != "" else f"Unnamed: {i}"
+             for i, value in enumerate(first.iloc[0].tolist())] if len(first) else []
+    if len(set(names)) == len(names):
+        return pd.read_csv(io.StringIO(text), **options)
+    raw = pd.read_csv(io.StringIO(text), header=None, names=unique_names(names), **options)
+    return raw.iloc[1:].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- conversions
@@ -867,6 +888,7 @@ def _normalize(
             )
     if len(frame) < MIN_ROWS:
         raise _too_short(label, len(frame), f"usable rows after repair dropped {dropped} rows")
+    _refuse_flat(frame, label)
     spikes = find_spikes(frame)
     warn_spikes(spikes, label, stacklevel=4)
     frame.attrs[READ_REPORT] = build_read_report(
@@ -876,6 +898,20 @@ def _normalize(
         blank_rows=int(table.blank.sum()), repairs=report if repair else None, spikes=spikes,
     ).to_dict()
     return frame
+
+
+def _refuse_flat(frame: pd.DataFrame, label: str) -> None:
+    """A Close that never changes has no returns to resample: every statistic is 0/0."""
+    close = frame["Close"].to_numpy()
+    if np.all(close == close[0]):
+        prices = np.unique(frame[list(PRICE_COLUMNS)].to_numpy())
+        what = "every price" if len(prices) == 1 else "Close"
+        raise _fail(
+            label,
+            f"prices never change ({what} is {close[0]:g} in all {len(frame)} rows); nothing "
+            "to resample. "
+            "Provide a series whose Close moves.",
+        )
 
 
 def _too_short(label: str, n_rows: int, what: str) -> InputDataError:
@@ -910,6 +946,7 @@ def load_ohlcv(
     columns: Mapping[str, str] | None = None,
     skiprows: int | None = None,
     date_format: str | None = None,
+    limits: InputLimits | None = None,
 ) -> pd.DataFrame:
     """Load, normalize and validate one OHLCV table.
 
@@ -945,6 +982,9 @@ def load_ohlcv(
         ``strftime`` format of the time column, e.g. ``"%d.%m.%Y %H:%M"``; cells that do not
         match it are reported as unparseable. With separate Date and Time columns it applies
         to the Date column.
+    limits : InputLimits, optional
+        Bounds on the file's size and shape, checked on its bytes before it is parsed
+        (default :data:`~pipeline.io.limits.LIBRARY_LIMITS`); see :mod:`pipeline.io.limits`.
 
     Returns
     -------
@@ -960,7 +1000,10 @@ def load_ohlcv(
     InputDataError
         The input is missing, unreadable, not a table, lacks a required column, or has
         defects; the message names the file, each offending column and up to five offending
-        rows with their values, and says what to fix.
+        rows with their values, and says what to fix. Also when every Close is the same
+        (nothing to resample).
+    InputLimitError
+        The file is over ``limits`` (an :class:`InputDataError` naming the limit).
 
     Warns
     -----
@@ -1010,7 +1053,8 @@ def load_ohlcv(
     counted, so numbers stay aligned with the file's data rows.
     """
     label = name or ("<DataFrame>" if isinstance(source, pd.DataFrame) else
-                     os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<upload>")
+                     redact_text(os.fspath(source)) if isinstance(source, (str, os.PathLike))
+                     else "<upload>")
     mapping = check_read_options(columns, skiprows, date_format, repr(label))
     if isinstance(source, pd.DataFrame):
         if skiprows:
@@ -1020,8 +1064,9 @@ def load_ohlcv(
                            mapping=mapping, date_format=date_format)
         frame.attrs["source"] = "<DataFrame>"
         return frame
-    data, label = _read_source(source, storage_options, name)
-    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name, skiprows)
+    limits = LIBRARY_LIMITS if limits is None else limits
+    data, label = _read_source(source, storage_options, name, limits)
+    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name, skiprows, limits)
     if isinstance(raw, dict):  # sheet_name=None returns every sheet
         raise _fail(label, "sheet_name must name one worksheet, not None.")
     frame = _normalize(raw, label, repair=repair, decimal_comma_allowed=decimal_comma_allowed,

@@ -44,6 +44,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError
+from pipeline.redaction import redact_text
 
 __all__ = [
     "FORMATS",
@@ -399,7 +400,7 @@ class OutputStore:
     def __repr__(self) -> str:
         # Option keys only: storage_options usually hold credentials, and reprs end up in logs.
         opts = f", storage_options=<{', '.join(sorted(self.storage_options))}>"
-        return f"OutputStore({self.url!r}{opts if self.storage_options else ''})"
+        return f"OutputStore({redact_text(self.url)!r}{opts if self.storage_options else ''})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, OutputStore):
@@ -452,8 +453,8 @@ class OutputStore:
 
     def _unwritable(self, name: str, exc: BaseException) -> ConfigError:
         return ConfigError(
-            f"output location {self.url!r} is not writable "
-            f"(writing {self._clean_name(name)!r}): {_one_line(exc)}"
+            f"output location {redact_text(self.url)!r} is not writable "
+            f"(writing {self._clean_name(name)!r}): {redact_text(_one_line(exc))}"
         )
 
     # -- bytes ---------------------------------------------------------------------------------
@@ -609,12 +610,21 @@ class OutputStore:
     def ensure_writable(self) -> None:
         """Write and remove a probe file, so a bad location fails before any work is spent.
 
+        Local directories the probe had to create are removed again, so a run that fails
+        later leaves no empty output directory behind.
+
         Raises
         ------
         ConfigError
             If the location cannot be written; the message names the URL and the reason.
         """
         probe = f".sme-write-check-{uuid.uuid4().hex}"
+        created = []
+        if self._is_local:
+            path = self._root_path
+            while path and not os.path.exists(path):
+                created.append(path)
+                path = os.path.dirname(path)
         self.write_bytes(probe, b"")
         try:
             self.remove(probe)
@@ -622,6 +632,11 @@ class OutputStore:
             if _is_storage_error(exc):
                 raise self._unwritable(probe, exc) from exc
             raise
+        for path in created:  # deepest first
+            try:
+                os.rmdir(path)
+            except OSError:
+                break  # something else was written there meanwhile: keep it
 
     # -- structured content --------------------------------------------------------------------
 

@@ -35,6 +35,8 @@ __all__ = [
     "RunConfig",
     "load_config",
     "apply_overrides",
+    "parse_yaml",
+    "MAX_YAML_NODES",
 ]
 
 OutputFormat = Literal["csv", "xlsx", "parquet"]
@@ -302,6 +304,65 @@ class RunConfig(_Model):
 _ACCEPTANCE_KEYS = ("n_samples", "min_fidelity", "max_attempts", "allow_partial")
 
 
+#: Most nodes a YAML document may expand to, aliases counted at their full size (a config has a
+#: few hundred; nine nested levels of ten aliases, a 900-byte file, expand to a billion).
+MAX_YAML_NODES = 100_000
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes of a composed YAML document with every alias expanded, stopping past the bound."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    # Iterative post-order walk: a node's size is known once its children's are. LIFO order
+    # sizes a shared node before its other mention is popped, so meeting an open node again
+    # means it contains itself (a recursive alias): infinite.
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = [c for item in node.value
+                    for c in (item if isinstance(node, yaml.MappingNode) else (item,))]
+        if children_done:
+            total = 1 + sum(sizes.get(id(c), MAX_YAML_NODES + 1) for c in children)
+            sizes[id(node)] = min(total, MAX_YAML_NODES + 1)
+            continue
+        if id(node) in open_nodes:
+            return MAX_YAML_NODES + 1
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML safely, refusing documents whose aliases expand past :data:`MAX_YAML_NODES`.
+
+    ``yaml.safe_load`` shares an aliased node instead of copying it, but everything after it
+    (validation, copies, JSON dumps) expands the sharing: a few hundred bytes of nested aliases
+    become gigabytes. Recursive aliases are refused too.
+
+    Raises
+    ------
+    ConfigError
+        Invalid YAML, or a document too large once its aliases are expanded.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node) > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{source}: the YAML expands to more than {MAX_YAML_NODES:,} values through its "
+                "anchors and aliases (&name / *name); write the values out or use fewer aliases")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: the YAML is nested too deeply") from None
+
+
 def _format_errors(exc: ValidationError, source: str) -> ConfigError:
     lines = []
     for err in exc.errors():
@@ -337,10 +398,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. generation.n_samples=500")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({exc})") from None
+        value = parse_yaml(raw, f"--set {item!r}") if raw.strip() else None
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -387,10 +445,7 @@ def load_config(
             text = Path(source).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config file {name}: {exc.strerror or exc}") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{name} is not valid YAML: {exc}") from None
+        data = parse_yaml(text, name)
         if data is None:
             data = {}
         if not isinstance(data, Mapping):

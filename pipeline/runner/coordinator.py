@@ -46,12 +46,14 @@ from distributed import Client, Future, wait
 from distributed import TimeoutError as DaskTimeoutError
 
 import pipeline
+from pipeline.core.factory import check_settings
 from pipeline.core.metrics import METRIC_NAMES
 from pipeline.core.preflight import Preflight, preflight, rerun_threshold
 from pipeline.core.regimes import run_lengths
 from pipeline.core.sampler import still_accepted
 from pipeline.errors import ConfigError, FidelityNotReachedError, PreflightWarning, SMEError
 from pipeline.io.writers import OutputStore, frame_to_bytes
+from pipeline.redaction import redact, redact_text
 from pipeline.runner.cluster import connect, planned_threads, total_threads
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.inputs import content_hash, fitted_model, load_input
@@ -204,7 +206,7 @@ class RunResult:
             "attempts": self.attempts,
             "resumed scenarios": self.resumed,
             "time": f"{self.elapsed_seconds:.1f} s",
-            "outputs": self.output_path,
+            "outputs": redact_text(self.output_path),
         }
         return pd.DataFrame({"value": rows})
 
@@ -333,10 +335,13 @@ def run_pipeline(
     cfg = load_config(config, overrides)
     started = time.perf_counter()
     frame = load_input(cfg)
+    _check_settings(frame, cfg)
     input_hash = content_hash(frame)
     run_id = cfg.fingerprint(input_hash)[:12]
     output_path = cfg.output.path.replace("{run_id}", run_id)
     store = OutputStore(output_path, storage_options=cfg.output.storage_options or None)
+    # Before the fit and before any listing: an unreachable or refused output fails in one line.
+    store.ensure_writable()
     gen = cfg.generation
     report = _Reporter(progress, run_id, gen.n_samples, started)
 
@@ -436,6 +441,14 @@ def _preflight(model, cfg: RunConfig, threads: int) -> Preflight:
     return preflight(model, gen.min_fidelity, gen.n_samples, gen.max_attempts,
                      seconds_per_candidate=choice.seconds_per_candidate if choice else None,
                      threads=threads)
+
+
+def _check_settings(frame, cfg: RunConfig) -> None:
+    """Settings the data cannot support are refused before the output or the fit is touched."""
+    first = next(iter(frame.values())) if isinstance(frame, dict) else frame
+    gen = cfg.generation
+    check_settings(first.index, method=gen.method, block_size=gen.block_size, length=gen.length,
+                   regime=gen.regime.model_dump(), timeframes=gen.timeframes)
 
 
 def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
@@ -781,7 +794,8 @@ def _manifest_header(cfg: RunConfig, input_hash: str, run_id: str, model, search
         "fingerprint": cfg.fingerprint(input_hash),
         "search_fingerprint": cfg.search_fingerprint(input_hash),
         "package_version": pipeline.__version__,
-        "config": cfg.model_dump(mode="json"),
+        # Credentials never reach a manifest; the run id does not depend on them.
+        "config": redact(cfg.model_dump(mode="json")),
         "seed": cfg.generation.seed,
         "input": _input_summary(frame, input_hash),
         "model": _model_summary(model),
@@ -839,14 +853,15 @@ def _input_summary(frame, input_hash: str) -> dict:
     first = next(iter(frames.values()))
     out = {
         "content_sha256": input_hash,
-        "source": str(first.attrs.get("source", "")),
+        "source": redact_text(str(first.attrs.get("source", ""))),
         "rows": len(first),
         "start": str(first.index[0]),
         "end": str(first.index[-1]),
         "columns": list(first.columns),
     }
     if isinstance(frame, dict):
-        out["source"] = {sym: str(f.attrs.get("source", "")) for sym, f in frames.items()}
+        out["source"] = {sym: redact_text(str(f.attrs.get("source", "")))
+                         for sym, f in frames.items()}
         out["assets"] = list(frames)
         out["alignment"] = first.attrs.get("alignment", {})
     return out
