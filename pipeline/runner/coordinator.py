@@ -579,6 +579,7 @@ class _Search:
         self.evaluated = self.accepted_now = self.lost_tasks = 0
         self.futures: dict[Future, dict[int, tuple[int, int]]] = {}  # future -> its windows
         self.model_future: Future | None = None
+        self.in_flight_target = 2 * total_threads(cl)
 
     def acceptance(self) -> float:
         if self.evaluated < 32:
@@ -587,8 +588,7 @@ class _Search:
 
     def submit(self) -> None:
         gen = self.cfg.generation
-        in_flight_target = 2 * total_threads(self.cl)
-        while self.queue and len(self.futures) < in_flight_target:
+        while self.queue and len(self.futures) < self.in_flight_target:
             p = self.acceptance()
             window = int(min(_MAX_WINDOW, max(1, math.ceil(1.5 / p))))
             n_scen = max(1, int(self.cfg.cluster.task_candidates * min(1.0, p)))
