@@ -70,6 +70,7 @@ __all__ = [
     "SyntheticSeries",
     "fit_model",
     "run_pipeline",
+    "run_preflight",
     "load_config",
     "RunConfig",
     "RunResult",
@@ -92,7 +93,7 @@ __all__ = [
 
 def __getattr__(name: str):
     # The runner pulls in dask.distributed; import it only when asked for.
-    if name in ("run_pipeline", "RunResult"):
+    if name in ("run_pipeline", "run_preflight", "RunResult"):
         from pipeline.runner import coordinator
 
         return getattr(coordinator, name)

@@ -1,9 +1,11 @@
 """The ``sme`` command.
 
-``sme run CONFIG.yaml [--set KEY=VALUE ...]``
-    The Dask batch pipeline (the main job).
-``sme generate INPUT --n-samples N --min-fidelity F --out DIR``
-    Generate in this process, one CSV (and optionally XLSX) per series.
+``sme run CONFIG.yaml [--set KEY=VALUE ...] [--preflight]``
+    The Dask batch pipeline (the main job). It prints the preflight (the expected acceptance
+    rate, attempts and time, and a threshold that works when the one given is too hard) before
+    any work; ``--preflight`` prints only that and exits.
+``sme generate INPUT --n-samples N --min-fidelity F --out DIR [--preflight]``
+    Generate in this process, one CSV (and optionally XLSX) per series; the preflight first.
 ``sme metrics INPUT``
     The metric table of a file.
 ``sme report RUN_DIR [--out NAME] [--max-series N]``
@@ -19,13 +21,15 @@
     The REST API and web dashboard (``docs/rest_api.md``).
 
 Bad input or configuration exits with code 2 and a message that says what to fix; a run whose
-scenarios could not reach ``min_fidelity`` exits with code 3.
+scenarios could not reach ``min_fidelity`` exits with code 3 (``sme run`` keeps the accepted
+ones and says how to finish the run from them at a threshold that works).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import warnings
 from collections.abc import Sequence
 
@@ -33,6 +37,7 @@ from pipeline.errors import (
     ConfigError,
     FidelityNotReachedError,
     InputDataError,
+    PreflightWarning,
     SMEError,
     SMEWarning,
 )
@@ -56,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config key, e.g. --set generation.n_samples=5000")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--preflight", action="store_true",
+                     help="print the preflight (expected acceptance, attempts, time) and exit")
 
     gen = sub.add_parser("generate", help="generate series in this process and write CSV files")
     gen.add_argument("input", help="OHLCV file or URL, or sample:sp500")
@@ -79,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default="outputs/generated", help="output directory")
     gen.add_argument("--xlsx", action="store_true", help="also write an XLSX per series")
     gen.add_argument("--repair", action="store_true", help="drop or fix invalid input rows")
+    gen.add_argument("--preflight", action="store_true",
+                     help="print the preflight (expected acceptance, attempts, time) and exit")
     _add_read_options(gen)
 
     met = sub.add_parser("metrics", help="print the metric table of an OHLCV file")
@@ -150,6 +159,31 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--log-level", default="info",
                      choices=["critical", "error", "warning", "info", "debug"])
     return p
+
+
+_VERDICTS = {"will_fail": "will most likely fail", "may_fail": "may fail", "slow": "will be slow"}
+
+
+def _print_preflight(check, option: str) -> None:
+    """The preflight as one paragraph on stderr; when it is not ok, what to do about it.
+
+    ``option`` is the command-line option that sets the threshold, e.g.
+    ``--set generation.min_fidelity=``. The threshold itself is never changed here.
+    """
+    # No line break between a number and its unit ("25 %").
+    text = f"preflight: {check.message}".replace(" %", "\u00a0%")
+    print(textwrap.fill(text, width=100, break_on_hyphens=False).replace("\u00a0", " "),
+          file=sys.stderr)
+    if check.ok:
+        return
+    head = (f"warning: this run {_VERDICTS.get(check.verdict, check.verdict)} at min_fidelity "
+            f"{check.min_fidelity:g}, which is kept as given")
+    if check.suggested_min_fidelity is not None:
+        tail = f"; to use the suggested {check.suggested_min_fidelity:g} instead: " \
+               f"{option}{check.suggested_min_fidelity:g}"
+    else:
+        tail = "; a lower threshold or more max_attempts would help"
+    print(head + tail, file=sys.stderr)
 
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
@@ -259,8 +293,14 @@ def _cmd_generate(args) -> int:
                                    length=args.length, seed=args.seed,
                                    garch={"vol": args.garch_vol}, regime=regime,
                                    timeframes=timeframes)
-    series = factory.generate(args.n_samples, args.min_fidelity, max_attempts=args.max_attempts,
-                              progress=sys.stderr.isatty())
+    _print_preflight(factory.preflight(args.n_samples, args.min_fidelity,
+                                       max_attempts=args.max_attempts), "--min-fidelity ")
+    if args.preflight:
+        return 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreflightWarning)  # printed above
+        series = factory.generate(args.n_samples, args.min_fidelity,
+                                  max_attempts=args.max_attempts, progress=sys.stderr.isatty())
     store = OutputStore(args.out)
     aggregated = {rule: series.timeframe(rule) for rule in timeframes}
     for k, s in enumerate(series, start=1):
@@ -288,9 +328,13 @@ def _int_arg(name: str, value: str) -> int:
 
 def _cmd_run(args) -> int:
     from pipeline.runner.config import load_config
-    from pipeline.runner.coordinator import run_pipeline
+    from pipeline.runner.coordinator import run_pipeline, run_preflight
 
     cfg = load_config(args.config, args.overrides)
+    option = "--set generation.min_fidelity="
+    if args.preflight:
+        _print_preflight(run_preflight(cfg), option)
+        return 0
     bar = None
     announced = False
 
@@ -301,6 +345,9 @@ def _cmd_run(args) -> int:
             announced = True
         if p.stage == "preparing":
             print("preparing input and reference metrics ...", file=sys.stderr)
+            return
+        if p.stage == "preflight":
+            _print_preflight(p.preflight, option)
             return
         if args.no_progress:
             return
@@ -410,6 +457,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except FidelityNotReachedError as exc:
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)
+        if exc.output_path is not None:
+            where = redact_text(exc.output_path)
+            print(f"the {exc.accepted} accepted scenario(s) are in {where}", file=sys.stderr)
+            if exc.suggested_min_fidelity is not None:
+                print("to finish the run from them: --set generation.min_fidelity="
+                      f"{exc.suggested_min_fidelity:g} --set output.resume_from={where}",
+                      file=sys.stderr)
         return EXIT_FIDELITY
     except SMEError as exc:
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)

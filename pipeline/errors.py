@@ -10,7 +10,8 @@ The tree::
     │                                 and what is allowed
     └── FidelityNotReachedError       a scenario found no candidate above ``min_fidelity``
         (RuntimeError)                within ``max_attempts``; carries the best score
-                                      reached and the attempts spent
+                                      reached, the attempts spent and (from the pipeline)
+                                      where the accepted scenarios were kept
 
     SMEWarning (UserWarning)          base of every warning
     ├── DataRepairWarning             input rows were dropped or fixed (``repair=True``)
@@ -64,6 +65,16 @@ class FidelityNotReachedError(SMEError, RuntimeError):
         Candidates evaluated for the failed scenarios, in total.
     failed_scenarios : list of int
         The scenario numbers that found no acceptable candidate.
+    output_path : str, optional
+        Where the accepted scenarios were written, with a manifest marked ``partial`` (the
+        batch pipeline); None when nothing was kept (``SyntheticDataFactory.generate``). It
+        is kept out of the message, which may be shown to people who must not see server
+        paths.
+    accepted : int
+        Scenarios that were accepted and kept.
+    suggested_min_fidelity : float, optional
+        A threshold at which a rerun completes
+        (:func:`pipeline.core.preflight.rerun_threshold`).
     """
 
     def __init__(
@@ -73,11 +84,17 @@ class FidelityNotReachedError(SMEError, RuntimeError):
         best_score: float,
         attempts: int,
         failed_scenarios: list[int] | None = None,
+        output_path: str | None = None,
+        accepted: int = 0,
+        suggested_min_fidelity: float | None = None,
     ) -> None:
         super().__init__(message)
         self.best_score = float(best_score)
         self.attempts = int(attempts)
         self.failed_scenarios = list(failed_scenarios or [])
+        self.output_path = output_path
+        self.accepted = int(accepted)
+        self.suggested_min_fidelity = suggested_min_fidelity
 
 
 class SMEWarning(UserWarning):

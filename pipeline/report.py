@@ -4,7 +4,10 @@
 run's original input, and writes ``report.html``: plots as inline base64 PNG (matplotlib, Agg),
 inline CSS, no external asset, readable offline. Sections:
 
-1. **Run** — run id, input, method, block size, series, fidelity, threshold.
+1. **Run** — run id, input, method, block size and how it was chosen (the dependence
+   length, the pilot's median fidelity at each length tried, the reason), series,
+   fidelity, threshold, the preflight's estimate; a partial run is marked as such, with
+   why.
 2. **Price paths** — fan chart of the synthetic closes (5–95 % and 25–75 % bands, median, a few
    sample paths) over the original close.
 3. **Returns** — density of the close log-returns (pooled synthetic vs original, linear and log
@@ -1155,7 +1158,10 @@ def build_report(
 
     header = _header_rows(run, scores, min_fidelity, max_series)
     blocks: dict[str, dict[str, str]] = {}
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = {"run": {"status": m.get("status"),
+                                    "block_choice": model.get("block_choice"),
+                                    "preflight": m.get("preflight"),
+                                    "partial": m.get("partial")}}
     per_asset: dict[str, dict] = {}
     sources = _sources(run, run.assets[0].bars.shape[1])
     for a in run.assets:
@@ -1269,7 +1275,7 @@ def _header_rows(run: _Run, scores: np.ndarray, min_fidelity: float, max_series:
                         if dropped else "")))
     rows += [
         ("method", _esc(model.get("method"))),
-        ("block size", _esc(model.get("block_size"))),
+        *_block_rows(model),
         ("bars per series", _esc(model.get("length", first.bars.shape[1]))),
         ("series", f"{n_acc} accepted of {summary.get('requested', n_acc)} requested"
                    f" ({len(first.bars)} read for plots and tests, max_series={max_series})"),
@@ -1284,10 +1290,45 @@ def _header_rows(run: _Run, scores: np.ndarray, min_fidelity: float, max_series:
     if model.get("timeframes"):
         rows.append(("higher timeframes", _esc(", ".join(model["timeframes"]))
                      + ' (<a href="#timeframes">Timeframes</a>)'))
+    rows += _preflight_rows(m)
     rows += [
         ("seed", _esc(m.get("seed", "?"))),
         ("package version", _esc(m.get("package_version", "?"))),
     ]
+    return rows
+
+
+def _block_rows(model: Mapping) -> list[tuple[str, str]]:
+    """The block size, and how it was chosen: the dependence length, the pilot's median
+    fidelity at each length it tried, and the reason."""
+    choice = model.get("block_choice")
+    if not choice:
+        return [("block size", _esc(model.get("block_size")))]
+    rows = [("block size", f"{_esc(choice['block_size'])} ({_esc(choice['mode'])}; dependence "
+                           f"length {_esc(choice['reference'])} bars)")]
+    grid, medians = choice.get("grid") or [], choice.get("median_fidelity") or []
+    if grid and len(grid) == len(medians):
+        rows.append(("block length pilot", "median fidelity " + ", ".join(
+            f"{_num(m, '.1f')} at {_esc(b)} bars" for b, m in zip(grid, medians, strict=True))
+            + f" ({_esc(choice.get('pilot_candidates', '?'))} candidates per length)"))
+    rows.append(("why this block size", _esc(choice.get("reason", ""))))
+    return rows
+
+
+def _preflight_rows(m: Mapping) -> list[tuple[str, str]]:
+    """The preflight's estimate, and for a partial run why it is partial."""
+    rows = []
+    check = m.get("preflight")
+    if check:
+        verdict = _esc(check.get("verdict", "?"))
+        if check.get("verdict") != "ok":
+            verdict = f'<span class="warn">{verdict}</span>'
+        rows.append(("preflight", f"{verdict}: {_esc(check.get('message', ''))}"))
+    partial = m.get("partial")
+    if m.get("status") == "partial" and partial:
+        failed = partial.get("failed_scenarios") or []
+        rows.append(("partial run", f'<span class="warn">{len(failed)} scenario(s) found no '
+                     f"candidate</span>: {_esc(partial.get('reason', ''))}"))
     return rows
 
 

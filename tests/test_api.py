@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import logging
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -388,7 +389,7 @@ def test_job_lifecycle_and_events(api):
         "garch": {"vol": "garch", "dist": "normal"},
         "regime": {"labels": "markov", "n_regimes": 2, "window": 21, "condition": None,
                    "share": None, "duration_factor": 1.0},
-        "timeframes": []}
+        "timeframes": [], "resume_from": None}
     assert job["dataset_ids"] is None and job["symbols"] is None
     p = job["progress"]
     assert p["stage"] == "done" and p["accepted"] == p["requested"] == 5 and p["attempts"] > 0
@@ -513,13 +514,143 @@ def test_running_job_has_no_results_and_missing_format_is_404(api, dask_client):
     no_stray_futures(dask_client)
 
 
-def test_a_fidelity_failure_is_a_failed_job_with_the_reason(api):
-    job = start_job(api, api.dataset["id"], n_samples=2, min_fidelity=99.99, max_attempts=2)
-    job = wait_job(api, job["id"], finished)
-    assert job["status"] == "failed" and "max_attempts=2" in job["error"]
-    assert job["artifacts"] == []
-    assert api.get(f"/api/jobs/{job['id']}/download/manifest.json").status_code == 409
-    assert api.delete(f"/api/jobs/{job['id']}").status_code == 204
+#: Fails quickly and deterministically: some of 40 scenarios reach 96 within 6 attempts on the
+#: 750-bar sample (whose pilot median is about 89), others cannot.
+HARD_JOB = {"n_samples": 40, "min_fidelity": 96.0, "seed": 7, "max_attempts": 6,
+            "formats": ["csv", "parquet"]}
+
+
+def output_digests(client: TestClient, job: dict) -> dict[str, bytes]:
+    out = client.data_dir / "jobs" / job["id"] / "output"
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())
+            if p.is_file() and p.name != "manifest.json"}
+
+
+@pytest.fixture(scope="module")
+def partial_job(api):
+    """A job that ended partial (finished), with the events of its stream."""
+    job = start_job(api, api.dataset["id"], **HARD_JOB)
+    events = sse_events(api, f"/api/jobs/{job['id']}/events")
+    return api.get(f"/api/jobs/{job['id']}").json(), events
+
+
+def test_preflight_of_a_request_without_a_job(api):
+    jobs_before = len(api.get("/api/jobs").json())
+    body = {"dataset_id": api.dataset["id"], **HARD_JOB}
+    r = api.post("/api/preflight", json=body)
+    assert r.status_code == 200, r.text
+    hard = r.json()
+    assert hard["verdict"] == "will_fail" and hard["min_fidelity"] == 96
+    assert 80 < hard["suggested_min_fidelity"] < 96 and hard["threads"] == 2
+    assert hard["expected_seconds"] >= 0 and "max_attempts=6" in hard["message"]
+    assert 0 <= hard["acceptance_interval"][0] <= hard["acceptance"]
+    easy = api.post("/api/preflight", json={**body, "min_fidelity": 80, "max_attempts": 200})
+    assert easy.json()["verdict"] == "ok" and easy.json()["suggested_min_fidelity"] is None
+    # The same request is answered alike (the model comes from the fit cache).
+    assert api.post("/api/preflight", json=body).json() == hard
+    assert len(api.get("/api/jobs").json()) == jobs_before
+    r = api.post("/api/preflight", json={**body, "dataset_id": UNKNOWN_DS})
+    assert r.status_code == 404
+    r = api.post("/api/preflight", json={**body, "min_fidelity": 120})
+    assert r.status_code == 422 and "min_fidelity" in r.json()["detail"]
+
+
+def test_a_job_carries_its_preflight_and_warnings(api, partial_job):
+    job, events = partial_job
+    check = job["preflight"]
+    assert check["verdict"] == "will_fail" and job["warnings"] == [check["message"]]
+    assert check["min_fidelity"] == 96 and check["threads"] == 2
+    assert api.job["preflight"]["verdict"] == "ok" and api.job["warnings"] == []
+    # Visible as soon as it is known: in the stream before the run finishes.
+    first = next(d for e, d in events if d.get("preflight"))
+    assert first["status"] == "running" and first["preflight"] == check
+
+
+def test_a_fidelity_failure_is_a_partial_job_with_results(api, partial_job):
+    job, _ = partial_job
+    assert job["status"] == "partial" and job["error"] is None
+    part = job["partial"]
+    assert "max_attempts=6" in part["reason"] and part["failed"] > 0 and part["accepted"] > 0
+    assert part["accepted"] + part["failed"] == 40 == job["progress"]["requested"]
+    assert job["progress"]["accepted"] == part["accepted"] and job["progress"]["failed"] > 0
+    assert part["best_score"] < 96 and part["suggested_min_fidelity"] < 96
+    assert job["artifacts"] == ["csv.zip", "parquet", "manifest.json", "scores.parquet"]
+    # Its accepted scenarios are results like a succeeded job's.
+    res = api.get(f"/api/jobs/{job['id']}/results").json()
+    assert res["status"] == "partial" and res["partial"] == part
+    assert len(res["scenarios"]) == part["accepted"] and res["fan"]["n_series"] == part["accepted"]
+    assert res["block_choice"]["reason"] and res["preflight"]["verdict"] == "will_fail"
+    k = res["scenarios"][0]["scenario"]
+    assert len(api.get(f"/api/jobs/{job['id']}/series/{k}").json()["close"]) > 0
+    base = f"/api/jobs/{job['id']}/download"
+    with zipfile.ZipFile(io.BytesIO(api.get(f"{base}/csv.zip").content)) as z:
+        assert len(z.namelist()) == part["accepted"]
+    with zipfile.ZipFile(io.BytesIO(api.get(f"{base}/parquet").content)) as z:
+        assert len(z.namelist()) == part["accepted"]
+    manifest = api.get(f"{base}/manifest.json").json()
+    assert manifest["status"] == "partial" and manifest["partial"]["reason"] == part["reason"]
+    scores = pd.read_parquet(io.BytesIO(api.get(f"{base}/scores.parquet").content))
+    assert list(scores["scenario"]) == [s["scenario"] for s in res["scenarios"]]
+    # A rerun in place would fail the same way: it is refused, with what to do instead.
+    r = api.post(f"/api/jobs/{job['id']}/retry")
+    assert r.status_code == 409 and "resume_from" in r.json()["detail"]
+
+
+def test_rerun_at_the_suggested_threshold_resumes_from_a_partial_job(api, partial_job):
+    job, _ = partial_job
+    lower = {**HARD_JOB, "min_fidelity": job["partial"]["suggested_min_fidelity"]}
+    resumed = finished_job(api, {"dataset_id": api.dataset["id"], **lower,
+                                 "resume_from": job["id"]})
+    fresh = finished_job(api, {"dataset_id": api.dataset["id"], **lower})
+    assert resumed["status"] == fresh["status"] == "succeeded"
+    assert resumed["run_id"] == fresh["run_id"]
+    assert output_digests(api, resumed) == output_digests(api, fresh)
+    p, q = resumed["progress"], fresh["progress"]
+    assert 0 < p["resumed"] < job["partial"]["accepted"] and q["resumed"] == 0
+    assert p["accepted"] == q["accepted"] == 40 and p["attempts"] == q["attempts"]
+    assert resumed["request"]["resume_from"] == job["id"]
+    for bad, status in ((UNKNOWN_JOB, 409), ("job_1", 422)):
+        r = api.post("/api/jobs", json={"dataset_id": api.dataset["id"], **lower,
+                                        "resume_from": bad})
+        assert r.status_code == status, r.text
+        assert "resume_from" in r.text
+    for other in (resumed, fresh):
+        assert api.delete(f"/api/jobs/{other['id']}").status_code == 204
+
+
+def test_no_server_path_in_any_response(api, partial_job):
+    """Job records, errors, results, series, manifests and events never name the data
+    directory; a job whose stored input went bad fails with a message that does not either."""
+    job, events = partial_job
+    ds = upload(api, name="cut.csv").json()
+    # The stored series cut to 30 rows behind the server's back: the run's reader refuses it
+    # with a message that names the file.
+    stored = api.data_dir / "datasets" / ds["id"] / "data.parquet"
+    pd.read_parquet(stored).head(30).to_parquet(stored)
+    failed = wait_job(api, start_job(api, ds["id"], **SMALL_JOB)["id"], finished)
+    assert failed["status"] == "failed"
+    assert f"datasets/{ds['id']}/data.parquet" in failed["error"], failed["error"]
+    texts = [json.dumps(events), json.dumps(failed)]
+    for route in ("/api/jobs", f"/api/jobs/{job['id']}", f"/api/jobs/{failed['id']}",
+                  f"/api/jobs/{job['id']}/results", f"/api/jobs/{api.job['id']}/results",
+                  f"/api/jobs/{job['id']}/series/999", f"/api/jobs/{failed['id']}/results",
+                  f"/api/jobs/{job['id']}/download/manifest.json",
+                  f"/api/jobs/{api.job['id']}/download/manifest.json",
+                  f"/api/jobs/{failed['id']}/download/manifest.json", "/api/datasets",
+                  f"/api/jobs/{UNKNOWN_JOB}/results"):
+        texts.append(api.get(route).text)
+    r = api.post("/api/preflight", json={"dataset_id": ds["id"], **SMALL_JOB})
+    assert r.status_code == 422 and f"datasets/{ds['id']}/data.parquet" in r.json()["detail"]
+    texts.append(r.text)
+    texts += [e for _, e in sse_events(api, f"/api/jobs/{failed['id']}/events")
+              for e in [json.dumps(e)]]
+    roots = {str(api.data_dir), os.path.realpath(api.data_dir)}
+    for text in texts:
+        assert not [root for root in roots if root in text], text[:2000]
+    # The manifest on disk keeps its locations (for the server's own tools).
+    on_disk = (api.data_dir / "jobs" / job["id"] / "output" / "manifest.json").read_text()
+    assert str(api.data_dir) in on_disk
+    assert api.delete(f"/api/jobs/{failed['id']}").status_code == 204
 
 
 # --------------------------------------------- methods, multi-asset inputs and timeframes
@@ -818,6 +949,9 @@ def cancel_with_output(client: TestClient, job_id: str, out: Path, min_accepted:
         assert len(pd.read_csv(out / name)) == 750
     time.sleep(0.3)
     assert series_files(out) == kept  # nothing is written after DELETE returned
+    # The record counts what is on disk (the tasks in flight at the cancel included).
+    assert job["progress"]["accepted"] == len(kept)
+    assert job["progress"]["attempts"] >= len(kept)
     return kept
 
 
@@ -829,7 +963,9 @@ def test_cancel_mid_run_then_retry_resumes_and_delete(api, dask_client):
     # Retry in place: the scenarios finished before are reused (same files, not rewritten).
     r = api.post(f"/api/jobs/{job['id']}/retry")
     assert r.status_code == 202 and r.json()["status"] in ("queued", "running")
-    assert r.json()["error"] is None and r.json()["progress"]["accepted"] == 0
+    # The scenarios kept on disk count as accepted (and resumed) from the start.
+    assert r.json()["error"] is None and r.json()["progress"]["accepted"] == len(kept)
+    assert r.json()["progress"]["resumed"] == len(kept)
     assert api.post(f"/api/jobs/{job['id']}/retry").status_code == 409
     again = cancel_with_output(api, job["id"], out, len(kept) + 3)
     assert {k: again[k] for k in kept} == kept

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +125,7 @@ def test_identical_outputs_on_one_or_two_workers_threads_or_processes(tmp_path, 
     assert file_digests(tmp_path / "a") == file_digests(tmp_path / "b")
 
 
+@pytest.mark.filterwarnings("ignore::pipeline.errors.PreflightWarning")
 def test_failure_lists_scenarios_and_partial_run_keeps_them(tmp_path, local_client):
     cfg = small_config(tmp_path, n_samples=4, min_fidelity=99.9, max_attempts=3)
     with pytest.raises(FidelityNotReachedError, match="max_attempts=3") as info:
@@ -131,10 +135,118 @@ def test_failure_lists_scenarios_and_partial_run_keeps_them(tmp_path, local_clie
     result = run_pipeline(cfg, client=local_client)
     assert len(result.failed) + result.n_accepted == 4
     manifest = json.loads((Path(result.output_path) / MANIFEST).read_text())
-    assert manifest["status"] in ("partial", "complete")
+    assert manifest["status"] == result.status == "partial"
+    assert result.partial_error.failed_scenarios == sorted(k + 1 for k in result.failed)
+    assert manifest["partial"]["reason"] == str(result.partial_error)
 
 
-def test_cancel_then_resume_keeps_finished_scenarios(tmp_path, local_client):
+def manifest_without(manifest: dict, *summary_keys: str) -> dict:
+    """The manifest without its config dump (paths differ between runs) and some counts."""
+    out = {k: v for k, v in manifest.items() if k != "config"}
+    out["summary"] = {k: v for k, v in manifest["summary"].items() if k not in summary_keys}
+    return out
+
+
+def spent(manifest: dict) -> int:
+    """Attempts a finished run spent: attempt + 1 per accepted scenario, max_attempts per
+    failed one."""
+    failed = len(manifest["summary"]["failed"])
+    return (sum(e["attempt"] + 1 for e in manifest["scenarios"])
+            + failed * manifest["config"]["generation"]["max_attempts"])
+
+
+def test_a_failed_run_keeps_its_scenarios_and_a_lower_threshold_resumes_exactly(
+        tmp_path, local_client):
+    # 40 scenarios at 96 with 6 attempts: some pass, some cannot (the sample's pilot median
+    # is about 89), deterministically.
+    cfg = small_config(tmp_path, n_samples=40, min_fidelity=96.0, max_attempts=6)
+    events = []
+    with pytest.raises(FidelityNotReachedError) as info:
+        run_pipeline(cfg, client=local_client, progress=events.append)
+    err = info.value
+    out = Path(err.output_path)
+    assert out.parent == tmp_path / "out" and str(out) not in str(err)
+    stages = [e.stage for e in events]
+    assert stages.index("preflight") < stages.index("generating")
+    check = events[stages.index("preflight")].preflight
+    assert check.verdict == "will_fail" and check.threads == 2
+    assert check.expected_seconds is not None and check.suggested_min_fidelity < 96
+
+    # Everything of the accepted scenarios is written, with a manifest marked partial.
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["status"] == "partial" and 0 < err.accepted == manifest["summary"]["accepted"]
+    assert err.accepted + len(err.failed_scenarios) == 40
+    partial = manifest["partial"]
+    assert partial["reason"] == str(err)
+    assert [f["scenario"] for f in partial["failed_scenarios"]] == err.failed_scenarios
+    assert all(f["attempts"] == 6 and f["best_score"] < 96 for f in partial["failed_scenarios"])
+    assert {str(f["scenario"]): f["best_score"] for f in partial["failed_scenarios"]} == \
+        manifest["summary"]["failed"]
+    lowest = min(f["best_score"] for f in partial["failed_scenarios"])
+    assert partial["suggested_min_fidelity"] == err.suggested_min_fidelity
+    assert lowest - 0.1 < err.suggested_min_fidelity <= lowest
+    assert manifest["summary"]["attempts"] == spent(manifest) == events[-1].attempts
+    assert manifest["preflight"] == {k: v for k, v in check.to_dict().items()
+                                     if k not in ("expected_seconds", "threads", "message")} | {
+        "message": check.reproducible().message}
+    assert manifest["model"]["block_choice"]["reason"]
+    rid = manifest["run_id"]
+    accepted = [e["scenario"] for e in manifest["scenarios"]]
+    assert list(pd.read_parquet(out / SCORES)["scenario"]) == accepted
+    with zipfile.ZipFile(out / f"synthetic_batch_{rid}.zip") as z:
+        assert sorted(z.namelist()) == sorted(f"synthetic_{k}_batch_{rid}.csv" for k in accepted)
+    assert all((out / e["files"]["parquet"]).exists() for e in manifest["scenarios"])
+    assert not (out / "_state").exists()
+    # Its rerun fails the same way at once, from the manifest.
+    before = (out / MANIFEST).read_bytes()
+    with pytest.raises(FidelityNotReachedError) as again:
+        run_pipeline(cfg, client=local_client, progress=lambda p: None)
+    assert str(again.value) == str(err) and (out / MANIFEST).read_bytes() == before
+
+    # At the suggested threshold, resuming from it equals a fresh run byte for byte.
+    lower = {**cfg, "generation": {**cfg["generation"],
+                                   "min_fidelity": err.suggested_min_fidelity}}
+    resumed = run_pipeline({**lower, "output": {**lower["output"], "path": str(tmp_path / "r"),
+                                                "resume_from": err.output_path}},
+                           client=local_client, progress=lambda p: None)
+    fresh = run_pipeline({**lower, "output": {**lower["output"], "path": str(tmp_path / "f")}},
+                         client=local_client, progress=lambda p: None)
+    assert resumed.status == fresh.status == "complete" and resumed.run_id == fresh.run_id
+    assert file_digests(tmp_path / "r") == file_digests(tmp_path / "f")
+    a = json.loads((tmp_path / "r" / MANIFEST).read_text())
+    b = json.loads((tmp_path / "f" / MANIFEST).read_text())
+    assert manifest_without(a, "resumed") == manifest_without(b, "resumed")
+    # Reused: the accepted scenarios whose earlier attempts all stay below the new threshold.
+    reusable = [e["scenario"] for e in manifest["scenarios"]
+                if e["attempt"] == 0 or e["best_before"] < err.suggested_min_fidelity]
+    assert 0 < resumed.resumed == len(reusable) == a["summary"]["resumed"] < err.accepted
+    assert resumed.attempts == fresh.attempts == spent(b) == b["summary"]["attempts"]
+    assert resumed.evaluated < fresh.evaluated
+    # Nothing measured in the manifest: a rerun from scratch writes the same bytes.
+    first = (tmp_path / "f" / MANIFEST).read_bytes()
+    shutil.rmtree(tmp_path / "f")
+    run_pipeline({**lower, "output": {**lower["output"], "path": str(tmp_path / "f")}},
+                 client=local_client, progress=lambda p: None)
+    assert (tmp_path / "f" / MANIFEST).read_bytes() == first
+
+
+def test_resume_from_another_input_or_method_is_refused(tmp_path, local_client):
+    cfg = small_config(tmp_path, n_samples=3)
+    done = run_pipeline(cfg, client=local_client)
+    other = small_config(tmp_path, n_samples=3, seed=4)
+    other["output"]["resume_from"] = done.output_path
+    with pytest.raises(ConfigError, match="output.resume_from: that run was made") as info:
+        run_pipeline(other, client=local_client)
+    assert done.output_path not in str(info.value)
+    cfg["output"].update(resume_from=str(tmp_path / "nothing"), formats=["csv"])
+    with pytest.raises(ConfigError, match="no finished run there"):
+        run_pipeline(cfg, client=local_client)
+    cfg["output"].update(resume_from=done.output_path, formats=["xlsx"])
+    with pytest.raises(ConfigError, match="wrote no xlsx files"):
+        run_pipeline(cfg, client=local_client)
+
+
+def test_cancel_then_resume_keeps_finished_scenarios_and_counts_add_up(tmp_path, local_client):
     cfg = small_config(tmp_path, n_samples=40)
     cancel = threading.Event()
 
@@ -142,19 +254,34 @@ def test_cancel_then_resume_keeps_finished_scenarios(tmp_path, local_client):
         if p.accepted >= 5:
             cancel.set()
 
-    with pytest.raises(RunCancelled, match="resume"):
+    with pytest.raises(RunCancelled, match="resume") as info:
         run_pipeline(cfg, client=local_client, progress=on_progress, cancel=cancel)
     out = next((tmp_path / "out").iterdir())
-    kept = sum(len(json.loads(p.read_text())["accepted"]) for p in (out / "_state").iterdir())
+    markers = [json.loads(p.read_text())["accepted"] for p in (out / "_state").iterdir()]
+    kept = sum(len(m) for m in markers)
     assert kept >= 5
     assert not (out / MANIFEST).exists()
-    result = run_pipeline(cfg, client=local_client)
+    # The cancelled run counts what it left on disk, tasks in flight at the cancel included.
+    assert info.value.accepted == kept == len(list(out.glob("synthetic_*.csv")))
+    assert info.value.attempts >= sum(r["attempt"] + 1 for m in markers for r in m)
+    events = []
+    result = run_pipeline(cfg, client=local_client, progress=events.append)
     assert result.resumed == kept and result.n_accepted == 40
-    # The resumed run equals a fresh one.
+    assert (events[0].stage, events[0].accepted, events[0].resumed) == ("preparing", kept, kept)
+    assert all(e.resumed == kept for e in events)
+    # The resumed run equals a fresh one, counts included.
     fresh = run_pipeline({**cfg, "output": {**cfg["output"], "path": str(tmp_path / "fresh")}},
                          client=local_client)
     assert file_digests(out) == file_digests(tmp_path / "fresh")
     assert fresh.run_id == result.run_id
+    a = json.loads((out / MANIFEST).read_text())
+    b = json.loads((tmp_path / "fresh" / MANIFEST).read_text())
+    assert manifest_without(a, "resumed") == manifest_without(b, "resumed")
+    assert (a["summary"]["resumed"], b["summary"]["resumed"]) == (kept, 0)
+    assert result.attempts == fresh.attempts == a["summary"]["attempts"] == spent(a)
+    assert events[-1].stage == "done" and events[-1].accepted == 40
+    assert events[-1].attempts == result.attempts
+    assert events[-1].acceptance_rate == 40 / result.attempts
 
 
 @pytest.fixture
@@ -258,6 +385,50 @@ def test_cli_run_prints_summary_and_bad_config_exits_2(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2
     assert "generation.n_sampels: unknown key" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_prints_the_preflight_and_how_to_finish_a_failed_run(tmp_path):
+    import yaml
+
+    cfg = small_config(tmp_path, n_samples=40, min_fidelity=96.0, max_attempts=6)
+    cfg["cluster"] = {"n_workers": 1, "processes": False}
+    cfg_path = tmp_path / "run.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    sme = str(Path(sys.executable).parent / "sme")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sme, *args], capture_output=True, text=True, timeout=300,
+                              cwd=tmp_path)
+
+    only = run("run", str(cfg_path), "--preflight")
+    assert only.returncode == 0, only.stderr
+    assert only.stderr.startswith("preflight: About ")
+    warning = re.search(r"warning: this run will most likely fail at min_fidelity 96, which is "
+                        r"kept as given; to use the suggested ([\d.]+) instead: "
+                        r"--set generation\.min_fidelity=([\d.]+)$", only.stderr, re.M)
+    assert warning and warning[1] == warning[2] and float(warning[1]) < 96
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+    failed = run("run", str(cfg_path), "--no-progress")
+    assert failed.returncode == 3, failed.stderr
+    assert failed.stderr.index("preflight: About") < failed.stderr.index("error: ")
+    assert warning[0] in failed.stderr
+    finish = re.search(r"^to finish the run from them: (--set generation\.min_fidelity=\S+) "
+                       r"(--set output\.resume_from=\S+)$", failed.stderr, re.M)
+    assert finish, failed.stderr
+    out = finish[2].split("=", 1)[1]
+    assert json.loads((Path(out) / MANIFEST).read_text())["status"] == "partial"
+    done = run("run", str(cfg_path), "--no-progress", *finish[1].split(" ", 1),
+               *finish[2].split(" ", 1))
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^status\s+complete$", done.stdout, re.M)
+    assert re.search(r"^resumed scenarios\s+[1-9]", done.stdout, re.M)
+
+    gen = run("generate", "sample:sample", "--n-samples", "40", "--min-fidelity", "96",
+              "--max-attempts", "6", "--preflight", "--out", str(tmp_path / "gen"))
+    assert gen.returncode == 0, gen.stderr
+    assert gen.stderr.startswith("preflight: About ") and "instead: --min-fidelity " in gen.stderr
+    assert not (tmp_path / "gen").exists()
 
 
 def _sleep_and_return(x):

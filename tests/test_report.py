@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
 import re
@@ -16,7 +17,7 @@ from pipeline import load_ohlcv, load_sample, run_pipeline
 from pipeline.cli import main
 from pipeline.core.metrics import compute_metrics, compute_metrics_batch
 from pipeline.core.timeframes import aggregate_frame
-from pipeline.errors import InputDataError
+from pipeline.errors import FidelityNotReachedError, InputDataError
 from pipeline.evaluation import (
     DISTINGUISHABLE,
     NON_STATIONARY,
@@ -73,6 +74,30 @@ def _finite_numbers(obj) -> list[float]:
 
 
 # -- the pipeline hook and the report's content -----------------------------------------------
+
+
+def test_report_shows_the_block_choice_the_preflight_and_a_partial_run(tmp_path):
+    cfg = _config(tmp_path / "partial", report=True)
+    cfg["generation"].update(n_samples=12, min_fidelity=95.0, max_attempts=3)
+    with pytest.raises(FidelityNotReachedError) as info:
+        run_pipeline(cfg, progress=lambda p: None)
+    assert 0 < info.value.accepted < 12
+    text = (tmp_path / "partial" / REPORT).read_text()
+    manifest = json.loads((tmp_path / "partial" / "manifest.json").read_text())
+    header = {r[0]: r[1] for r in _cells(text, "run-table")}
+    choice = manifest["model"]["block_choice"]
+    assert "(partial)" in header["run id"]
+    assert header["block size"].startswith(f"{choice['block_size']} (auto; dependence length "
+                                           f"{choice['reference']} bars)")
+    for b, median in zip(choice["grid"], choice["median_fidelity"], strict=True):
+        assert f"{median:.1f} at {b} bars" in header["block length pilot"]
+    assert header["why this block size"] == html.escape(choice["reason"])
+    assert manifest["preflight"]["verdict"] in header["preflight"]
+    assert html.escape(manifest["preflight"]["message"]) in header["preflight"]
+    assert html.escape(str(info.value)) in header["partial run"]
+    data = _report_data(text)["run"]
+    assert data["status"] == "partial" and data["block_choice"] == choice
+    assert data["partial"]["suggested_min_fidelity"] == info.value.suggested_min_fidelity
 
 
 def test_run_with_report_true_writes_report_html(run):
@@ -264,7 +289,7 @@ def test_single_series_report_has_only_its_sections(run):
     text = (Path(run.output_path) / REPORT).read_text()
     assert re.findall(r'<section id="([^"]+)"', text) == list(SECTIONS)
     assert "<nav" not in text and "<details" not in text and "conditioned" not in text
-    assert set(_report_data(text)) == {"diversity", "indistinguishability"}
+    assert set(_report_data(text)) == {"run", "diversity", "indistinguishability"}
     head = re.search(r'<table id="metric-table"><thead>(.*?)</thead>', text).group(1)
     assert re.findall(r"<th[^>]*>([^<]*)</th>", head) == [
         "metric", "original", "synthetic min", "synthetic median", "synthetic max", "weight",
@@ -360,7 +385,7 @@ def test_multi_asset_report_has_cross_asset_and_per_asset_sections(multi_run):
     for s in SYMBOLS:
         assert f'<a href="#asset-{s}">' in text
     data = _report_data(text)
-    assert set(data) == {"assets", "cross_asset", "regimes", "timeframes"}
+    assert set(data) == {"run", "assets", "cross_asset", "regimes", "timeframes"}
     assert set(data["assets"]) == set(SYMBOLS)
     for s in SYMBOLS:
         assert data["assets"][s]["diversity"]["n_series"] == 8

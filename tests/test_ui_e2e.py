@@ -8,12 +8,19 @@ that an invalid upload shows the API's message. Then it uploads a second asset a
 regime-conditioned job on both assets through the form's method and asset sections, and checks
 the asset switcher, the correlation table and the regime strip. Screenshots go under pytest's
 ``tmp_path``; their paths are printed (``pytest -s`` shows them).
+
+Two more tests share one server: the preflight note beside the threshold (the server's estimate,
+its warning, and the suggested threshold applied with one click), and a run that ends partial —
+its accepted scenarios shown and downloaded, then rerun with one click at the threshold where
+every scenario passes, resuming from them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,6 +30,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,8 +98,8 @@ def _post_file(url: str, path: Path, timeout: float = 30.0) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-@pytest.fixture
-def live_server(tmp_path):
+@contextlib.contextmanager
+def _serve(tmp: Path) -> Iterator[str]:
     """``sme serve`` on a free 127.0.0.1 port with the built dashboard; its base URL."""
     if not (UI_DIST / "index.html").is_file():
         pytest.skip("ui/dist is not built: run `make ui` (cd ui && npm ci && npm run build)")
@@ -100,12 +108,12 @@ def live_server(tmp_path):
         pytest.skip("the `sme` command is not installed (pip install -e .)")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "server.log"
+    log_path = tmp / "server.log"
     cmd = [sme, "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--data-dir", str(tmp_path / "data"), "--ui-dir", str(UI_DIST),
+           "--data-dir", str(tmp / "data"), "--ui-dir", str(UI_DIST),
            "--workers", "2", "--log-level", "warning"]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp,
                                 start_new_session=True)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -130,6 +138,12 @@ def live_server(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    with _serve(tmp_path) as base:
+        yield base
 
 
 @pytest.fixture
@@ -361,3 +375,133 @@ def test_mapping_step_loads_a_file_detection_cannot_read(live_server, browser, t
         context.close()
     assert not outside, outside
     assert not page_errors, page_errors
+
+
+# -- the preflight note and a partial run -----------------------------------------------------
+
+#: On the 750-bar sample, 40 scenarios at fidelity 96 with 6 attempts each end partial (some
+#: pass, the others cannot), deterministically.
+HARD_FORM = {"#field-n_samples": "40", "#field-max_attempts": "6", "#field-min_fidelity": "96"}
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One server for the preflight and partial-run tests, with the sample uploaded."""
+    tmp = tmp_path_factory.mktemp("ui-partial")
+    with _serve(tmp) as base:
+        status, _ = _post_file(f"{base}/api/datasets", SAMPLE)
+        assert status == 201
+        yield base, tmp / "data"
+
+
+def _post_json(url: str, body: dict, timeout: float = 60.0) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+@contextlib.contextmanager
+def _local_page(browser, problems: list[str]):
+    """A page whose requests stay on 127.0.0.1; page errors and outside requests are noted."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(UI_TIMEOUT_MS)
+
+    def only_local(route):
+        if route.request.url.startswith(("http://127.0.0.1:", "data:", "blob:")):
+            route.continue_()
+        else:
+            problems.append(f"outside request: {route.request.url}")
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _fill_hard_form(page, base: str) -> None:
+    page.goto(base + "/", wait_until="domcontentloaded")
+    page.wait_for_selector("[data-testid=dataset-rows]:has-text('750')")
+    page.click("details.advanced > summary")
+    for selector, value in HARD_FORM.items():
+        page.fill(selector, value)
+
+
+def test_preflight_note_beside_the_threshold_applies_its_suggestion(shared_server, browser,
+                                                                     tmp_path):
+    base, _ = shared_server
+    problems: list[str] = []
+    with _local_page(browser, problems) as page:
+        _fill_hard_form(page, base)
+        note = "[data-note-for=min_fidelity] [data-testid=preflight-note][data-state=ready]"
+        page.wait_for_selector(f"{note}[data-verdict=will_fail]", timeout=JOB_TIMEOUT_MS)
+        assert "will most likely fail" in page.inner_text("[data-testid=preflight-warning]")
+        # The note shows the server's own estimate of this request.
+        ds = _get_json(f"{base}/api/datasets")[0]["id"]
+        expected = _post_json(f"{base}/api/preflight", {
+            "dataset_id": ds, "n_samples": 40, "max_attempts": 6, "min_fidelity": 96})
+        shown = page.inner_text("[data-testid=preflight-acceptance]")
+        assert shown == f"{round(100 * expected['acceptance'])} %"
+        suggestion = expected["suggested_min_fidelity"]
+        button = page.locator("[data-testid=preflight-apply]")
+        assert button.inner_text() == f"Use {suggestion:g}"
+        page.screenshot(path=str(tmp_path / "preflight_note.png"))
+        button.click()
+        assert float(page.input_value("#field-min_fidelity")) == suggestion
+        page.wait_for_selector(f"{note}:has-text('reach {suggestion:g}')")
+        assert page.locator("[data-testid=progress-panel]").count() == 0  # nothing started
+    assert not problems, problems
+
+
+def test_partial_job_results_download_and_resume(shared_server, browser, tmp_path):
+    base, data_dir = shared_server
+    problems: list[str] = []
+    with _local_page(browser, problems) as page:
+        _fill_hard_form(page, base)
+        page.click("button:has-text('Generate scenarios')")
+        page.wait_for_selector("[data-testid=progress-panel][data-status=partial]",
+                               timeout=JOB_TIMEOUT_MS)
+        banner = page.inner_text("[data-testid=partial-banner]")
+        accepted = int(re.search(r"Partial result: (\d+) of 40 scenarios", banner)[1])
+        assert 0 < accepted < 40
+        first = page.inner_text(".job-title .mono")
+        # The accepted scenarios are results: charts, series and downloads.
+        page.wait_for_selector("[data-testid=fan-chart] canvas")
+        page.wait_for_selector("[data-testid=series-chart] canvas")
+        assert "(partial)" in page.inner_text("[data-testid=kpi-accepted]").lower()
+        assert page.locator("[data-testid=scenario-select] option").count() == accepted
+        assert "will most likely fail" in page.inner_text("[data-testid=job-warning]")
+        page.screenshot(path=str(tmp_path / "partial_results.png"), full_page=True)
+        with page.expect_download() as info:
+            page.click("[data-testid=downloads] a[data-artifact='csv.zip']")
+        info.value.save_as(str(tmp_path / "partial.zip"))
+        with zipfile.ZipFile(tmp_path / "partial.zip") as z:
+            assert len(z.namelist()) == accepted
+        with page.expect_download() as info:
+            page.click("[data-testid=downloads] a[data-artifact='manifest.json']")
+        info.value.save_as(str(tmp_path / "manifest.json"))
+        text = (tmp_path / "manifest.json").read_text()
+        assert json.loads(text)["status"] == "partial"
+        assert str(data_dir) not in text and os.path.realpath(data_dir) not in text
+        # One click reruns at the threshold where every scenario passes, reusing these.
+        rerun = page.locator("[data-testid=partial-rerun]")
+        threshold = float(re.search(r"Rerun at ([\d.]+),", rerun.inner_text())[1])
+        rerun.click()
+        page.wait_for_function(
+            "id => document.querySelector('.job-title .mono')?.textContent !== id", arg=first)
+        page.wait_for_selector("[data-testid=progress-panel][data-status=succeeded]",
+                               timeout=JOB_TIMEOUT_MS)
+        assert page.inner_text("[data-testid=progress-accepted]").replace(" ", "") == "40/40"
+        reused = int(page.inner_text("[data-testid=progress-resumed]"))
+        assert 0 < reused <= accepted
+        page.wait_for_selector("[data-testid=fan-chart] canvas")
+        page.screenshot(path=str(tmp_path / "resumed_results.png"))
+        second = page.inner_text(".job-title .mono")
+        job = _get_json(f"{base}/api/jobs/{second}")
+        assert job["request"]["resume_from"] == first
+        assert job["request"]["min_fidelity"] == threshold < 96
+    assert not problems, problems

@@ -78,11 +78,13 @@ from .schemas import (
     METHOD_DESCRIPTIONS,
     METHOD_SECTIONS,
     METRIC_DESCRIPTIONS,
+    RESULT_STATUSES,
     SYMBOL,
     Dataset,
     Health,
     Job,
     JobRequest,
+    Preflight,
     Series,
 )
 from .uploads import UploadParser
@@ -226,6 +228,7 @@ def _request_model_at(path: list[str]) -> type | None:
 
 _PATTERN_HINTS = {
     DATASET_ID.pattern: "not a dataset id; dataset ids look like ds_ followed by 32 hex digits",
+    JOB_ID.pattern: "not a job id; job ids look like job_ followed by 32 hex digits",
     SYMBOL.pattern: "not a usable symbol; use letters, digits and _ . ^ = - (at most 40 "
                     "characters)",
 }
@@ -584,10 +587,10 @@ def create_app(
             raise HTTPException(404, f"job {job_id} not found; list them with GET /api/jobs")
         return record
 
-    def succeeded_or_409(job: dict) -> dict:
-        if job["status"] != "succeeded":
+    def with_results_or_409(job: dict) -> dict:
+        if job["status"] not in RESULT_STATUSES:
             raise HTTPException(409, f"job {job['id']} is {job['status']}; results and "
-                                     "downloads exist only for succeeded jobs")
+                                     "downloads exist only for succeeded or partial jobs")
         return job
 
     # -- routes: health and options (health needs no token) ----------------------------------
@@ -728,11 +731,30 @@ def create_app(
 
     @router.post("/jobs", status_code=202, response_model=Job, tags=["jobs"],
                  responses={404: {"description": "unknown dataset"},
+                            409: {"description": "resume_from names no job with results"},
                             429: {"description": "too many jobs running"}})
     def create_job(request: JobRequest) -> dict:  # type: ignore[valid-type]
         """Start a generation job on a dataset (``dataset_id``), or on several datasets as the
-        assets of one multi-asset run (``dataset_ids``: symbol -> dataset id)."""
+        assets of one multi-asset run (``dataset_ids``: symbol -> dataset id); with
+        ``resume_from``, reusing a finished job's accepted scenarios."""
         body = request.model_dump(mode="json")  # type: ignore[attr-defined]
+        name, symbols = _checked_request(body)
+        return state.jobs.submit(body, dataset_name=name, symbols=symbols)
+
+    @router.post("/preflight", response_model=Preflight, tags=["jobs"],
+                 responses={404: {"description": "unknown dataset"}})
+    def job_preflight(request: JobRequest) -> dict:  # type: ignore[valid-type]
+        """The preflight of a job request without starting it: the expected acceptance rate
+        (with its interval), attempts per scenario, time on this server's workers, the chance
+        that the run fails, and a threshold that works when this one is too hard. The model fit
+        it needs is cached, so asking again for the same dataset and settings is quick."""
+        body = request.model_dump(mode="json")  # type: ignore[attr-defined]
+        _checked_request(body)
+        return state.jobs.preflight(body)
+
+    def _checked_request(body: dict) -> tuple[str, list[str] | None]:
+        """The server's limits and the datasets of a job request; its display name and
+        symbols. Raises 404/422 naming the field."""
         if body["n_samples"] > max_n_samples:
             raise HTTPException(422, f"n_samples: {body['n_samples']} is above this server's "
                                      f"limit of {max_n_samples} scenarios per job; ask for fewer "
@@ -771,7 +793,7 @@ def create_app(
             raise HTTPException(422, f"{which}: {length} bars is above this server's limit of "
                                      f"{max_length} bars per series; set a shorter length")
         _check_settings(records, body)
-        return state.jobs.submit(body, dataset_name=name, symbols=symbols)
+        return name, symbols
 
     def _check_settings(records: dict[str, dict], body: dict) -> None:
         """422 for settings the run would refuse against the data (a block longer than the
@@ -903,8 +925,9 @@ def create_app(
                         "first)."))) -> dict:
         """Scores, metrics and a fan chart of the accepted series; for multi-asset jobs the
         symbols and the correlations of every pair, for timeframe jobs the scores at each
-        timeframe, for regime jobs the fitted regimes and each scenario's share of them."""
-        job = succeeded_or_409(job_or_404(job_id))
+        timeframe, for regime jobs the fitted regimes and each scenario's share of them. A
+        partial job's accepted scenarios, with ``partial`` saying why the others failed."""
+        job = with_results_or_409(job_or_404(job_id))
         out, manifest = _manifest(job)
         symbol = _run_shape(manifest, symbol, None, job_id)
         scenarios = manifest.get("scenarios", [])
@@ -944,6 +967,9 @@ def create_app(
             "run_id": manifest.get("run_id"),
             "status": manifest.get("status"),
             "summary": manifest.get("summary", {}),
+            "partial": job.get("partial"),
+            "preflight": manifest.get("preflight"),
+            "block_choice": model.get("block_choice"),
             "method": model.get("method"),
             "reference": model.get("reference", "original"),
             "reference_metrics": reference,
@@ -968,7 +994,7 @@ def create_app(
                    timeframe: str | None = Query(None, max_length=100, description=(
                        "One of the job's timeframes (default: the base bars)."))) -> dict:
         """Scenario ``k`` (1-based) as chart data, with its regime path for regime jobs."""
-        job = succeeded_or_409(job_or_404(job_id))
+        job = with_results_or_409(job_or_404(job_id))
         out, manifest = _manifest(job)
         symbol = _run_shape(manifest, symbol, timeframe, job_id)
         entry = next((e for e in manifest.get("scenarios", []) if e.get("scenario") == k), None)
@@ -1000,7 +1026,7 @@ def create_app(
         if artifact not in names:
             raise HTTPException(404, f"unknown artifact {_shown(artifact)}; choose one of "
                                      f"{', '.join(names)}")
-        succeeded_or_409(job)
+        with_results_or_409(job)
         if artifact not in job["artifacts"]:
             formats = ", ".join(job["request"].get("formats", []))
             raise HTTPException(404, f"job {job_id} did not produce {artifact} (its formats "
@@ -1061,9 +1087,15 @@ def create_app(
 
     @app.exception_handler(InputDataError)
     @app.exception_handler(ConfigError)
-    async def _on_bad_input(_request: Request, exc: Exception) -> JSONResponse:
-        # 413 for a file over a size limit, 422 for the rest.
-        return _json_error(getattr(exc, "status", 422), str(exc))
+    async def _on_bad_input(request: Request, exc: Exception) -> JSONResponse:
+        # A message about a server-side file (a dataset, a job's output) names it: the
+        # response shows it relative to the data directory, the log in full. 413 for a file
+        # over a size limit, 422 for the rest.
+        text = str(exc)
+        shown = state.jobs.public_text(text)
+        if shown != text:
+            log.warning("%s %s: %s", request.method, request.url.path, text)
+        return _json_error(getattr(exc, "status", 422), shown)
 
     @app.exception_handler(TooManyJobs)
     async def _on_too_many(_request: Request, exc: Exception) -> JSONResponse:

@@ -10,12 +10,18 @@ marked ``failed`` with :data:`RESTART_ERROR` when the next server loads them. ``
 /api/jobs/{id}/retry`` reruns such a job (or a cancelled one) *in place*: the same request into
 the same output directory, so ``run_pipeline`` resumes and the scenarios finished before the
 restart are reused, not regenerated.
+
+A run whose scenarios could not all reach the threshold ends ``partial``: its accepted
+scenarios are results like a succeeded job's, and ``partial`` says why and at which threshold
+a new job with ``resume_from`` completes. Every text a record carries is stripped of the data
+directory's location (:meth:`JobManager.public_text`); the full text goes to the server log.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
 import uuid
@@ -25,14 +31,21 @@ from typing import Any
 
 from distributed import Client
 
-from pipeline.errors import SMEError
+from pipeline.errors import FidelityNotReachedError, SMEError
 from pipeline.io.writers import OutputStore
 from pipeline.redaction import redact, redact_text
 from pipeline.runner.config import RunConfig, load_config
-from pipeline.runner.coordinator import MANIFEST, SCORES, Progress, RunCancelled, run_pipeline
+from pipeline.runner.coordinator import (
+    MANIFEST,
+    SCORES,
+    Progress,
+    RunCancelled,
+    run_pipeline,
+    run_preflight,
+)
 
 from .datasets import SYMBOL_COLUMN, DatasetStore, now_iso, read_records, remove_tree
-from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, JobProgress
+from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, RESULT_STATUSES, JobProgress
 
 __all__ = ["JobManager", "TooManyJobs", "JobConflict", "JobNotFound", "RESTART_ERROR",
            "artifact_files", "job_dataset_ids", "public_manifest"]
@@ -239,8 +252,11 @@ class JobManager:
 
     # -- config --------------------------------------------------------------------------------
 
-    def run_config(self, job_id: str, request: Mapping[str, Any]) -> RunConfig:
-        """The run configuration of a job request (validated like a YAML config)."""
+    def run_config(self, job_id: str | None, request: Mapping[str, Any]) -> RunConfig:
+        """The run configuration of a job request (validated like a YAML config).
+
+        ``job_id`` None: a configuration that only serves a preflight (it writes nothing).
+        """
         sections: dict[str, dict[str, Any]] = {}
         for section, _model, names in JOB_REQUEST_SOURCES:
             sections[section] = {n: request[n] for n in names if n in request}
@@ -255,11 +271,14 @@ class JobManager:
             if record.get("layout", "single") != "single":
                 # Tables are stored in one canonical form: long, with a symbol column.
                 source.update(layout="long", symbol_column=SYMBOL_COLUMN)
+        output = {**sections["output"], "storage_options": options,
+                  "path": self.output_store(job_id).url if job_id else "preflight-only"}
+        if request.get("resume_from") and job_id:
+            output["resume_from"] = self.output_store(request["resume_from"]).url
         data = deep_merge(self.run_overrides, {
             **sections,
             "input": {**source, "storage_options": options},
-            "output": {**sections["output"], "path": self.output_store(job_id).url,
-                       "storage_options": options},
+            "output": output,
             "cache": {"path": self.cache_path},
             "report": False,
         })
@@ -267,12 +286,20 @@ class JobManager:
         data["input"] = {k: v for k, v in data["input"].items() if k not in other}
         return load_config(data)
 
+    def preflight(self, request: Mapping[str, Any]) -> dict:
+        """The preflight of a job request, without starting a job (the fitted model comes from
+        the cache when an identical fit was made before); ``Preflight.to_dict()``."""
+        config = self.run_config(None, request)
+        return run_preflight(config, self._client()).to_dict()
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     def submit(self, request: Mapping[str, Any], dataset_name: str | None = None,
                symbols: list[str] | None = None) -> dict:
         """Create a job for a validated request and start it; returns its record."""
         job_id = f"job_{uuid.uuid4().hex}"
+        if request.get("resume_from"):
+            self._check_source(request["resume_from"])
         config = self.run_config(job_id, request)  # ConfigError (422) before anything is made
         record = {
             "id": job_id,
@@ -290,6 +317,9 @@ class JobManager:
             "run_id": None,
             "artifacts": [],
             "cancel_requested": False,
+            "preflight": None,
+            "warnings": [],
+            "partial": None,
         }
         entry = _Entry(record)
         with self._lock:
@@ -304,6 +334,16 @@ class JobManager:
         self._start(entry, config)
         return self.get(job_id) or record
 
+    def _check_source(self, source_id: str) -> None:
+        """``resume_from`` must name a job with results (succeeded or partial)."""
+        source = self.get(source_id)
+        if source is None:
+            raise JobConflict(f"resume_from: job {source_id} not found; list the jobs with "
+                              "GET /api/jobs")
+        if source["status"] not in RESULT_STATUSES:
+            raise JobConflict(f"resume_from: job {source_id} is {source['status']}; only a "
+                              "succeeded or partial job's scenarios can be reused")
+
     def retry(self, job_id: str) -> dict:
         """Rerun a failed or cancelled job into its own output directory (resuming)."""
         with self._lock:
@@ -311,6 +351,11 @@ class JobManager:
             if entry is None:
                 raise JobNotFound(job_id)
             status = entry.record["status"]
+            if status == "partial":
+                raise JobConflict(
+                    f"job {job_id} is partial: rerun in place, it would fail the same way; "
+                    "submit a new job at its partial.suggested_min_fidelity with resume_from "
+                    f"{job_id} to reuse its scenarios")
             if status not in ("failed", "cancelled"):
                 raise JobConflict(
                     f"job {job_id} is {status}; only failed or cancelled jobs can be retried"
@@ -327,10 +372,13 @@ class JobManager:
                 raise JobConflict(f"job {job_id} is {entry.record['status']} already")
             self._check_capacity()
             entry.cancel = threading.Event()
+            # The scenarios the earlier run kept are on disk and will be resumed.
+            kept = int((entry.record.get("progress") or {}).get("accepted") or 0)
             entry.record.update(
                 status="queued", started_at=None, finished_at=None, error=None, artifacts=[],
-                cancel_requested=False,
-                progress=JobProgress(requested=config.generation.n_samples).model_dump(),
+                cancel_requested=False, preflight=None, warnings=[], partial=None,
+                progress=JobProgress(requested=config.generation.n_samples, accepted=kept,
+                                     resumed=kept).model_dump(),
             )
             entry.version += 1
         self._save(entry, force=True)
@@ -367,10 +415,11 @@ class JobManager:
             nonlocal last_stage
             progress = JobProgress(**{k: v for k, v in p.as_dict().items()
                                       if k in JobProgress.model_fields}).model_dump()
-            if p.stage in ("bundling", "done") and not progress["acceptance_rate"]:
-                # Keep the generating stage's rate if the final reports carry none.
-                progress["acceptance_rate"] = entry.record["progress"].get("acceptance_rate")
-            self._update(entry, progress=progress, run_id=p.run_id)
+            changes: dict[str, Any] = {"progress": progress, "run_id": p.run_id}
+            if p.preflight is not None:
+                changes["preflight"] = p.preflight.to_dict()
+                changes["warnings"] = [] if p.preflight.ok else [p.preflight.message]
+            self._update(entry, **changes)
             try:
                 self._save(entry, force=p.stage != last_stage)
             except Exception:  # noqa: BLE001 - a failed progress save must not stop the run
@@ -380,27 +429,58 @@ class JobManager:
         try:
             result = run_pipeline(config, client=self._client(), progress=on_progress,
                                   cancel=entry.cancel)
-        except RunCancelled:
+        except RunCancelled as exc:
+            # The counts of what is on disk (a retry resumes from it).
+            progress = dict(entry.record["progress"], accepted=exc.accepted,
+                            attempts=exc.attempts, resumed=exc.resumed, eta_seconds=None)
             if self._shutting_down and not entry.record.get("cancel_requested"):
-                self._finish(entry, "failed", RESTART_ERROR)
+                self._finish(entry, "failed", RESTART_ERROR, progress=progress)
             else:
-                self._finish(entry, "cancelled", None)
+                self._finish(entry, "cancelled", None, progress=progress)
+        except FidelityNotReachedError as exc:
+            self._finish(entry, "partial", None, run_id=entry.record.get("run_id"),
+                         artifacts=_artifacts(config), partial=self._partial(job_id, exc),
+                         progress=dict(entry.record["progress"], stage="done", eta_seconds=0.0))
         except SMEError as exc:
-            self._finish(entry, "failed", str(exc))
+            self._finish(entry, "failed", self._logged_error(job_id, exc))
         except Exception as exc:  # noqa: BLE001 - reported on the job, logged in full here
             log.exception("job %s failed unexpectedly", job_id)
             self._finish(entry, "failed",
                          f"internal error while running the job ({type(exc).__name__}); "
                          "see the server log")
         else:
-            progress = dict(entry.record["progress"], stage="done",
-                            accepted=result.n_accepted, failed=len(result.failed), eta_seconds=0.0)
-            self._finish(entry, "succeeded", None, run_id=result.run_id,
-                         artifacts=_artifacts(config), progress=progress)
+            progress = dict(entry.record["progress"], stage="done", accepted=result.n_accepted,
+                            failed=len(result.failed), eta_seconds=0.0)
+            partial = result.partial_error
+            self._finish(entry, "partial" if partial else "succeeded", None,
+                         run_id=result.run_id, artifacts=_artifacts(config), progress=progress,
+                         partial=self._partial(job_id, partial) if partial else None)
+
+    def _logged_error(self, job_id: str, exc: BaseException) -> str:
+        text = str(exc)
+        shown = self.public_text(text)
+        if shown != text:
+            log.warning("job %s: %s", job_id, text)  # the full text, with the location
+        return shown
+
+    def _partial(self, job_id: str, exc: FidelityNotReachedError) -> dict:
+        return {"reason": self._logged_error(job_id, exc), "accepted": exc.accepted,
+                "failed": len(exc.failed_scenarios), "best_score": exc.best_score,
+                "suggested_min_fidelity": exc.suggested_min_fidelity}
 
     def public_text(self, text: str) -> str:
-        """``text`` without credentials and with the data directory's paths made relative."""
-        return redact_text(text).replace(self.store.url + "/", "")
+        """``text`` without credentials and without the data directory's location.
+
+        Paths below the data directory become relative (``jobs/{id}/output``); the directory
+        itself becomes ``<data>``.
+        """
+        text = redact_text(text)
+        roots = {self.store.url}
+        if "://" not in self.store.url:
+            roots |= {os.path.realpath(self.store.url), "file://" + self.store.url}
+        for root in sorted(roots, key=len, reverse=True):
+            text = text.replace(root + "/", "").replace(root, "<data>")
+        return text
 
     def _finish(self, entry: _Entry, status: str, error: str | None, **changes: Any) -> None:
         error = None if error is None else self.public_text(error)
@@ -434,6 +514,12 @@ class JobManager:
                 raise JobNotFound(job_id)
             if entry.record["status"] in ACTIVE_STATUSES:
                 raise JobConflict(f"job {job_id} is {entry.record['status']}; cancel it first")
+            readers = [e.record["id"] for e in self._entries.values()
+                       if e.record["status"] in ACTIVE_STATUSES
+                       and e.record["request"].get("resume_from") == job_id]
+            if readers:
+                raise JobConflict(f"job {job_id}'s scenarios are being reused by job "
+                                  f"{readers[0]} (resume_from); wait for it or cancel it first")
             del self._entries[job_id]
             entry.version += 1
         with entry.save_lock:

@@ -12,7 +12,9 @@ as the same keys in a YAML config would be.
 
 Where the data comes from is the API's own part: ``dataset_id`` (one uploaded dataset: one
 series, or a multi-asset table uploaded with ``?layout=long|wide``) or ``dataset_ids``
-(``{symbol: dataset id}``: several single-series datasets, aligned on common timestamps).
+(``{symbol: dataset id}``: several single-series datasets, aligned on common timestamps); so is
+``resume_from``, a finished job whose accepted scenarios a new job reuses (the run's
+``output.resume_from``, pointed at that job's output by the server).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ __all__ = [
     "JobRequest",
     "JOB_REQUEST_SOURCES",
     "JobProgress",
+    "Preflight",
+    "Partial",
     "Job",
     "Dataset",
     "Series",
@@ -54,6 +58,7 @@ __all__ = [
     "METHOD_SECTIONS",
     "JOB_STATUSES",
     "ACTIVE_STATUSES",
+    "RESULT_STATUSES",
 ]
 
 #: Server-made ids: a prefix and 32 lowercase hex digits (``uuid4().hex``).
@@ -62,8 +67,12 @@ JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
 #: Asset symbols: letters, digits and ``_ . ^ = -``, at most 40 characters.
 SYMBOL = SYMBOL_PATTERN
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+#: ``partial``: the run ended with scenarios that found no candidate; the accepted ones are
+#: results like a succeeded job's.
+JOB_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "cancelled")
 ACTIVE_STATUSES = frozenset({"queued", "running"})
+#: Statuses whose job has results and downloads.
+RESULT_STATUSES = frozenset({"succeeded", "partial"})
 
 #: Where each job-request field comes from: (config section, model, field names).
 JOB_REQUEST_SOURCES: tuple[tuple[str, type[BaseModel], tuple[str, ...]], ...] = (
@@ -102,6 +111,7 @@ _GENERATION_NAMES = next(names for section, _m, names in JOB_REQUEST_SOURCES
                          if section == "generation")
 
 DatasetId = Annotated[str, StringConstraints(pattern=DATASET_ID.pattern)]
+JobId = Annotated[str, StringConstraints(pattern=JOB_ID.pattern)]
 Symbol = Annotated[str, StringConstraints(pattern=SYMBOL.pattern)]
 
 
@@ -161,6 +171,14 @@ def _job_request_model() -> type[BaseModel]:
             info = copy.deepcopy(model.model_fields[name])
             fields[name] = (info.annotation, info)
         validators.update(_copied_validators(model, names))
+    fields["resume_from"] = (
+        JobId | None,
+        Field(None, description="A succeeded or partial job of the same dataset and settings "
+                                "(any n_samples, min_fidelity, max_attempts): its accepted "
+                                "scenarios that this job would accept too are copied instead "
+                                "of searched again.",
+              examples=["job_0123456789abcdef0123456789abcdef"]),
+    )
     validators["_one_source"] = model_validator(mode="after")(_one_source)
     validators["_generation_rules"] = model_validator(mode="after")(_generation_rules)
     return create_model(
@@ -177,16 +195,63 @@ JobRequest = _job_request_model()
 
 
 class JobProgress(BaseModel):
-    """Progress of a job, as the pipeline reports it after every finished task."""
+    """Progress of a job, as the pipeline reports it after every finished task.
 
-    stage: str = Field("preparing", description="preparing | generating | bundling | done")
+    ``accepted``, ``attempts`` and ``resumed`` count the whole run, across a retry and the
+    scenarios taken over from ``resume_from``.
+    """
+
+    stage: str = Field("preparing",
+                       description="preparing | preflight | generating | bundling | done")
     accepted: int = 0
     requested: int = 0
-    attempts: int = 0
+    attempts: int = Field(0, description="Attempts spent: attempt + 1 per accepted scenario, "
+                                         "the attempts searched so far for the others.")
     failed: int = 0
+    resumed: int = Field(0, description="Scenarios reused from an interrupted run of this job "
+                                        "or from resume_from, not searched again.")
     acceptance_rate: float | None = None
     eta_seconds: float | None = None
     elapsed_seconds: float = 0.0
+
+
+class Preflight(BaseModel):
+    """The estimate of a run before any work (``pipeline.core.preflight``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    min_fidelity: float
+    n_samples: int
+    max_attempts: int
+    pilot_candidates: int
+    pilot_passed: int
+    acceptance: float = Field(description="Estimated share of candidates that pass.")
+    acceptance_interval: list[float] = Field(description="Its 95 % interval.")
+    median_fidelity: float
+    expected_attempts: float = Field(description="Expected attempts per scenario.")
+    expected_candidates: float
+    p_run_fails: float = Field(description="Chance that some scenario finds no candidate.")
+    p_run_fails_high: float
+    suggested_min_fidelity: float | None = Field(
+        None, description="A threshold about a quarter of candidates reach (when the verdict "
+                          "is not ok).")
+    verdict: Literal["ok", "slow", "may_fail", "will_fail"]
+    message: str
+    expected_seconds: float | None = Field(
+        None, description="Expected time on the server's worker threads (measured cost).")
+    threads: int | None = None
+
+
+class Partial(BaseModel):
+    """Why a job's run is partial, and the threshold at which a rerun completes."""
+
+    reason: str
+    accepted: int
+    failed: int
+    best_score: float = Field(description="The best fidelity any failed scenario reached.")
+    suggested_min_fidelity: float | None = Field(
+        None, description="Every scenario passes at this threshold (the failed ones' lowest "
+                          "best score, rounded down): resubmit with it and resume_from.")
 
 
 class Job(BaseModel):
@@ -197,7 +262,7 @@ class Job(BaseModel):
     dataset_ids: dict[str, str] | None = Field(
         None, description="Multi-asset jobs on several datasets: symbol -> dataset id.")
     symbols: list[str] | None = Field(None, description="Assets of a multi-asset job.")
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: Literal["queued", "running", "succeeded", "partial", "failed", "cancelled"]
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
@@ -208,6 +273,12 @@ class Job(BaseModel):
     artifacts: list[str] = Field(default_factory=list)
     cancel_requested: bool = Field(False, description="DELETE was called while it ran.")
     dataset_name: str | None = None
+    preflight: Preflight | None = Field(
+        None, description="The run's preflight, as soon as the run has made it.")
+    warnings: list[str] = Field(
+        default_factory=list, description="The preflight's message when it expects the run to "
+                                          "be slow or to fail.")
+    partial: Partial | None = Field(None, description="Set when the status is partial.")
 
 
 class Dataset(BaseModel):

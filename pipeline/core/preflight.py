@@ -14,6 +14,14 @@ the preflight suggests the highest threshold (in steps of 0.5) that :data:`TARGE
 of the pilot candidates reach. It never changes the threshold itself: the caller shows the
 suggestion and the user decides.
 
+The estimate is reproducible: the pilot's candidates come from a fixed random stream, so one
+input, method and threshold always give the same preflight. Only the time estimate is measured
+(the pilot's cost per candidate, spread over the worker threads); :meth:`Preflight.reproducible`
+drops it, for records that must not change between reruns (the run manifest).
+
+When a run has failed, :func:`rerun_threshold` turns the failed scenarios' best scores into a
+threshold at which a rerun completes (see its notes).
+
 What it cannot see: the pilot is a small sample from one fixed random stream. Its estimate of
 the acceptance rate is unbiased but wide (24 candidates of which half pass give a 95 % interval
 of 31-69 %), which is why the verdict reads the interval and why the pilot is extended to
@@ -23,7 +31,8 @@ of 31-69 %), which is why the verdict reads the interval and why the pilot is ex
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +45,7 @@ __all__ = [
     "Preflight",
     "preflight",
     "estimate",
+    "rerun_threshold",
 ]
 
 #: Acceptance rate a suggested threshold aims at (about four attempts per scenario).
@@ -68,6 +78,16 @@ def _p_run_fails(p: float, max_attempts: int, n_samples: int) -> float:
     return float(-math.expm1(n_samples * math.log1p(-miss))) if miss < 1 else 1.0
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return "under a second"
+    if seconds < 120:
+        return f"about {seconds:.0f} s"
+    if seconds < 7200:
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
+
+
 @dataclass(frozen=True)
 class Preflight:
     """The preflight's estimate for a run; see the module notes.
@@ -97,8 +117,10 @@ class Preflight:
     message : str
         The estimate in one paragraph for people.
     seconds_per_candidate : float or None
-        Measured cost of one candidate when the caller knows it (not part of ``to_dict``'s
-        reproducible fields unless given).
+        Measured cost of one candidate on one core, when the caller knows it (measured, so not
+        reproducible; see :meth:`reproducible`).
+    threads : int
+        Worker threads the run's candidates are spread over (for the time estimate).
     """
 
     min_fidelity: float
@@ -118,6 +140,7 @@ class Preflight:
     verdict: str
     message: str
     seconds_per_candidate: float | None = None
+    threads: int = 1
 
     @property
     def ok(self) -> bool:
@@ -125,10 +148,18 @@ class Preflight:
 
     @property
     def expected_seconds(self) -> float | None:
-        """Expected compute time of the run on one core, when the candidate cost is known."""
+        """Expected time of the run's candidates on ``threads`` threads, when the candidate
+        cost is known."""
         if self.seconds_per_candidate is None:
             return None
-        return self.expected_candidates * self.seconds_per_candidate
+        return self.expected_candidates * self.seconds_per_candidate / max(1, self.threads)
+
+    def reproducible(self) -> Preflight:
+        """The same estimate without the measured time (identical whenever it is recomputed)."""
+        if self.seconds_per_candidate is None and self.threads == 1:
+            return self
+        plain = replace(self, seconds_per_candidate=None, threads=1)
+        return replace(plain, message=_message(plain))
 
     def to_dict(self) -> dict:
         """JSON-ready fields (rounded; the time estimate only when measured)."""
@@ -151,7 +182,8 @@ class Preflight:
             "message": self.message,
         }
         if self.seconds_per_candidate is not None:
-            out["expected_seconds"] = round(self.expected_seconds, 1)
+            out["expected_seconds"] = round(self.expected_seconds, 2)
+            out["threads"] = self.threads
         return out
 
 
@@ -162,29 +194,29 @@ def _suggest(scores: np.ndarray, target: float) -> float:
     return math.floor(kth * 2) / 2
 
 
-def _message(est: dict, min_fidelity: float, n_samples: int, max_attempts: int,
-             suggestion: float | None, seconds: float | None) -> str:
-    pct = 100 * est["acceptance"]
-    lo, hi = 100 * est["acceptance_low"], 100 * est["acceptance_high"]
-    text = (f"About {pct:.0f} % of candidates reach fidelity {min_fidelity:g} (95 % interval "
-            f"{lo:.0f}-{hi:.0f} %, from {est['n_pilot']} pilot candidates; their median "
-            f"fidelity is {est['median_fidelity']:.1f}): about "
-            f"{est['expected_attempts']:.1f} attempts per scenario, "
-            f"{est['expected_candidates']:,.0f} candidates for {n_samples:,} scenarios")
+def _message(pf: Preflight) -> str:
+    text = (f"About {100 * pf.acceptance:.0f} % of candidates reach fidelity "
+            f"{pf.min_fidelity:g} (95 % interval {100 * pf.acceptance_low:.0f}-"
+            f"{100 * pf.acceptance_high:.0f} %, from {pf.n_pilot} pilot candidates; their median "
+            f"fidelity is {pf.median_fidelity:.1f}): about {pf.expected_attempts:.1f} attempts "
+            f"per scenario, {pf.expected_candidates:,.0f} candidates for {pf.n_samples:,} "
+            "scenarios")
+    seconds = pf.expected_seconds
     if seconds is not None:
-        text += f" (about {est['expected_candidates'] * seconds:,.0f} s of compute on one core)"
+        where = "one core" if pf.threads == 1 else f"{pf.threads} worker threads"
+        text += f" ({_duration(seconds)} on {where})"
     text += "."
-    verdict = est["verdict"]
-    if verdict == "will_fail":
+    if pf.verdict == "will_fail":
         text += (f" The run will most likely fail: the chance that some scenario finds no "
-                 f"candidate within max_attempts={max_attempts} is "
-                 f"{100 * est['p_run_fails']:.0f} %.")
-    elif verdict == "may_fail":
+                 f"candidate within max_attempts={pf.max_attempts} is "
+                 f"{100 * pf.p_run_fails:.0f} %.")
+    elif pf.verdict == "may_fail":
         text += (f" The run may fail: at the low end of the interval, the chance that some "
-                 f"scenario finds no candidate within max_attempts={max_attempts} is "
-                 f"{100 * est['p_run_fails_high']:.0f} %.")
-    elif verdict == "slow":
+                 f"scenario finds no candidate within max_attempts={pf.max_attempts} is "
+                 f"{100 * pf.p_run_fails_high:.0f} %.")
+    elif pf.verdict == "slow":
         text += f" That is slow: more than {SLOW_ATTEMPTS:g} attempts per scenario."
+    suggestion = pf.suggested_min_fidelity
     if suggestion is not None:
         text += (f" A threshold of {suggestion:g} is reached by about "
                  f"{100 * TARGET_ACCEPTANCE:.0f} % of candidates (min_fidelity: {suggestion:g}).")
@@ -192,57 +224,48 @@ def _message(est: dict, min_fidelity: float, n_samples: int, max_attempts: int,
 
 
 def estimate(scores: np.ndarray, min_fidelity: float, n_samples: int, max_attempts: int,
-             *, seconds_per_candidate: float | None = None) -> Preflight:
+             *, seconds_per_candidate: float | None = None, threads: int = 1) -> Preflight:
     """The preflight from pilot fidelities ``scores`` (no candidates are drawn here)."""
     scores = np.asarray(scores, dtype=float)
     n = int(scores.size)
     passed = int(np.sum(scores >= min_fidelity))
     p = passed / n if n else 0.0
     low, high = _wilson(passed, n)
-    est = {
-        "n_pilot": n,
-        "acceptance": p,
-        "acceptance_low": low,
-        "acceptance_high": high,
-        "median_fidelity": float(np.median(scores)) if n else float("nan"),
-        "expected_attempts": _expected_attempts(p, max_attempts),
-        "p_run_fails": _p_run_fails(p, max_attempts, n_samples),
-        "p_run_fails_high": _p_run_fails(low, max_attempts, n_samples),
-    }
-    est["expected_candidates"] = n_samples * est["expected_attempts"]
-    if est["p_run_fails"] > 0.5:
+    attempts = _expected_attempts(p, max_attempts)
+    fails, fails_high = _p_run_fails(p, max_attempts, n_samples), _p_run_fails(low, max_attempts,
+                                                                               n_samples)
+    if fails > 0.5:
         verdict = "will_fail"
-    elif est["p_run_fails_high"] > 0.05:
+    elif fails_high > 0.05:
         verdict = "may_fail"
-    elif est["expected_attempts"] > SLOW_ATTEMPTS:
+    elif attempts > SLOW_ATTEMPTS:
         verdict = "slow"
     else:
         verdict = "ok"
-    est["verdict"] = verdict
     suggestion = None
     if verdict != "ok" and n:
         candidate = _suggest(scores, TARGET_ACCEPTANCE)
         suggestion = candidate if candidate < min_fidelity else None
-    return Preflight(
+    pf = Preflight(
         min_fidelity=float(min_fidelity), n_samples=int(n_samples),
         max_attempts=int(max_attempts), n_pilot=n, passed=passed, acceptance=p,
-        acceptance_low=low, acceptance_high=high, median_fidelity=est["median_fidelity"],
-        expected_attempts=est["expected_attempts"],
-        expected_candidates=est["expected_candidates"], p_run_fails=est["p_run_fails"],
-        p_run_fails_high=est["p_run_fails_high"], suggested_min_fidelity=suggestion,
-        verdict=verdict,
-        message=_message(est, min_fidelity, n_samples, max_attempts, suggestion,
-                         seconds_per_candidate),
-        seconds_per_candidate=seconds_per_candidate,
+        acceptance_low=low, acceptance_high=high,
+        median_fidelity=float(np.median(scores)) if n else float("nan"),
+        expected_attempts=attempts, expected_candidates=n_samples * attempts,
+        p_run_fails=fails, p_run_fails_high=fails_high, suggested_min_fidelity=suggestion,
+        verdict=verdict, message="", seconds_per_candidate=seconds_per_candidate,
+        threads=max(1, int(threads)),
     )
+    return replace(pf, message=_message(pf))
 
 
 def preflight(model, min_fidelity: float, n_samples: int, max_attempts: int, *,
-              seconds_per_candidate: float | None = None) -> Preflight:
+              seconds_per_candidate: float | None = None, threads: int = 1) -> Preflight:
     """The preflight of a run of ``model`` (a :class:`~pipeline.core.sampler.GenerationModel`).
 
     Uses the block pilot's candidates at the model's block size; when fewer than three of them
     pass, more are drawn from the same fixed stream, up to :data:`PREFLIGHT_MAX_CANDIDATES`.
+    ``seconds_per_candidate`` (one core) and ``threads`` give the time estimate.
     """
     choice = model.block_choice
     scores = np.asarray(choice.pilot_scores if choice is not None else (), dtype=float)
@@ -254,4 +277,34 @@ def preflight(model, min_fidelity: float, n_samples: int, max_attempts: int, *,
             extra.append(model.evaluate(PILOT_SEED, range(lo, hi), [0] * (hi - lo)).scores)
         scores = np.concatenate([scores, *extra])
     return estimate(scores, min_fidelity, n_samples, max_attempts,
-                    seconds_per_candidate=seconds_per_candidate)
+                    seconds_per_candidate=seconds_per_candidate, threads=threads)
+
+
+def rerun_threshold(failed_best: Iterable[float], min_fidelity: float) -> float | None:
+    """The highest threshold (in steps of 0.1) at which a rerun of a failed run completes.
+
+    Parameters
+    ----------
+    failed_best : iterable of float
+        The best fidelity each failed scenario reached within ``max_attempts``.
+    min_fidelity : float
+        The threshold the run failed at.
+
+    Returns
+    -------
+    float or None
+        The failed scenarios' lowest best score, rounded down; None when no scenario failed.
+
+    Notes
+    -----
+    A rerun with the same seed and ``max_attempts`` scores the same candidates. At a threshold
+    no higher than every failed scenario's best score, each of them has a passing attempt, and
+    every accepted scenario keeps one (its accepted attempt still passes): the rerun cannot
+    fail. Above the lowest best score, that scenario fails again, whatever the preflight
+    expects; only more ``max_attempts`` can change that.
+    """
+    best = [float(b) for b in failed_best if math.isfinite(float(b))]
+    if not best:
+        return None
+    out = math.floor(round(min(best) * 10, 6)) / 10
+    return out if out < min_fidelity else None

@@ -40,6 +40,7 @@ __all__ = [
     "Accepted",
     "SearchResult",
     "search_attempts",
+    "still_accepted",
 ]
 
 #: Candidates scored together. Measured on the S&P 500 sample (5,031 bars): 16 candidates keep
@@ -322,6 +323,9 @@ class Accepted:
     ``regimes`` is its regime path as ``[[regime, bars], ...]`` runs (``method="regime"``);
     ``timeframes`` maps each higher timeframe to ``{"score": float, "metrics": {...}}``.
     ``ohlcv`` is None in a :class:`SearchResult` whose series went to an ``on_accept`` callback.
+    ``best_before`` is the best fidelity of the attempts searched before the accepted one in
+    the same search (None when it was the first): a scenario accepted at ``attempt`` stays the
+    lowest passing attempt at any lower threshold above the best of *all* its earlier attempts.
     """
 
     scenario: int
@@ -331,6 +335,7 @@ class Accepted:
     ohlcv: np.ndarray | None = field(repr=False)
     regimes: list[list[int]] | None = field(default=None, repr=False)
     timeframes: dict[str, dict] = field(default_factory=dict, repr=False)
+    best_before: float | None = None
 
     def without_series(self) -> Accepted:
         return replace(self, ohlcv=None)
@@ -420,12 +425,16 @@ def search_attempts(
         for s in dict.fromkeys(batch_s):
             rows = np.flatnonzero(cand.scenarios == s)
             scores = cand.scores[rows]
+            earlier = best[s][0]  # of the batches before this one
             top = int(np.argmax(scores))
             if scores[top] > best[s][0]:
                 best[s] = (float(scores[top]), int(cand.attempts[rows[top]]))
-            hits = rows[passed[rows]]
+            hits = np.flatnonzero(passed[rows])
             if hits.size:
-                i = int(hits[0])  # rows are in attempt order: the first hit is the lowest attempt
+                # Rows are in attempt order: the first hit is the lowest attempt.
+                first = int(hits[0])
+                i = int(rows[first])
+                before = max([earlier, *scores[:first].tolist()])
                 acc = Accepted(
                     scenario=s,
                     attempt=int(cand.attempts[i]),
@@ -438,6 +447,7 @@ def search_attempts(
                                "metrics": {k: float(v[i]) for k, v in tf_metrics.items()}}
                         for rule, (tf_metrics, tf_scores) in cand.timeframes.items()
                     },
+                    best_before=float(before) if math.isfinite(before) else None,
                 )
                 if on_accept is not None:
                     on_accept(acc)
@@ -456,3 +466,31 @@ def search_attempts(
             on_batch(len(batch_s), n_accepted)
     result.accepted.sort(key=lambda acc: acc.scenario)
     return result
+
+
+def still_accepted(attempt: int, score: float, best_before: float | None, min_fidelity: float,
+                   max_attempts: int) -> bool:
+    """Whether a scenario accepted at ``attempt`` would be accepted there at other settings.
+
+    Parameters
+    ----------
+    attempt, score : int, float
+        The accepted attempt and its fidelity.
+    best_before : float or None
+        The best fidelity of all the scenario's attempts before ``attempt`` (None: none,
+        which is only known for attempt 0).
+    min_fidelity, max_attempts : float, int
+        The other run's settings (with the same seed, input, method and scoring).
+
+    Notes
+    -----
+    The accepted attempt is the lowest that reaches the threshold. At ``min_fidelity`` it is
+    still ``attempt`` exactly when ``attempt`` reaches it, every earlier attempt stays below
+    it (``best_before < min_fidelity``) and ``attempt < max_attempts``. A threshold above
+    the original one keeps the earlier attempts below it; a lower one needs ``best_before``.
+    """
+    if attempt >= max_attempts or not score >= min_fidelity:
+        return False
+    if attempt == 0:
+        return True
+    return best_before is not None and best_before < min_fidelity

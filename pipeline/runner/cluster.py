@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,7 +12,7 @@ from distributed import Client, LocalCluster
 from pipeline.errors import ConfigError
 from pipeline.runner.config import ClusterConfig
 
-__all__ = ["connect", "total_threads"]
+__all__ = ["connect", "planned_threads", "total_threads"]
 
 
 @contextmanager
@@ -64,3 +65,20 @@ def connect(config: ClusterConfig, client: Client | None = None) -> Iterator[Cli
 def total_threads(client: Client) -> int:
     """Threads across the cluster's workers (at least 1)."""
     return max(1, sum(client.nthreads().values()))
+
+
+def planned_threads(config: ClusterConfig) -> int | None:
+    """Threads the cluster of ``config`` will have, before it is started (None for a remote
+    scheduler, which only knows once connected).
+
+    A LocalCluster without ``n_workers`` gets one worker per ``threads_per_worker`` cores
+    (with processes), or a single worker (threads only), as Dask sizes it.
+    """
+    if config.address:
+        return None
+    per_worker = config.threads_per_worker
+    if config.n_workers is not None:
+        return config.n_workers * per_worker
+    if not config.processes:
+        return per_worker
+    return max(1, (os.cpu_count() or 1) // per_worker) * per_worker

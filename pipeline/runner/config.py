@@ -234,6 +234,11 @@ class OutputConfig(_Model):
     )
     zip: bool = Field(True, description="Also bundle the CSVs (and XLSXs) into ZIP files.")
     storage_options: dict[str, Any] = Field(default_factory=dict, description="fsspec options.")
+    resume_from: str | None = Field(
+        None, min_length=1, description="A finished (complete or partial) run's output directory "
+        "or URL: its accepted scenarios that this run would accept too are copied instead of "
+        "searched again (same input, method, seed and scoring; any min_fidelity, max_attempts "
+        "or n_samples).")
 
     @field_validator("formats")
     @classmethod
@@ -273,6 +278,30 @@ class RunConfig(_Model):
             "zip": self.output.zip,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def search_fingerprint(self, input_hash: str) -> str:
+        """Hash of what decides every candidate's series and score: the fingerprint without
+        the acceptance settings (``min_fidelity``, ``max_attempts``, ``n_samples``,
+        ``allow_partial``) and the output formats.
+
+        Two runs with the same search fingerprint score the same candidate ``(scenario,
+        attempt)`` identically, so one can reuse the other's accepted scenarios
+        (``output.resume_from``).
+        """
+        generation = self.generation.model_dump(mode="json")
+        for key in _ACCEPTANCE_KEYS:
+            generation.pop(key)
+        payload = {
+            "engine": ENGINE_OUTPUT_VERSION,
+            "input": input_hash,
+            "generation": generation,
+            "scoring": self.scoring.model_dump(mode="json"),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+#: Generation settings that decide which candidate is accepted, not what candidates are.
+_ACCEPTANCE_KEYS = ("n_samples", "min_fidelity", "max_attempts", "allow_partial")
 
 
 #: Most nodes a YAML document may expand to, aliases counted at their full size (a config has a

@@ -10,6 +10,19 @@ Flow of :func:`run_pipeline`::
 Only scores, metrics and file names travel back to the client. For each scenario the accepted
 candidate is its lowest passing attempt, found by searching attempt windows in order, so the
 outputs are byte-identical whatever the number of workers or the order tasks finish in.
+
+Before any task, the run's preflight (:mod:`pipeline.core.preflight`) is reported to the
+progress callback, kept on the :class:`RunResult` and written into the manifest (without its
+measured time, so the manifest of a rerun is byte-identical). A run whose scenarios cannot all
+reach ``min_fidelity`` still writes everything for the ones it accepted, with a manifest marked
+``partial``; another run can reuse them (``output.resume_from``), at a lower threshold too, as
+long as each one stays the lowest passing attempt there
+(:func:`~pipeline.core.sampler.still_accepted`).
+
+Counts add up across sessions: ``accepted`` and ``attempts`` cover every scenario of the run,
+searched now or resumed (an accepted scenario spent ``attempt + 1`` attempts, a failed one
+``max_attempts``), ``resumed`` counts the scenarios taken over from an interrupted session or
+another run, and ``evaluated`` the candidates this session scored.
 """
 
 from __future__ import annotations
@@ -19,8 +32,9 @@ import math
 import threading
 import time
 import uuid
+import warnings
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,16 +48,26 @@ from distributed import TimeoutError as DaskTimeoutError
 import pipeline
 from pipeline.core.factory import check_settings
 from pipeline.core.metrics import METRIC_NAMES
+from pipeline.core.preflight import Preflight, preflight, rerun_threshold
 from pipeline.core.regimes import run_lengths
-from pipeline.errors import FidelityNotReachedError, SMEError
+from pipeline.core.sampler import still_accepted
+from pipeline.errors import ConfigError, FidelityNotReachedError, PreflightWarning, SMEError
 from pipeline.io.writers import OutputStore, frame_to_bytes
 from pipeline.redaction import redact, redact_text
-from pipeline.runner.cluster import connect, total_threads
+from pipeline.runner.cluster import connect, planned_threads, total_threads
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.inputs import content_hash, fitted_model, load_input
-from pipeline.runner.tasks import STATE_DIR, all_files, scenario_files, search_task, zip_task
+from pipeline.runner.tasks import (
+    STATE_DIR,
+    all_files,
+    copy_task,
+    scenario_files,
+    search_task,
+    zip_task,
+)
 
-__all__ = ["Progress", "RunResult", "RunCancelled", "run_pipeline", "MANIFEST", "SCORES"]
+__all__ = ["Progress", "RunResult", "RunCancelled", "run_pipeline", "run_preflight", "MANIFEST",
+           "SCORES"]
 
 MANIFEST = "manifest.json"
 SCORES = "scores.parquet"
@@ -53,6 +77,8 @@ _PRIOR_ACCEPTANCE = 0.5
 _MAX_WINDOW = 64
 #: Tasks the scheduler may cancel under a run (lost workers) before the run gives up.
 _MAX_LOST_TASKS = 100
+#: Scenarios one task copies from the run given as ``output.resume_from``.
+_COPY_CHUNK = 64
 
 
 def _wait_on(client: Client, futures: list[Future], timeout: float, return_when: str):
@@ -72,15 +98,31 @@ def _provide(value: Any) -> Any:
 
 
 class RunCancelled(SMEError):
-    """The run was cancelled through its ``cancel`` event; finished scenarios are kept."""
+    """The run was cancelled through its ``cancel`` event; finished scenarios are kept.
+
+    ``accepted``, ``attempts`` and ``resumed`` are the run's counts when it stopped (the
+    accepted scenarios are on disk; a rerun of the same configuration resumes from them).
+    """
+
+    def __init__(self, message: str, *, accepted: int = 0, attempts: int = 0,
+                 resumed: int = 0) -> None:
+        super().__init__(message)
+        self.accepted = int(accepted)
+        self.attempts = int(attempts)
+        self.resumed = int(resumed)
 
 
 @dataclass(frozen=True)
 class Progress:
-    """A progress report, sent to ``progress=`` callbacks after every finished task."""
+    """A progress report, sent to ``progress=`` callbacks after every finished task.
+
+    ``accepted``, ``attempts`` and ``resumed`` count the whole run across sessions (see the
+    module notes); ``evaluated`` counts the candidates scored in this session. The
+    ``preflight`` stage carries the run's :class:`~pipeline.core.preflight.Preflight`.
+    """
 
     run_id: str
-    stage: str  # "preparing", "generating", "bundling", "done"
+    stage: str  # "preparing", "preflight", "generating", "bundling", "done"
     accepted: int
     requested: int
     attempts: int
@@ -88,13 +130,16 @@ class Progress:
     elapsed_seconds: float
     eta_seconds: float | None
     dashboard_link: str | None = None
+    # Scenarios accepted in this session (resumed ones cost no attempts here).
+    accepted_now: int = 0
+    resumed: int = 0
+    evaluated: int = 0
+    preflight: Preflight | None = None
 
     @property
     def acceptance_rate(self) -> float | None:
-        return self.accepted_now / self.attempts if self.attempts else None
-
-    # Scenarios accepted in this process (resumed ones cost no attempts here).
-    accepted_now: int = 0
+        """Accepted scenarios per attempt spent (an estimate of a candidate's chance to pass)."""
+        return self.accepted / self.attempts if self.attempts else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +149,7 @@ class Progress:
             "requested": self.requested,
             "attempts": self.attempts,
             "failed": self.failed,
+            "resumed": self.resumed,
             "acceptance_rate": self.acceptance_rate,
             "elapsed_seconds": self.elapsed_seconds,
             "eta_seconds": self.eta_seconds,
@@ -112,7 +158,14 @@ class Progress:
 
 @dataclass
 class RunResult:
-    """What a run produced. Series stay in ``output_path``; this holds scores and names only."""
+    """What a run produced. Series stay in ``output_path``; this holds scores and names only.
+
+    ``attempts`` and ``resumed`` count the whole run across sessions (see the module notes),
+    ``evaluated`` the candidates scored by this call; ``preflight`` is the estimate made
+    before any work. A partial run (``generation.allow_partial``) keeps in ``partial_error``
+    the :class:`~pipeline.errors.FidelityNotReachedError` it would otherwise have raised (its
+    reason and the threshold at which a rerun completes).
+    """
 
     run_id: str
     output_path: str
@@ -124,10 +177,18 @@ class RunResult:
     elapsed_seconds: float
     resumed: int
     files: list[str] = field(default_factory=list)
+    preflight: Preflight | None = None
+    evaluated: int = 0
+    partial_error: FidelityNotReachedError | None = None
 
     @property
     def n_accepted(self) -> int:
         return len(self.scores)
+
+    @property
+    def status(self) -> str:
+        """``complete``, or ``partial`` when scenarios found no candidate."""
+        return "partial" if self.failed else "complete"
 
     @property
     def manifest_path(self) -> str:
@@ -137,6 +198,7 @@ class RunResult:
         s = self.scores["score"]
         rows = {
             "run id": self.run_id,
+            "status": self.status,
             "accepted": f"{self.n_accepted} / {self.n_accepted + len(self.failed)}",
             "fidelity min / median / max": (
                 f"{s.min():.2f} / {s.median():.2f} / {s.max():.2f}" if len(s) else "-"
@@ -169,6 +231,7 @@ class Ledger:
         self.tf_score = np.full((n_samples, len(self.timeframes)), np.nan)
         self.tf_metrics = np.full((n_samples, len(self.timeframes), len(self.metric_names)),
                                   np.nan)
+        self.best_before = np.full(n_samples, np.nan)  # NaN: none (attempt 0) or not recorded
         self.regimes: dict[int, np.ndarray] = {}
 
     def _row(self, metrics: Mapping[str, Any]) -> list[float]:
@@ -179,6 +242,8 @@ class Ledger:
         self.accepted[s] = True
         self.attempt[s] = int(record["attempt"])
         self.score[s] = float(record["score"])
+        before = record.get("best_before")
+        self.best_before[s] = np.nan if before is None else float(before)
         self.metrics[s] = self._row(record["metrics"])
         for j, rule in enumerate(self.timeframes):
             tf = record["timeframes"][rule]
@@ -196,6 +261,10 @@ class Ledger:
     def scenarios(self) -> np.ndarray:
         """Accepted scenarios (0-based), in order."""
         return np.flatnonzero(self.accepted)
+
+    def attempts_spent(self) -> int:
+        """Attempts the accepted scenarios spent (``attempt + 1`` each)."""
+        return int(np.sum(self.attempt[self.accepted] + 1))
 
     def frame(self) -> pd.DataFrame:
         """One row per accepted scenario (numbered from 1): attempt, score, timeframe scores
@@ -232,7 +301,8 @@ def run_pipeline(
     client : distributed.Client, optional
         Use this client (a notebook's, the API's) instead of connecting per ``config.cluster``.
     progress : callable, optional
-        Called with a :class:`Progress` after each finished task and at each stage change.
+        Called with a :class:`Progress` after each finished task and at each stage change; the
+        ``preflight`` stage, before any task, carries the run's preflight.
     cancel : threading.Event, optional
         When set, outstanding tasks are cancelled and :class:`RunCancelled` is raised; finished
         scenarios stay on disk and a rerun resumes from them.
@@ -252,7 +322,15 @@ def run_pipeline(
     ConfigError, InputDataError
         Bad configuration or input, before any task runs.
     FidelityNotReachedError
-        Scenarios exhausted ``max_attempts`` and ``generation.allow_partial`` is false.
+        Scenarios exhausted ``max_attempts`` and ``generation.allow_partial`` is false. The
+        accepted scenarios were written first, with ``scores.parquet`` and a manifest marked
+        ``partial``; the error's ``output_path`` says where.
+
+    Warns
+    -----
+    PreflightWarning
+        When no ``progress`` callback is given (a callback gets the preflight instead) and the
+        preflight expects the run to be slow or to fail; the threshold is kept as given.
     """
     cfg = load_config(config, overrides)
     started = time.perf_counter()
@@ -265,27 +343,18 @@ def run_pipeline(
     # Before the fit and before any listing: an unreachable or refused output fails in one line.
     store.ensure_writable()
     gen = cfg.generation
-    requested = gen.n_samples
+    report = _Reporter(progress, run_id, gen.n_samples, started)
 
-    def report(stage: str, accepted: int, attempts: int, failed: int, eta: float | None,
-               accepted_now: int = 0, link: str | None = None) -> None:
-        if progress is not None:
-            progress(Progress(run_id, stage, accepted, requested, attempts, failed,
-                              time.perf_counter() - started, eta, link, accepted_now))
-
-    report("preparing", 0, 0, 0, None)
+    done = _completed_scenarios(store, gen.n_samples)
+    report.resumed = len(done)
+    report("preparing", len(done), _spent(done.values()))
     model = fitted_model(frame, cfg, input_hash)
-
-    done = _completed_scenarios(store, requested)
-    if store.exists(MANIFEST):
-        manifest = store.read_json(MANIFEST)
-        if manifest.get("fingerprint") == cfg.fingerprint(input_hash) and manifest.get(
-            "status"
-        ) == "complete":
-            if on_accept is not None:
-                for entry in manifest["scenarios"]:
-                    on_accept(output_path, {**entry, "scenario": int(entry["scenario"]) - 1})
-            return _result_from_manifest(manifest, cfg, output_path, started)
+    finished = _finished_manifest(store, cfg, input_hash)
+    if finished is not None:
+        return _finished_result(finished, model, cfg, output_path, started, on_accept)
+    reuse = _reusable(cfg, input_hash, done) if cfg.output.resume_from else None
+    if cancel is not None and cancel.is_set():
+        raise _cancelled(run_id, gen.n_samples, len(done), _spent(done.values()), len(done))
 
     def accepted(record: Mapping[str, Any]) -> None:
         if on_accept is not None:
@@ -294,59 +363,84 @@ def run_pipeline(
     for record in sorted(done.values(), key=lambda r: int(r["scenario"])):
         accepted(record)
     with connect(cfg.cluster, client) as cl:
-        link = getattr(cl, "dashboard_link", None)
-        ledger, failed, attempts = _coordinate(
-            cl, model, store, cfg, run_id, done, report, cancel, link, accepted
-        )
-        if failed and not gen.allow_partial:
-            best = max(failed.values())
-            ids = sorted(failed)
-            raise FidelityNotReachedError(
-                f"{len(failed)} of {requested} scenario(s) found no candidate with fidelity >= "
-                f"{gen.min_fidelity} within max_attempts={gen.max_attempts}: scenarios "
-                f"{[i + 1 for i in ids[:20]]}{' ...' if len(ids) > 20 else ''}, best score "
-                f"{best:.2f}. Lower generation.min_fidelity, raise generation.max_attempts, or "
-                "set generation.allow_partial: true. Accepted scenarios are kept in "
-                f"{output_path}; a rerun resumes from them.",
-                best_score=best,
-                attempts=len(failed) * gen.max_attempts,
-                failed_scenarios=[i + 1 for i in ids],
-            )
-        accepted_now = len(ledger) - len(done)
-        report("bundling", len(ledger), attempts, len(failed), 0.0, accepted_now, link)
-        files = _bundle(cl, store, cfg, run_id, model, ledger)
+        report.link = getattr(cl, "dashboard_link", None)
+        check = _preflight(model, cfg, total_threads(cl))
+        report("preflight", len(done), _spent(done.values()), preflight=check)
+        if progress is None and not check.ok:
+            warnings.warn(check.message, PreflightWarning, stacklevel=2)
+        if reuse is not None:
+            for record in _copy_reused(cl, store, cfg, run_id, model, *reuse):
+                done[int(record["scenario"])] = record
+                accepted(record)
+            report.resumed = len(done)
+        search = _Search(cl, model, store, cfg, run_id, done, report, accepted).run(cancel)
+        report("bundling", len(search.ledger), search.attempts, failed=len(search.failed),
+               eta=0.0, accepted_now=search.accepted_now, evaluated=search.evaluated)
+        files = _bundle(cl, store, cfg, run_id, model, search.ledger)
+    return _write_results(store, output_path, cfg, input_hash, run_id, model, search, files,
+                          frame, check, report)
 
-    scores = ledger.frame()
-    store.write_bytes(SCORES, frame_to_bytes(scores, "parquet"))
-    files += [SCORES, MANIFEST]
-    elapsed = time.perf_counter() - started
-    store.write_chunks(MANIFEST, _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed,
-                                                  files, attempts, elapsed, frame))
-    # Every task has finished: what temporaries remain belong to writers that were killed.
-    store.remove_orphaned_temporaries()
-    # The markers are the resume record of an unfinished run; the manifest now replaces them.
-    for name in store.list(STATE_DIR):
-        store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
-    store.remove_empty_dir(STATE_DIR)
-    if cfg.report:
-        from pipeline.report import REPORT, write_report
 
-        write_report(output_path, storage_options=cfg.output.storage_options or None,
-                     original=frame)
-        files.append(REPORT)
-    report("done", len(ledger), attempts, len(failed), 0.0, accepted_now)
-    return RunResult(
-        run_id=run_id,
-        output_path=output_path,
-        config=cfg,
-        scores=scores,
-        reference_metrics=model.scorer.reference_metrics,
-        failed=failed,
-        attempts=attempts,
-        elapsed_seconds=elapsed,
-        resumed=len(done),
-        files=files,
-    )
+def run_preflight(
+    config: RunConfig | Mapping[str, Any] | str | Path | None = None,
+    client: Client | None = None,
+    *,
+    overrides: tuple[str, ...] = (),
+) -> Preflight:
+    """The preflight of a run, without running it: load the input, fit (or load) the model.
+
+    The time estimate spreads the candidates over ``client``'s worker threads, or over the
+    threads ``config.cluster`` would start (one core for a remote scheduler not given as a
+    client).
+    """
+    cfg = load_config(config, overrides)
+    frame = load_input(cfg)
+    model = fitted_model(frame, cfg, content_hash(frame))
+    threads = total_threads(client) if client is not None else planned_threads(cfg.cluster)
+    return _preflight(model, cfg, threads or 1)
+
+
+class _Reporter:
+    """Sends :class:`Progress` reports of one run; holds what stays fixed between them."""
+
+    def __init__(self, progress: Callable[[Progress], None] | None, run_id: str,
+                 requested: int, started: float) -> None:
+        self.progress = progress
+        self.run_id = run_id
+        self.requested = requested
+        self.started = started
+        self.resumed = 0
+        self.link: str | None = None
+
+    def __call__(self, stage: str, accepted: int, attempts: int, *, failed: int = 0,
+                 eta: float | None = None, accepted_now: int = 0, evaluated: int = 0,
+                 preflight: Preflight | None = None) -> None:
+        if self.progress is None:
+            return
+        self.progress(Progress(
+            self.run_id, stage, accepted, self.requested, attempts, failed,
+            time.perf_counter() - self.started, eta, self.link, accepted_now, self.resumed,
+            evaluated, preflight))
+
+
+def _spent(records: Iterable[Mapping[str, Any]]) -> int:
+    """Attempts the accepted scenarios of ``records`` spent."""
+    return sum(int(r["attempt"]) + 1 for r in records)
+
+
+def _cancelled(run_id: str, requested: int, accepted: int, attempts: int,
+               resumed: int) -> RunCancelled:
+    return RunCancelled(
+        f"run {run_id} cancelled: {accepted} of {requested} scenarios done and kept; rerun the "
+        "same configuration to resume", accepted=accepted, attempts=attempts, resumed=resumed)
+
+
+def _preflight(model, cfg: RunConfig, threads: int) -> Preflight:
+    gen = cfg.generation
+    choice = model.block_choice
+    return preflight(model, gen.min_fidelity, gen.n_samples, gen.max_attempts,
+                     seconds_per_candidate=choice.seconds_per_candidate if choice else None,
+                     threads=threads)
 
 
 def _check_settings(frame, cfg: RunConfig) -> None:
@@ -358,7 +452,8 @@ def _check_settings(frame, cfg: RunConfig) -> None:
 
 
 def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
-    """Records of scenarios finished by an earlier, interrupted run of the same config."""
+    """Records of scenarios finished by an earlier, interrupted run of the same config (or
+    copied from ``output.resume_from`` by it)."""
     out: dict[int, dict] = {}
     for name in store.list(STATE_DIR):
         rel = name if name.startswith(STATE_DIR) else _join(STATE_DIR, name)
@@ -376,103 +471,212 @@ def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
     return out
 
 
-def _coordinate(cl, model, store, cfg, run_id, done, report, cancel, link, accepted):
-    gen = cfg.generation
-    ledger = _ledger(model, gen.n_samples)
-    for record in done.values():
-        ledger.add(record)
-    failed: dict[int, float] = {}
-    queue: deque[int] = deque(s for s in range(gen.n_samples) if s not in done)
-    next_attempt = dict.fromkeys(queue, 0)
-    best = dict.fromkeys(queue, -math.inf)
-    evaluated = accepted_now = lost_tasks = 0
-    gen_started = time.perf_counter()
-    report("generating", len(ledger), 0, 0, None, link=link)
-    if not queue:
-        return ledger, failed, 0
-
-    # A task, not scattered data: if every worker holding the model is lost, the scheduler can
-    # recompute it from the task itself; scattered data would be gone for good and its
-    # dependent tasks cancelled. Workers fetch it once and share it between their tasks.
-    model_future = cl.submit(_provide, model, key=f"sme-model-{run_id}-{uuid.uuid4().hex}")
-    in_flight_target = 2 * total_threads(cl)
-    formats = list(cfg.output.formats)
-    futures: dict[Future, dict[int, tuple[int, int]]] = {}  # future -> windows it searches
-
-    def acceptance() -> float:
-        if evaluated < 32:
-            return _PRIOR_ACCEPTANCE
-        return max(accepted_now / evaluated, 1.0 / _MAX_WINDOW / 4)
-
-    def submit() -> None:
-        while queue and len(futures) < in_flight_target:
-            p = acceptance()
-            window = int(min(_MAX_WINDOW, max(1, math.ceil(1.5 / p))))
-            n_scen = max(1, int(cfg.cluster.task_candidates * min(1.0, p)))
-            windows = {}
-            while queue and len(windows) < n_scen:
-                s = queue.popleft()
-                a = next_attempt[s]
-                windows[s] = (a, min(a + window, gen.max_attempts))
-            fut = cl.submit(search_task, model_future, store, run_id, gen.seed, windows,
-                            gen.min_fidelity, formats, math.ceil(1.0 / p), pure=False,
-                            retries=2)
-            futures[fut] = windows
-
+def _finished_manifest(store: OutputStore, cfg: RunConfig, input_hash: str) -> dict | None:
+    """The manifest of a finished run of this very configuration (complete or partial)."""
+    if not store.exists(MANIFEST):
+        return None
     try:
-        submit()
-        while futures:
-            if cancel is not None and cancel.is_set():
-                # Running tasks cannot be interrupted; let the few in flight finish so that
-                # nothing writes into the output after this call returns.
-                _wait_on(cl, list(futures), 120, "ALL_COMPLETED")
-                raise RunCancelled(
-                    f"run {run_id} cancelled: {len(ledger)} of {gen.n_samples} scenarios done "
-                    "and kept; rerun the same configuration to resume"
-                )
-            try:
-                finished = _wait_on(cl, list(futures), 0.25, "FIRST_COMPLETED").done
-            except DaskTimeoutError:
-                continue
-            for fut in finished:
-                windows = futures.pop(fut)
+        manifest = store.read_json(MANIFEST)
+    except (ValueError, OSError):
+        return None  # a damaged manifest: the run is redone (markers resume it)
+    if manifest.get("fingerprint") != cfg.fingerprint(input_hash):
+        return None
+    return manifest if manifest.get("status") in ("complete", "partial") else None
+
+
+def _finished_result(manifest: dict, model, cfg: RunConfig, output_path: str, started: float,
+                     on_accept) -> RunResult:
+    """A finished run's result from its manifest (a partial one raises, as the run did)."""
+    if on_accept is not None:
+        for entry in manifest["scenarios"]:
+            on_accept(output_path, {**entry, "scenario": int(entry["scenario"]) - 1})
+    result = _result_from_manifest(manifest, cfg, output_path, started)
+    result.preflight = _preflight(model, cfg, 1)
+    if result.failed:
+        result.partial_error = _not_reached(cfg, result.failed, result.n_accepted, output_path)
+        if not cfg.generation.allow_partial:
+            raise result.partial_error
+    return result
+
+
+def _reusable(cfg: RunConfig, input_hash: str,
+              done: Mapping[int, dict]) -> tuple[OutputStore, str, list[dict]]:
+    """The scenarios of the run at ``output.resume_from`` this run would accept as they are.
+
+    Returns the run's store, its run id and its manifest entries to copy. Messages name the
+    setting, not the location (it may be a server's directory).
+    """
+    out = cfg.output
+    source = OutputStore(out.resume_from, storage_options=out.storage_options or None)
+    try:
+        manifest = source.read_json(MANIFEST)
+    except (ValueError, OSError, KeyError):
+        raise ConfigError("output.resume_from: there is no finished run there (no readable "
+                          "manifest.json); give the output directory of a complete or partial "
+                          "run") from None
+    if manifest.get("search_fingerprint") != cfg.search_fingerprint(input_hash):
+        raise ConfigError(
+            "output.resume_from: that run was made from another input or with other "
+            "generation or scoring settings (method, block size, length, seed, weights, ...) or "
+            "by another engine version; only min_fidelity, max_attempts and n_samples may "
+            "differ")
+    formats = set((manifest.get("config") or {}).get("output", {}).get("formats") or ())
+    missing = sorted(set(out.formats) - formats)
+    if missing:
+        raise ConfigError(f"output.resume_from: that run wrote no {', '.join(missing)} files; "
+                          f"ask for its formats ({', '.join(sorted(formats))}) or leave "
+                          "output.resume_from out")
+    gen = cfg.generation
+    entries = [e for e in manifest.get("scenarios", [])
+               if 0 <= int(e["scenario"]) - 1 < gen.n_samples
+               and int(e["scenario"]) - 1 not in done
+               and still_accepted(int(e["attempt"]), float(e["score"]), e.get("best_before"),
+                                  gen.min_fidelity, gen.max_attempts)]
+    return source, str(manifest["run_id"]), entries
+
+
+def _copy_reused(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
+                 source: OutputStore, source_run_id: str, entries: list[dict]) -> list[dict]:
+    """Copy the reusable scenarios of another run (on workers); their records, renamed."""
+    formats = list(cfg.output.formats)
+    jobs = []
+    for lo in range(0, len(entries), _COPY_CHUNK):
+        records, names = [], []
+        for entry in entries[lo:lo + _COPY_CHUNK]:
+            s = int(entry["scenario"]) - 1
+            record = {**{k: entry[k] for k in ("attempt", "score", "metrics")},
+                      "scenario": s, "best_before": entry.get("best_before"),
+                      **_files(cfg, run_id, model, s)}
+            for rule, tf in (entry.get("timeframes") or {}).items():
+                record["timeframes"][rule].update(score=tf["score"], metrics=tf["metrics"])
+            if entry.get("regimes") is not None:
+                record["regimes"] = entry["regimes"]
+            old = scenario_files(s, source_run_id, formats, model.symbols,
+                                 [tf.rule for tf, _ in model.timeframes])
+            names += list(zip(all_files(old), all_files(record), strict=True))
+            records.append(record)
+        jobs.append(cl.submit(copy_task, source, store, records, names, pure=False, retries=2))
+    return [record for job in jobs for record in job.result()]
+
+
+class _Search:
+    """The search of one run: windows of attempts out to tasks, results back, until every
+    scenario is accepted or has spent ``max_attempts``."""
+
+    def __init__(self, cl: Client, model, store: OutputStore, cfg: RunConfig, run_id: str,
+                 done: Mapping[int, dict], report: _Reporter, accepted) -> None:
+        self.cl, self.model, self.store, self.cfg, self.run_id = cl, model, store, cfg, run_id
+        self.report, self.on_accepted = report, accepted
+        gen = cfg.generation
+        self.ledger = _ledger(model, gen.n_samples)
+        for record in done.values():
+            self.ledger.add(record)
+        self.failed: dict[int, float] = {}
+        self.queue: deque[int] = deque(s for s in range(gen.n_samples) if s not in done)
+        self.next_attempt = dict.fromkeys(self.queue, 0)
+        self.best = dict.fromkeys(self.queue, -math.inf)
+        self.attempts = self.ledger.attempts_spent()
+        self.evaluated = self.accepted_now = self.lost_tasks = 0
+        self.futures: dict[Future, dict[int, tuple[int, int]]] = {}  # future -> its windows
+        self.model_future: Future | None = None
+        self.in_flight_target = 2 * total_threads(cl)
+
+    def acceptance(self) -> float:
+        if self.evaluated < 32:
+            return _PRIOR_ACCEPTANCE
+        return max(self.accepted_now / self.evaluated, 1.0 / _MAX_WINDOW / 4)
+
+    def submit(self) -> None:
+        gen = self.cfg.generation
+        while self.queue and len(self.futures) < self.in_flight_target:
+            p = self.acceptance()
+            window = int(min(_MAX_WINDOW, max(1, math.ceil(1.5 / p))))
+            n_scen = max(1, int(self.cfg.cluster.task_candidates * min(1.0, p)))
+            windows, prior = {}, {}
+            while self.queue and len(windows) < n_scen:
+                s = self.queue.popleft()
+                a = self.next_attempt[s]
+                windows[s] = (a, min(a + window, gen.max_attempts))
+                if self.best[s] > -math.inf:
+                    prior[s] = self.best[s]
+            fut = self.cl.submit(search_task, self.model_future, self.store, self.run_id,
+                                 gen.seed, windows, gen.min_fidelity, list(self.cfg.output.formats),
+                                 math.ceil(1.0 / p), prior, pure=False, retries=2)
+            self.futures[fut] = windows
+
+    def collect(self, fut: Future) -> None:
+        windows = self.futures.pop(fut)
+        try:
+            out = fut.result()
+        except CancelledError:
+            # The scheduler gave the task up (its worker died while a dependency was being
+            # moved, say). Its windows are searched again: the same candidates, the same
+            # files, so nothing is duplicated.
+            self.lost_tasks += 1
+            if self.lost_tasks > _MAX_LOST_TASKS:
+                raise
+            self.queue.extendleft(windows)
+            return
+        self.evaluated += out["evaluated"]
+        for rec in out["accepted"]:
+            s = int(rec["scenario"])
+            self.ledger.add(rec)
+            self.attempts += int(rec["attempt"]) + 1 - windows[s][0]
+            self.accepted_now += 1
+            self.on_accepted(rec)
+        for s, (score, _attempt) in out["open"].items():
+            s = int(s)
+            self.best[s] = max(self.best[s], score)
+            self.attempts += windows[s][1] - windows[s][0]
+            self.next_attempt[s] = windows[s][1]
+            if self.next_attempt[s] >= self.cfg.generation.max_attempts:
+                self.failed[s] = self.best[s]
+            else:
+                self.queue.appendleft(s)
+        fut.release()
+
+    def run(self, cancel: threading.Event | None) -> _Search:
+        n_samples = self.cfg.generation.n_samples
+        self.report("generating", len(self.ledger), self.attempts)
+        if not self.queue:
+            return self
+        started = time.perf_counter()
+        # A task, not scattered data: if every worker holding the model is lost, the scheduler
+        # can recompute it from the task itself; scattered data would be gone for good and its
+        # dependent tasks cancelled. Workers fetch it once and share it between their tasks.
+        self.model_future = self.cl.submit(
+            _provide, self.model, key=f"sme-model-{self.run_id}-{uuid.uuid4().hex}")
+        try:
+            self.submit()
+            while self.futures:
+                if cancel is not None and cancel.is_set():
+                    # Running tasks cannot be interrupted; let the few in flight finish so that
+                    # nothing writes into the output after this call returns, and count what
+                    # they wrote: the counts are what a rerun finds on disk.
+                    _wait_on(self.cl, list(self.futures), 120, "ALL_COMPLETED")
+                    for fut in [f for f in self.futures if f.status == "finished"]:
+                        self.collect(fut)
+                    raise _cancelled(self.run_id, n_samples, len(self.ledger), self.attempts,
+                                     self.report.resumed)
                 try:
-                    out = fut.result()
-                except CancelledError:
-                    # The scheduler gave the task up (its worker died while a dependency was
-                    # being moved, say). Its windows are searched again: the same candidates,
-                    # the same files, so nothing is duplicated.
-                    lost_tasks += 1
-                    if lost_tasks > _MAX_LOST_TASKS:
-                        raise
-                    queue.extendleft(windows)
+                    finished = _wait_on(self.cl, list(self.futures), 0.25, "FIRST_COMPLETED").done
+                except DaskTimeoutError:
                     continue
-                evaluated += out["evaluated"]
-                for rec in out["accepted"]:
-                    ledger.add(rec)
-                    accepted_now += 1
-                    accepted(rec)
-                for s, (score, _attempt) in out["open"].items():
-                    s = int(s)
-                    best[s] = max(best[s], score)
-                    next_attempt[s] = windows[s][1]
-                    if next_attempt[s] >= gen.max_attempts:
-                        failed[s] = best[s]
-                    else:
-                        queue.appendleft(s)
-                fut.release()
-            rate = accepted_now / max(time.perf_counter() - gen_started, 1e-9)
-            remaining = gen.n_samples - len(ledger) - len(failed)
-            report("generating", len(ledger), evaluated, len(failed),
-                   remaining / rate if rate > 0 else None, accepted_now, link)
-            submit()
-    except BaseException:
-        for fut in futures:
-            fut.cancel()
-        raise
-    finally:
-        model_future.release()
-    return ledger, failed, evaluated
+                for fut in finished:
+                    self.collect(fut)
+                rate = self.accepted_now / max(time.perf_counter() - started, 1e-9)
+                remaining = n_samples - len(self.ledger) - len(self.failed)
+                self.report("generating", len(self.ledger), self.attempts,
+                            failed=len(self.failed), eta=remaining / rate if rate > 0 else None,
+                            accepted_now=self.accepted_now, evaluated=self.evaluated)
+                self.submit()
+        except BaseException:
+            for fut in self.futures:
+                fut.cancel()
+            raise
+        finally:
+            self.model_future.release()
+        return self
 
 
 def _ledger(model, n_samples: int) -> Ledger:
@@ -500,14 +704,95 @@ def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
     return [f.result() for f in jobs]
 
 
-def _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed, files, attempts, elapsed,
-                     frame) -> Iterator[bytes]:
-    """The manifest as JSON, in chunks: the per-scenario part is produced scenario by scenario,
-    so the client never holds the whole text (several MB at 10,000 scenarios)."""
+def _not_reached(cfg: RunConfig, failed: Mapping[int, float], n_accepted: int,
+                 output_path: str) -> FidelityNotReachedError:
+    """The error of a run whose ``failed`` scenarios found no candidate (0-based keys).
+
+    The message names no location (it may be shown by a server); ``output_path`` carries it.
+    """
+    gen = cfg.generation
+    ids = sorted(failed)
+    best = max(failed.values())
+    suggestion = rerun_threshold(failed.values(), gen.min_fidelity)
+    rerun = (f"Every scenario passes at generation.min_fidelity={suggestion:g}: rerun at it with "
+             "output.resume_from set to this run's output to reuse the accepted scenarios, "
+             "raise generation.max_attempts, or set generation.allow_partial: true."
+             if suggestion is not None else
+             "Lower generation.min_fidelity, raise generation.max_attempts, or set "
+             "generation.allow_partial: true.")
+    return FidelityNotReachedError(
+        f"{len(failed)} of {gen.n_samples} scenario(s) found no candidate with fidelity >= "
+        f"{gen.min_fidelity:g} within max_attempts={gen.max_attempts}: scenarios "
+        f"{[i + 1 for i in ids[:20]]}{' ...' if len(ids) > 20 else ''}, best score "
+        f"{best:.2f}. The {n_accepted} accepted scenario(s) were written, with a manifest "
+        f"marked partial. {rerun}",
+        best_score=best,
+        attempts=len(failed) * gen.max_attempts,
+        failed_scenarios=[i + 1 for i in ids],
+        output_path=output_path,
+        accepted=n_accepted,
+        suggested_min_fidelity=suggestion,
+    )
+
+
+def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_hash: str,
+                   run_id: str, model, search: _Search, files: list[str], frame,
+                   check: Preflight, report: _Reporter) -> RunResult:
+    """scores.parquet, the manifest (partial when scenarios failed), the report; then the
+    result, or the error of a partial run that did not allow it."""
+    ledger, failed = search.ledger, search.failed
+    scores = ledger.frame()
+    store.write_bytes(SCORES, frame_to_bytes(scores, "parquet"))
+    files += [SCORES, MANIFEST]
+    error = _not_reached(cfg, failed, len(ledger), output_path) if failed else None
+    header = _manifest_header(cfg, input_hash, run_id, model, search, files, frame, check,
+                              error)
+    store.write_chunks(MANIFEST, _manifest_chunks(header, cfg, run_id, model, ledger))
+    # Every task has finished: what temporaries remain belong to writers that were killed.
+    store.remove_orphaned_temporaries()
+    # The markers are the resume record of an unfinished run; the manifest now replaces them.
+    for name in store.list(STATE_DIR):
+        store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
+    store.remove_empty_dir(STATE_DIR)
+    if cfg.report and len(ledger):
+        from pipeline.report import REPORT, write_report
+
+        write_report(output_path, storage_options=cfg.output.storage_options or None,
+                     original=frame)
+        files.append(REPORT)
+    report("done", len(ledger), search.attempts, failed=len(failed), eta=0.0,
+           accepted_now=search.accepted_now, evaluated=search.evaluated)
+    result = RunResult(
+        run_id=run_id,
+        output_path=output_path,
+        config=cfg,
+        scores=scores,
+        reference_metrics=model.scorer.reference_metrics,
+        failed=failed,
+        attempts=search.attempts,
+        elapsed_seconds=time.perf_counter() - report.started,
+        resumed=report.resumed,
+        files=files,
+        preflight=check,
+        evaluated=search.evaluated,
+        partial_error=error,
+    )
+    if error is not None and not cfg.generation.allow_partial:
+        raise error
+    return result
+
+
+def _manifest_header(cfg: RunConfig, input_hash: str, run_id: str, model, search: _Search,
+                     files: list[str], frame, check: Preflight,
+                     error: FidelityNotReachedError | None) -> dict:
+    """Everything in the manifest but the scenarios; nothing measured, so a rerun of the same
+    configuration writes the same bytes."""
+    ledger, failed = search.ledger, search.failed
     header = {
         "run_id": run_id,
         "status": "complete" if not failed else "partial",
         "fingerprint": cfg.fingerprint(input_hash),
+        "search_fingerprint": cfg.search_fingerprint(input_hash),
         "package_version": pipeline.__version__,
         # Credentials never reach a manifest; the run id does not depend on them.
         "config": redact(cfg.model_dump(mode="json")),
@@ -515,15 +800,31 @@ def _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed, files, atte
         "input": _input_summary(frame, input_hash),
         "model": _model_summary(model),
         "reference_metrics": {k: _finite(v) for k, v in model.scorer.reference_metrics.items()},
+        "preflight": check.reproducible().to_dict(),
         "summary": {
             "requested": cfg.generation.n_samples,
             "accepted": len(ledger),
             "failed": {str(s + 1): b for s, b in sorted(failed.items())},
-            "attempts": attempts,
-            "elapsed_seconds": round(elapsed, 3),
+            "attempts": search.attempts,
+            "resumed": search.report.resumed,
         },
         "files": files,
     }
+    if error is not None:
+        header["partial"] = {
+            "reason": str(error),
+            "failed_scenarios": [{"scenario": s + 1, "best_score": b,
+                                  "attempts": cfg.generation.max_attempts}
+                                 for s, b in sorted(failed.items())],
+            "suggested_min_fidelity": error.suggested_min_fidelity,
+        }
+    return header
+
+
+def _manifest_chunks(header: dict, cfg: RunConfig, run_id: str, model,
+                     ledger: Ledger) -> Iterator[bytes]:
+    """The manifest as JSON, in chunks: the per-scenario part is produced scenario by scenario,
+    so the client never holds the whole text (several MB at 10,000 scenarios)."""
     # The header with its closing brace cut off, so the scenarios can follow as one more key.
     yield (json.dumps(header, indent=2, sort_keys=True)[:-2] + ',\n  "scenarios": [').encode()
     names = ledger.metric_names
@@ -533,6 +834,7 @@ def _manifest_chunks(cfg, input_hash, run_id, model, ledger, failed, files, atte
             "scenario": s + 1,
             "attempt": int(ledger.attempt[s]),
             "score": float(ledger.score[s]),
+            "best_before": _finite(ledger.best_before[s]),
             "metrics": {k: _finite(v) for k, v in zip(names, ledger.metrics[s], strict=True)},
             **_files(cfg, run_id, model, s),
         }
@@ -578,6 +880,9 @@ def _model_summary(model) -> dict:
         "weights": dict(zip(scorer.names, scorer.weights.tolist(), strict=True)),
         "spreads": dict(zip(scorer.names, scorer.spread.tolist(), strict=True)),
     }
+    if model.block_choice is not None:
+        # The chosen block length and why (the pilot's medians); nothing measured.
+        out["block_choice"] = model.block_choice.to_dict()
     if model.symbols:
         out["assets"] = list(model.symbols)
         out["start_prices"] = {p.symbol: p.start_price for p in model.parts}
@@ -631,7 +936,8 @@ def _result_from_manifest(manifest: dict, cfg: RunConfig, output_path: str,
             {k: np.nan if v is None else v for k, v in manifest["reference_metrics"].items()}
         ),
         failed={int(k) - 1: v for k, v in manifest["summary"]["failed"].items()},
-        attempts=0,
+        # Manifests before attempts added up across sessions: the accepted ones' at least.
+        attempts=int(manifest["summary"].get("attempts") or ledger.attempts_spent()),
         elapsed_seconds=time.perf_counter() - started,
         resumed=len(ledger),
         files=list(manifest["files"]),

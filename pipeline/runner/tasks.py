@@ -18,8 +18,8 @@ from pipeline.core.timeframes import timeframe_label
 from pipeline.io.writers import EXTENSIONS, OutputStore
 
 __all__ = [
-    "STATE_DIR", "all_files", "long_name", "marker_name", "scenario_files", "search_task",
-    "series_name", "tune_allocator", "write_accepted", "zip_task",
+    "STATE_DIR", "all_files", "copy_task", "long_name", "marker_name", "scenario_files",
+    "search_task", "series_name", "tune_allocator", "write_accepted", "zip_task",
 ]
 
 #: Completion markers, one per task that accepted anything, written after the series files of
@@ -81,13 +81,14 @@ def all_files(entry: Mapping) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def marker_name(first_scenario: int) -> str:
+def marker_name(first_scenario: int, kind: str = "accepted") -> str:
     """Marker of the task whose lowest accepted scenario is ``first_scenario``.
 
     A scenario is accepted by exactly one task (a retried task writes the same marker), so the
-    lowest accepted scenario names a task's marker uniquely and deterministically.
+    lowest accepted scenario names a task's marker uniquely and deterministically. ``kind`` is
+    ``accepted`` (searched) or ``reused`` (copied from another run, :func:`copy_task`).
     """
-    return f"{STATE_DIR}/accepted_{first_scenario:08d}.json"
+    return f"{STATE_DIR}/{kind}_{first_scenario:08d}.json"
 
 
 _ALLOCATOR_TUNED = False
@@ -117,8 +118,13 @@ def tune_allocator() -> None:
 
 
 def write_accepted(model: GenerationModel, store: OutputStore, run_id: str, acc: Accepted,
-                   formats: Sequence[str]) -> dict:
-    """Write one accepted scenario's files; return its record (without the series)."""
+                   formats: Sequence[str], prior_best: float | None = None) -> dict:
+    """Write one accepted scenario's files; return its record (without the series).
+
+    ``best_before`` in the record is the best fidelity of every attempt before the accepted
+    one: the search's own (``acc.best_before``) and ``prior_best``, the best of the attempt
+    windows searched before this one.
+    """
     symbols = model.symbols
     rules = [tf.rule for tf, _ in model.timeframes]
     files = scenario_files(acc.scenario, run_id, formats, symbols, rules)
@@ -136,10 +142,12 @@ def write_accepted(model: GenerationModel, store: OutputStore, run_id: str, acc:
     write(files, model.to_frames(acc.ohlcv))
     for tf, _ in model.timeframes:
         write(files["timeframes"][tf.rule], model.to_frames(acc.ohlcv, tf))
+    earlier = [b for b in (prior_best, acc.best_before) if b is not None]
     record = {
         "scenario": acc.scenario,
         "attempt": acc.attempt,
         "score": acc.score,
+        "best_before": max(earlier) if earlier else None,
         "metrics": acc.metrics,
         **files,
     }
@@ -169,12 +177,15 @@ def search_task(
     min_fidelity: float,
     formats: Sequence[str],
     lookahead: int | None = None,
+    prior_best: Mapping[int, float] | None = None,
 ) -> dict:
     """Search the scenarios' attempt windows; write each accepted series as it is found, then
     one marker.
 
     Series are written as soon as they are accepted, so a task holds one batch of series at a
-    time however long they are.
+    time however long they are. ``prior_best`` maps a scenario to the best fidelity of its
+    attempts before its window (windows searched by earlier tasks); it completes the
+    records' ``best_before``.
 
     Returns
     -------
@@ -185,14 +196,33 @@ def search_task(
     """
     tune_allocator()
     accepted: list[dict] = []
+    prior_best = prior_best or {}
     result = search_attempts(
         model, root_seed, windows, min_fidelity, lookahead=lookahead,
-        on_accept=lambda acc: accepted.append(write_accepted(model, store, run_id, acc, formats)),
+        on_accept=lambda acc: accepted.append(write_accepted(
+            model, store, run_id, acc, formats, prior_best.get(acc.scenario))),
     )
     accepted.sort(key=lambda r: r["scenario"])
     if accepted:
         store.write_json(marker_name(accepted[0]["scenario"]), {"accepted": accepted})
     return {"accepted": accepted, "open": result.open, "evaluated": result.evaluated}
+
+
+def copy_task(source: OutputStore, store: OutputStore, records: Sequence[dict],
+              names: Sequence[tuple[str, str]]) -> list[dict]:
+    """Copy scenarios accepted by another run (``output.resume_from``) into ``store``.
+
+    ``names`` are ``(name in source, name in store)`` pairs (file names carry the run id);
+    ``records`` are the scenarios' records under this run's names. The files are copied byte
+    for byte (each write atomic), then one ``reused`` marker lists the records, so an
+    interrupted run resumes from them like from searched scenarios.
+    """
+    for old, new in names:
+        store.write_bytes(new, source.read_bytes(old))
+    records = sorted(records, key=lambda r: r["scenario"])
+    if records:
+        store.write_json(marker_name(records[0]["scenario"], "reused"), {"accepted": records})
+    return list(records)
 
 
 def zip_task(store: OutputStore, name: str, members: Sequence[str]) -> str:

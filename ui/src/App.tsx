@@ -1,13 +1,14 @@
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, ApiError, getToken, onUnauthorized, setToken } from "./lib/api";
 import type { Dataset, Health, Job, JobRequest, Options, Series } from "./lib/types";
-import { isTerminal } from "./lib/types";
+import { hasResults, isTerminal } from "./lib/types";
 import { formatCount, formatDate, formatMetric } from "./lib/format";
 import { useJobEvents } from "./lib/useJobEvents";
 import CandleChart from "./components/CandleChart";
 import JobForm from "./components/JobForm";
 import JobsList from "./components/JobsList";
 import MetricsTable from "./components/MetricsTable";
+import PartialBanner from "./components/PartialBanner";
 import ProgressPanel from "./components/ProgressPanel";
 import ResultsView from "./components/ResultsView";
 import TokenPrompt from "./components/TokenPrompt";
@@ -220,6 +221,7 @@ export default function App() {
                 dataset={dataset}
                 datasets={datasets}
                 onSubmit={startJob}
+                preflight={api.preflight}
               />
             ) : (
               <div className="loading">{needToken ? "Enter the access token above to load the form." : "Loading form…"}</div>
@@ -286,7 +288,8 @@ export default function App() {
                 </span>
               </div>
               <ProgressPanel job={job} onCancel={cancel} cancelling={cancelling} live={live} />
-              {job.status === "succeeded" || (isTerminal(job.status) && job.artifacts?.length > 0) ? (
+              {job.status === "partial" && <PartialBanner job={job} onRerun={startJob} />}
+              {hasResults(job.status) || (isTerminal(job.status) && job.artifacts?.length > 0) ? (
                 <ResultsView key={job.id} job={job} options={options} />
               ) : (
                 <p className="muted note">

@@ -2,6 +2,8 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import type { Dataset, JobRequest, Options } from "../lib/types";
 import { ApiError } from "../lib/api";
+import { usePreflight, type PreflightFetcher } from "../lib/usePreflight";
+import PreflightNote from "./PreflightNote";
 import {
   GROUP_TITLES,
   activeFields,
@@ -25,6 +27,8 @@ interface Props {
   datasets?: Dataset[];
   /** Sends the request; an ApiError's detail is shown next to the form. */
   onSubmit: (request: JobRequest) => Promise<unknown>;
+  /** Estimates a request (`POST /api/preflight`); its note is shown beside the threshold. */
+  preflight?: PreflightFetcher;
 }
 
 /** One asset of a multi-asset run: a symbol and the dataset holding its series. */
@@ -84,7 +88,7 @@ export function fieldOfDetail(detail: string, fields: FieldSpec[]): string | nul
   return null;
 }
 
-export default function JobForm({ options, datasetId, dataset = null, datasets = [], onSubmit }: Props) {
+export default function JobForm({ options, datasetId, dataset = null, datasets = [], onSubmit, preflight }: Props) {
   const fields = useMemo(() => fieldsFromSchema(options.schema, options.limits), [options]);
   const [values, setValues] = useState<FormValues>(() => initialValues(fields, options.defaults));
   const [touched, setTouched] = useState<Record<string, boolean>>({});
@@ -123,6 +127,32 @@ export default function JobForm({ options, datasetId, dataset = null, datasets =
     }
   };
 
+  /** The request as it would be sent (the assets in place of the dataset when several). */
+  const withAssets = (request: JobRequest): JobRequest => {
+    const body: JobRequest = { ...request };
+    if (several) {
+      delete body.dataset_id;
+      body.dataset_ids = Object.fromEntries(assets.map((a) => [a.symbol.trim(), a.datasetId]));
+    }
+    return body;
+  };
+
+  // The preflight of the request as it stands, when it is complete and valid.
+  const draft = useMemo(() => {
+    if (!datasetId || assetsInvalid) return null;
+    const { request, errors: errs } = buildRequest(active, values, datasetId, options.metrics);
+    return Object.keys(errs).length ? null : withAssets(request);
+  }, [datasetId, assetsInvalid, active, values, options.metrics, several, assets]);
+  const estimate = usePreflight(preflight, draft);
+  const note = preflight ? (
+    <PreflightNote
+      preflight={estimate.preflight}
+      loading={estimate.loading}
+      error={estimate.error}
+      onApply={(threshold) => set("min_fidelity", String(threshold))}
+    />
+  ) : null;
+
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setSubmitted(true);
@@ -138,11 +168,7 @@ export default function JobForm({ options, datasetId, dataset = null, datasets =
       return;
     }
     if (assetsInvalid) return;
-    const body: JobRequest = { ...request };
-    if (several) {
-      delete body.dataset_id;
-      body.dataset_ids = Object.fromEntries(assets.map((a) => [a.symbol.trim(), a.datasetId]));
-    }
+    const body = withAssets(request);
     setBusy(true);
     setApiError(null);
     try {
@@ -162,7 +188,7 @@ export default function JobForm({ options, datasetId, dataset = null, datasets =
   // The chosen method's sections follow the method and series fields, before timeframes and formats.
   const after = main.findIndex((f) => f.name === "timeframes" || f.name === "formats");
   const cut = after < 0 ? main.length : after;
-  const render = (f: FieldSpec) => (
+  const render = (f: FieldSpec) => [
     <Field
       key={f.name}
       field={f}
@@ -172,8 +198,14 @@ export default function JobForm({ options, datasetId, dataset = null, datasets =
       apiError={apiError?.field === f.name}
       options={options}
       onChange={(v) => set(f.name, v)}
-    />
-  );
+    />,
+    // The preflight of the request, on its own full-width row right below the threshold.
+    f.name === "min_fidelity" && note ? (
+      <div key="preflight" className="field wide note-slot" data-note-for="min_fidelity">
+        {note}
+      </div>
+    ) : null,
+  ];
 
   return (
     <form className="job-form" onSubmit={submit} noValidate aria-label="Run configuration">

@@ -2,9 +2,30 @@
 import type { Job } from "../lib/types";
 import { isTerminal } from "../lib/types";
 import { formatCount, formatDuration, formatPercent } from "../lib/format";
+import { verdictSentence } from "./PreflightNote";
 
 export function StatusBadge({ status }: { status: Job["status"] }) {
   return <span className={`badge status-${status}`}>{status}</span>;
+}
+
+/** The job's preflight in one line, and its warning. */
+export function JobPreflight({ job }: { job: Job }) {
+  const p = job.preflight;
+  if (!p) return null;
+  const ok = p.verdict === "ok";
+  return (
+    <div className={`job-preflight ${ok ? "ok" : "warn"}`} data-testid="job-preflight" data-verdict={p.verdict}>
+      <span className="label">Preflight</span>{" "}
+      about {formatPercent(p.acceptance, 0)} of candidates reach {p.min_fidelity}, {p.expected_attempts.toFixed(1)} attempts per
+      scenario{p.expected_seconds != null ? `, about ${formatDuration(p.expected_seconds)}` : ""}.
+      {!ok && (
+        <div className="preflight-warning" role="alert" data-testid="job-warning">
+          {verdictSentence(p)}
+          {p.suggested_min_fidelity != null && ` About a quarter of candidates reach ${p.suggested_min_fidelity}.`}
+        </div>
+      )}
+    </div>
+  );
 }
 
 /** Fraction done: accepted over requested, 1 once succeeded. */
@@ -75,10 +96,19 @@ export default function ProgressPanel({ job, onCancel, cancelling, live }: Props
         {p && p.failed > 0 && (
           <div>
             <dt>Failed</dt>
-            <dd>{formatCount(p.failed)}</dd>
+            <dd data-testid="progress-failed">{formatCount(p.failed)}</dd>
+          </div>
+        )}
+        {p && (p.resumed ?? 0) > 0 && (
+          <div>
+            <dt>Reused</dt>
+            <dd data-testid="progress-resumed" title="Scenarios kept from an earlier run, not searched again">
+              {formatCount(p.resumed)}
+            </dd>
           </div>
         )}
       </dl>
+      <JobPreflight job={job} />
       {job.error && (
         <div className="alert error" role="alert" data-testid="job-error">
           {job.error}

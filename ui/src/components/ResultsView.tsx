@@ -194,9 +194,14 @@ export default function ResultsView({ job, options }: Props) {
         </div>
       )}
       <div className="kpis">
-        <div className="kpi">
-          <span className="label">Accepted scenarios</span>
-          <span className="value">{formatCount(results.scenarios.length)}</span>
+        <div className="kpi" data-testid="kpi-accepted">
+          <span className="label">Accepted scenarios{results.partial ? " (partial)" : ""}</span>
+          <span className="value">
+            {formatCount(results.scenarios.length)}
+            {results.partial && (
+              <span className="small muted"> / {formatCount(results.partial.accepted + results.partial.failed)}</span>
+            )}
+          </span>
         </div>
         <div className="kpi">
           <span className="label">Median fidelity</span>

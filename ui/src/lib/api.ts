@@ -7,6 +7,7 @@ import type {
   JobResults,
   Layout,
   Options,
+  Preflight,
   ReadOptions,
   Series,
   UploadPreview,
@@ -155,6 +156,9 @@ export const api = {
   job: (id: string) => request<Job>(`/api/jobs/${enc(id)}`),
   createJob: (req: JobRequest) =>
     request<Job>("/api/jobs", { method: "POST", body: JSON.stringify(req) }),
+  /** The preflight of a request, without starting a job. */
+  preflight: (req: JobRequest, signal?: AbortSignal) =>
+    request<Preflight>("/api/preflight", { method: "POST", body: JSON.stringify(req), signal }),
   cancelJob: (id: string) => request<Job | undefined>(`/api/jobs/${enc(id)}`, { method: "DELETE" }),
   results: (id: string, maxPoints = 500, symbol?: string | null) =>
     request<JobResults>(`/api/jobs/${enc(id)}/results?max_points=${maxPoints}${symbol ? `&symbol=${enc(symbol)}` : ""}`),

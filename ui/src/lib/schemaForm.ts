@@ -51,7 +51,7 @@ export type FormValues = Record<string, RawValue>;
 export type FormErrors = Record<string, string>;
 
 /** Fields the form never shows: set by the app itself. */
-export const HIDDEN_FIELDS = new Set(["dataset_id", "dataset_ids", "input_layout"]);
+export const HIDDEN_FIELDS = new Set(["dataset_id", "dataset_ids", "input_layout", "resume_from"]);
 
 /** Display order of the well-known fields; others follow in schema order. */
 const ORDER = [

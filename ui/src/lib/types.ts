@@ -76,13 +76,16 @@ export interface ReadOptions {
 
 export type Layout = "single" | "long" | "wide";
 
-export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+/** `partial`: the run ended with scenarios that found no candidate; the accepted ones are results. */
+export type JobStatus = "queued" | "running" | "succeeded" | "partial" | "failed" | "cancelled";
 
 export interface JobProgress {
   accepted: number;
   requested: number;
   attempts: number;
   failed: number;
+  /** Scenarios taken over from an earlier session or from `resume_from`. */
+  resumed?: number;
   acceptance_rate: number | null;
   eta_seconds: number | null;
   elapsed_seconds: number | null;
@@ -107,6 +110,53 @@ export interface Job {
   error: string | null;
   run_id: string | null;
   artifacts: string[];
+  /** The run's preflight, once the run has made it. */
+  preflight?: Preflight | null;
+  /** The preflight's message when it expects the run to be slow or to fail. */
+  warnings?: string[];
+  /** Why a partial job is partial, and the threshold at which a rerun completes. */
+  partial?: PartialRun | null;
+}
+
+/** The estimate of a run before any work (`POST /api/preflight`, `Job.preflight`). */
+export interface Preflight {
+  min_fidelity: number;
+  n_samples: number;
+  max_attempts: number;
+  pilot_candidates: number;
+  pilot_passed: number;
+  acceptance: number;
+  acceptance_interval: [number, number];
+  median_fidelity: number;
+  expected_attempts: number;
+  expected_candidates: number;
+  p_run_fails: number;
+  p_run_fails_high: number;
+  suggested_min_fidelity: number | null;
+  verdict: "ok" | "slow" | "may_fail" | "will_fail";
+  message: string;
+  expected_seconds?: number | null;
+  threads?: number | null;
+}
+
+export interface PartialRun {
+  reason: string;
+  accepted: number;
+  failed: number;
+  best_score: number;
+  /** Every scenario passes at this threshold: a rerun with `resume_from` completes. */
+  suggested_min_fidelity: number | null;
+}
+
+/** How the block size was chosen (the manifest's `model.block_choice`). */
+export interface BlockChoice {
+  block_size: number;
+  reference: number;
+  mode: string;
+  grid: number[];
+  median_fidelity: number[];
+  pilot_candidates: number;
+  reason: string;
 }
 
 export interface Series {
@@ -195,6 +245,10 @@ export interface JobResults {
   timeframes?: Record<string, { bars: number; scored_metrics: string[]; score: Spread }>;
   regimes?: FittedRegimes | null;
   garch?: Record<string, { vol: string; dist: string; persistence?: number; params?: Record<string, number> }> | null;
+  /** A partial job's reason (null for a complete one). */
+  partial?: PartialRun | null;
+  preflight?: Preflight | null;
+  block_choice?: BlockChoice | null;
 }
 
 export interface MetricInfo {
@@ -259,8 +313,13 @@ export interface Health {
   workers: number;
 }
 
-export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "partial", "failed", "cancelled"];
 
 export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
+}
+
+/** Whether a job has results and downloads (its accepted scenarios). */
+export function hasResults(status: JobStatus): boolean {
+  return status === "succeeded" || status === "partial";
 }
