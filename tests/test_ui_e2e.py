@@ -228,6 +228,10 @@ def test_dashboard_end_to_end(live_server, browser, tmp_path):
         rows = page.locator("[data-testid=results] [data-testid=metrics-table] tbody tr")
         assert rows.count() >= 10
         assert page.locator("[data-testid=scenario-select] option").count() == 5
+        # The block size and why: the pilot's lengths and the reason.
+        choice = page.inner_text("[data-testid=block-choice]")
+        assert "Block size:" in choice and "dependence length" in choice
+        assert "pilot median fidelity" in page.inner_text("[data-testid=block-reason]")
         page.select_option("[data-testid=scenario-select]", "3")
         page.wait_for_selector("[data-testid=series-chart] canvas")
         page.locator("[data-testid=fan-chart]").scroll_into_view_if_needed()

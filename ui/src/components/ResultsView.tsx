@@ -8,6 +8,7 @@ import { api, ApiError, withToken } from "../lib/api";
 import type { FanData, Job, JobResults, Options, Series } from "../lib/types";
 import { formatCount, formatMetric, formatPercent, summary } from "../lib/format";
 import { meanShares, regimeColors, symbolView } from "../lib/results";
+import BlockChoiceCard from "./BlockChoiceCard";
 import CandleChart from "./CandleChart";
 import CorrelationTable from "./CorrelationTable";
 import FanChart from "./FanChart";
@@ -310,6 +311,8 @@ export default function ResultsView({ job, options }: Props) {
           </dl>
         </section>
       </div>
+
+      {results.block_choice && <BlockChoiceCard choice={results.block_choice} />}
 
       <section className="card">
         <header className="card-head">

@@ -155,6 +155,8 @@ export interface BlockChoice {
   mode: string;
   grid: number[];
   median_fidelity: number[];
+  /** The pilot candidates' volatility-dependence error at each length, in sampling spreads. */
+  dependence_error?: number[];
   pilot_candidates: number;
   reason: string;
 }
