@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= configs/default.yaml
 
-.PHONY: run test lint install dev bench bench-long compare clean ui ui-test serve
+.PHONY: run test lint install dev bench bench-long compare panel classifier-panel clean ui ui-test serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,16 @@ bench-long: install
 
 # Every method and two baselines; rewrites the table in docs/methodology.md.
 compare: install
-	$(BIN)/python benchmarks/compare_methods.py --write-docs
+	$(BIN)/python benchmarks/compare_methods.py --n 256 --series 50 --seed 1 --write-docs
+
+# The real-data panel (series x method; a few minutes) and the purged classifier test on it (about
+# an hour on 2 cores); both rewrite their tables in docs/methodology.md. Some panel series come
+# from packages in the dev extras.
+panel: dev
+	$(BIN)/python benchmarks/panel.py --scenarios 120 --seed 2024 --write-docs
+
+classifier-panel: dev
+	$(BIN)/python benchmarks/classifier_panel.py --write-docs
 
 # The web dashboard (React, built with Vite into ui/dist, served by `sme serve` at /).
 UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/package.json \

@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             cells[method] = row = run_cell(frame, method, args.scenarios, args.raw, args.seed)
             print(f"{name:10s} {fmt(row, method)}  fit {row['fit_s']:.1f}s", flush=True)
         results[name] = cells
-    command = "python benchmarks/panel.py --write-docs"
+    command = (f"python benchmarks/panel.py --scenarios {args.scenarios} --seed {args.seed} "
+               "--write-docs")
     text = table(results, command)
     if args.write_docs:
         write_block("panel-table", text)
