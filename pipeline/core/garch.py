@@ -71,6 +71,9 @@ class GarchFit:
         Intraday bars: each row's time-of-day volatility factor (the mean ``|r|`` of its slot
         of the day over the overall mean). The model is fitted to ``r / seasonal`` and
         simulated returns are multiplied back by the matched row's factor.
+    unmoved : ndarray of bool, shape (n,), optional
+        Rows whose close equals the previous close; a simulated bar matched to one keeps a
+        zero return. None when there are none.
     """
 
     vol: str
@@ -84,6 +87,7 @@ class GarchFit:
     std_resid: np.ndarray
     sigma: np.ndarray
     seasonal: np.ndarray | None = None
+    unmoved: np.ndarray | None = None
 
     @property
     def persistence(self) -> float:
@@ -119,6 +123,11 @@ def intraday_profile(log_returns: np.ndarray, phase: np.ndarray) -> np.ndarray:
         factor = np.where(count >= 10, total / np.maximum(count, 1) / overall, 1.0)
     factor = np.where(np.isfinite(factor) & (factor > 0), factor, 1.0)
     return factor[phase]
+
+
+def _unmoved(log_returns: np.ndarray) -> np.ndarray | None:
+    flat = np.asarray(log_returns) == 0.0
+    return flat if flat.any() else None
 
 
 def fit_garch(log_returns: np.ndarray, vol: str = "garch", dist: str = "normal", *,
@@ -177,7 +186,7 @@ def fit_garch(log_returns: np.ndarray, vol: str = "garch", dist: str = "normal",
     sigma = np.ascontiguousarray(np.asarray(res.conditional_volatility, dtype=float))
     fit = GarchFit(vol=vol, dist=dist, mu=values["mu"], omega=values["omega"], alpha=alpha,
                    gamma=gamma, beta=beta, params=values, std_resid=z, sigma=sigma,
-                   seasonal=seasonal)
+                   seasonal=seasonal, unmoved=_unmoved(log_returns))
     if res.convergence_flag != 0:
         raise InputDataError(
             f"GARCH fit ({vol}, {dist}) did not converge (optimizer flag "
@@ -242,6 +251,11 @@ def simulate_garch(fit: GarchFit, indices: np.ndarray) -> tuple[np.ndarray, np.n
     if fit.seasonal is not None:
         # The matched row's slot of the day (joins keep slots in order) sets its factor.
         returns *= np.take(fit.seasonal, indices)
+    if fit.unmoved is not None:
+        # A bar on which the input's close did not move stays unmoved: its tick was too coarse
+        # for the day's volatility (a third of Microsoft's daily closes before 1995), and
+        # continuous returns in their place gave GARCH scenarios away to the classifier.
+        returns[np.take(fit.unmoved, indices)] = 0.0
     return returns, sigma
 
 
