@@ -266,3 +266,28 @@ def test_output_index_continues_intraday_frequency():
     base = pd.date_range("2024-01-01 09:30", periods=500, freq="5min")
     idx = output_index(base, 700)
     assert (np.diff(idx)[-200:] == pd.Timedelta(minutes=5)).all()
+
+
+def test_daily_cycle_is_found_only_where_the_size_of_returns_has_one():
+    from pipeline.core.factory import fit_model
+    from pipeline.core.generators import daily_cycle
+
+    rng = np.random.default_rng(4)
+    n = 24 * 120
+    index = pd.date_range("2024-01-01", periods=n + 1, freq="h")
+    hour = index.hour.to_numpy()[1:]
+    flat = rng.standard_normal(n) * 0.002
+    busy = flat * np.where((hour >= 13) & (hour < 17), 3.0, 1.0)
+    slots = daily_cycle(index, busy)
+    assert slots is not None and np.array_equal(slots, hour)
+    assert daily_cycle(index, flat) is None
+    assert daily_cycle(pd.date_range("2024-01-01", periods=n + 1, freq="D"), busy) is None
+
+    def frame(r):
+        close = 100 * np.exp(np.concatenate([[0.0], np.cumsum(r)]))
+        return pd.DataFrame({"Open": close, "High": close * 1.001, "Low": close * 0.999,
+                             "Close": close}, index=index)
+
+    # Joins only where they keep something: the cycle here; nothing for memoryless returns.
+    assert fit_model(frame(busy), n_replicates=20).joins.phase is not None
+    assert fit_model(frame(flat), n_replicates=20).joins is None

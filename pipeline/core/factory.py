@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.blocks import (
+    MIN_AUTO_BLOCK,
     PILOT_CANDIDATES,
     PILOT_SEED,
     BlockChoice,
@@ -22,7 +23,13 @@ from pipeline.core.blocks import (
     fixed_block_choice,
 )
 from pipeline.core.garch import fit_garch, volume_elasticity
-from pipeline.core.generators import METHODS, BlockJoins, bar_phases, sample_indices
+from pipeline.core.generators import (
+    METHODS,
+    BlockJoins,
+    bar_phases,
+    daily_cycle,
+    sample_indices,
+)
 from pipeline.core.preflight import Preflight, preflight
 from pipeline.core.preprocessing import check_length, output_index, preprocess
 from pipeline.core.regimes import condition_transition, label_regimes, sample_regime_indices
@@ -255,8 +262,7 @@ def fit_model(
 
     # Intraday bars keep the daily cycle: joins land in the same slot of the day, and the
     # GARCH filter is fitted to returns with that cycle divided out.
-    phases = bar_phases(first.index)
-    row_phase = None if phases is None else phases[1:]
+    row_phase = daily_cycle(first.index, first.log_returns)
     fits = {k: fit_garch(c.log_returns, garch_opts["vol"], garch_opts["dist"], phase=row_phase)
             if method == "garch" else None for k, c in comps.items()}
     fixed_block = None if method == "iid" else check_block_size(block_size, n_rows)
@@ -266,11 +272,14 @@ def fit_model(
     dep_length = max(dependence_block_length(c.log_returns) for c in comps.values())
     # Joins match on the input's recent volatility (for garch too: its rows carry their era's
     # gaps, ranges and volume, and matching on the residuals instead lost 8 points of median
-    # fidelity on the NASDAQ).
-    joins = None if method == "iid" else BlockJoins.from_returns(
+    # fidelity on the NASDAQ). They keep what the input has to keep: volatility dependence
+    # beyond the shortest block, or a daily cycle; a series with neither (returns whose size
+    # carries no memory) gets plain random starts, which cost nothing.
+    keep = dep_length > MIN_AUTO_BLOCK or row_phase is not None
+    joins = None if method == "iid" or not keep else BlockJoins.from_returns(
         [c.log_returns for c in comps.values()],
         phase=row_phase,
-        first_phase=None if phases is None else int(phases[0]))
+        first_phase=None if row_phase is None else _first_slot(first.index))
     regimes = transition = None
     if method == "regime":
         # Regimes of a multi-asset input are those of its first asset.
@@ -357,6 +366,11 @@ def fit_model(
     )
     choice = _choose_block(model, comps, method, fixed_block, dep_length, n_replicates)
     return replace(model, block_size=choice.block_size, block_choice=choice)
+
+
+def _first_slot(index: pd.DatetimeIndex) -> int:
+    """The slot of the day of a synthetic series' first bar (the input's first timestamp)."""
+    return int(bar_phases(index)[0])
 
 
 def _choose_block(model: GenerationModel, comps: Mapping, method: str, fixed: int | None,

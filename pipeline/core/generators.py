@@ -45,6 +45,8 @@ __all__ = [
     "JOIN_WIDTH",
     "BlockJoins",
     "bar_phases",
+    "daily_cycle",
+    "CYCLE_P_VALUE",
     "candidate_rng",
     "sample_indices",
 ]
@@ -64,6 +66,35 @@ JOIN_WINDOW = 21
 #: real-data panel, ``n / 40`` to ``n / 10`` all cut the ``vol_persistence`` bias to a third or
 #: less; the middle is used.
 JOIN_WIDTH = 0.05
+
+
+#: Significance below which a time-of-day effect on ``|r|`` counts as a daily cycle.
+CYCLE_P_VALUE = 1e-3
+
+
+def daily_cycle(timestamps: pd.DatetimeIndex, log_returns: np.ndarray) -> np.ndarray | None:
+    """Each return's slot in the day, when the returns' size has a daily cycle; else None.
+
+    ``timestamps`` are the bars' (one more than ``log_returns``: return ``t`` belongs to bar
+    ``t + 1``). The cycle counts when a one-way analysis of variance of ``|r|`` by slot rejects
+    equal means at :data:`CYCLE_P_VALUE`: hourly EUR/USD (busiest hour 3.3 times the quietest)
+    and hourly Bitcoin (1.4 times) have one by far; a series without one gains nothing from
+    slot-aligned joins and would pay for them.
+    """
+    phases = bar_phases(timestamps)
+    if phases is None:
+        return None
+    slot = phases[1:]
+    a = np.abs(np.asarray(log_returns, dtype=float))
+    groups = [a[slot == k] for k in np.unique(slot)]
+    groups = [g for g in groups if g.size >= 2]
+    if len(groups) < 2:
+        return None
+    from scipy.stats import f_oneway
+
+    with np.errstate(all="ignore"):
+        p = f_oneway(*groups).pvalue
+    return slot if np.isfinite(p) and p < CYCLE_P_VALUE else None
 
 
 def bar_phases(timestamps: pd.DatetimeIndex) -> np.ndarray | None:
