@@ -41,7 +41,7 @@ __all__ = [
 
 OutputFormat = Literal["csv", "xlsx", "parquet"]
 #: Bumped whenever a change makes the same config and seed produce different files.
-ENGINE_OUTPUT_VERSION = 2
+ENGINE_OUTPUT_VERSION = 3
 
 
 class _Model(BaseModel):
