@@ -220,9 +220,10 @@ def fit_model(
     -----
     The spreads come from stationary-bootstrap replicates with the input's dependence length as
     mean block whatever ``method`` and ``block_size`` are, so every method is scored by the same
-    yardstick; the assets of a multi-asset model share each replicate's indices. A *conditioned* regime model is the exception: its
-    scenarios are meant to differ from the original, so its reference is the median of the
-    conditioned generator's own replicates (``model.reference == "conditioned"``).
+    yardstick; the assets of a multi-asset model share each replicate's indices. A
+    *conditioned* regime model is the exception: its scenarios are meant to differ from the
+    original, so its reference is the median of the conditioned generator's own replicates
+    (``model.reference == "conditioned"``).
     """
     if method not in METHODS:
         raise ConfigError(f"method: unknown method {method!r}; allowed: {', '.join(METHODS)}")
@@ -389,10 +390,7 @@ def _choose_block(model: GenerationModel, comps: Mapping, method: str, fixed: in
 
     def score_at(b: int) -> PilotResult:
         trial = replace(model, block_size=b)
-        step = trial.batch_size
-        spans = [(lo, min(lo + step, n_pilot)) for lo in range(0, n_pilot, step)]
-        batches = [trial.evaluate(PILOT_SEED, range(lo, hi), [0] * (hi - lo))
-                   for lo, hi in spans]
+        batches = trial.evaluate_first_attempts(PILOT_SEED, 0, n_pilot)
         scores = np.concatenate([c.scores for c in batches])
         values = np.concatenate([score_space(c.metrics, scorer.names, trial.length - 1)
                                  for c in batches])[:, vol_columns]
@@ -402,11 +400,10 @@ def _choose_block(model: GenerationModel, comps: Mapping, method: str, fixed: in
         if method == "garch":
             part = trial.parts[0]
             shares = []
-            for (lo, hi), cand in zip(spans, batches, strict=True):
-                idx, _ = trial.indices(PILOT_SEED, range(lo, hi), [0] * (hi - lo))
+            for cand in batches:
                 close = np.log(cand.ohlcv[:, :, 3])
                 returns = np.diff(close, axis=1, prepend=np.log(part.start_price))
-                shares.append(copied_share(returns, part.components.log_returns, idx))
+                shares.append(copied_share(returns, part.components.log_returns, cand.indices))
             copied = float(np.median(np.concatenate(shares)))
         return PilotResult(scores, float(errors.max()) if errors.size else 0.0, copied)
 

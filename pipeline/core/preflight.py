@@ -270,12 +270,8 @@ def preflight(model, min_fidelity: float, n_samples: int, max_attempts: int, *,
     choice = model.block_choice
     scores = np.asarray(choice.pilot_scores if choice is not None else (), dtype=float)
     if np.sum(scores >= min_fidelity) < 3 and scores.size < PREFLIGHT_MAX_CANDIDATES:
-        step = model.batch_size
-        extra = []
-        for lo in range(scores.size, PREFLIGHT_MAX_CANDIDATES, step):
-            hi = min(lo + step, PREFLIGHT_MAX_CANDIDATES)
-            extra.append(model.evaluate(PILOT_SEED, range(lo, hi), [0] * (hi - lo)).scores)
-        scores = np.concatenate([scores, *extra])
+        extra = model.evaluate_first_attempts(PILOT_SEED, scores.size, PREFLIGHT_MAX_CANDIDATES)
+        scores = np.concatenate([scores, *(c.scores for c in extra)])
     return estimate(scores, min_fidelity, n_samples, max_attempts,
                     seconds_per_candidate=seconds_per_candidate, threads=threads)
 

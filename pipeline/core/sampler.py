@@ -82,8 +82,9 @@ def model_metrics(ohlcv: np.ndarray, symbols: Sequence[str], has_volume: bool
 class CandidateBatch:
     """A batch of generated and scored candidates.
 
-    ``regimes`` holds each candidate's regime path (``method="regime"``); ``timeframes`` maps a
-    timeframe to its ``(metrics, scores)`` at that timeframe.
+    ``indices`` are the input rows each candidate's bars were built from; ``regimes`` holds each
+    candidate's regime path (``method="regime"``); ``timeframes`` maps a timeframe to its
+    ``(metrics, scores)`` at that timeframe.
     """
 
     scenarios: np.ndarray
@@ -93,6 +94,7 @@ class CandidateBatch:
     scores: np.ndarray
     regimes: np.ndarray | None = None
     timeframes: dict[str, tuple[dict[str, np.ndarray], np.ndarray]] = field(default_factory=dict)
+    indices: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,7 +280,8 @@ class GenerationModel:
         self, root_seed: int, scenarios: Sequence[int], attempts: Sequence[int]
     ) -> CandidateBatch:
         """Generate and score candidates ``(scenario, attempt)``."""
-        ohlcv, paths = self.sample(root_seed, scenarios, attempts)
+        idx, paths = self.indices(root_seed, scenarios, attempts)
+        ohlcv = reconstruct_assets(self.parts, idx)
         metrics = self.metrics(ohlcv)
         by_timeframe = {}
         for tf, scorer in self.timeframes:
@@ -292,7 +295,20 @@ class GenerationModel:
             scores=self.scorer.score(metrics),
             regimes=paths,
             timeframes=by_timeframe,
+            indices=idx,
         )
+
+    def evaluate_first_attempts(self, root_seed: int, start: int, stop: int
+                                ) -> list[CandidateBatch]:
+        """Attempt 0 of scenarios ``start .. stop - 1``, in batches of :attr:`batch_size`.
+
+        The block pilot and the preflight draw their candidates this way (from their fixed
+        stream), so the preflight's extra candidates continue the pilot's.
+        """
+        step = self.batch_size
+        return [self.evaluate(root_seed, range(lo, min(lo + step, stop)),
+                              [0] * (min(lo + step, stop) - lo))
+                for lo in range(start, stop, step)]
 
     def to_frame(self, ohlcv: np.ndarray, timeframe: Timeframe | None = None) -> pd.DataFrame:
         """One single-asset candidate's ``(length, fields)`` array as an OHLCV DataFrame."""
