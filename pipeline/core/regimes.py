@@ -347,10 +347,9 @@ def sample_regime_indices(
         One per candidate.
     joins : BlockJoins, optional
         Match a new block's start to the volatility where the previous one ended (see
-        :mod:`pipeline.core.generators`): it starts at the regime's first row after the matched
-        row. A regime change inside a block still starts anywhere in the new regime's pool
-        (the point of a change is that volatility moves). Matching is among the rows of the
-        same regime, in the order of its pool.
+        :mod:`pipeline.core.generators` and :func:`_joined_starts`), among the rows of the same
+        regime in the order of its pool; a regime change starts after a row of the new regime
+        whose volatility matches where the old one ended. None starts every segment at random.
 
     Returns
     -------
