@@ -94,17 +94,15 @@ def run_cell(frame, method: str, n_scenarios: int, n_raw: int, seed: int) -> dic
 
 
 def fmt(row: dict, method: str) -> str:
-    if "failed" in row:
-        tail = "**fails** | | |"
-    elif method == "iid":
-        tail = "baseline | | |"
-    else:
-        tail = (f"{row['attempts']:.0f} | {row['vol_clustering']:+.2f} | "
-                f"{row['vol_persistence']:+.2f} | {row['verbatim']:.2f}")
+    """One markdown row of the table (a failed or baseline cell leaves the run columns blank)."""
+    cells = [method, str(row["block"]), f"{row['median_fidelity']:.1f}",
+             f"{100 * row['acceptance']:.0f} %"]
     if "failed" in row or method == "iid":
-        tail = tail.rstrip(" |") + " |"
-    return (f"| {method} | {row['block']} | {row['median_fidelity']:.1f} | "
-            f"{100 * row['acceptance']:.0f} % | {tail}")
+        cells += ["**fails**" if "failed" in row else "baseline", "", "", ""]
+    else:
+        cells += [f"{row['attempts']:.0f}", f"{row['vol_clustering']:+.2f}",
+                  f"{row['vol_persistence']:+.2f}", f"{row['verbatim']:.2f}"]
+    return "| " + " | ".join(cells) + " |"
 
 
 def table(results: dict[str, dict[str, dict]], command: str) -> str:
