@@ -278,8 +278,8 @@ def _cmd_metrics(args) -> int:
 def _cmd_generate(args) -> int:
     import numpy as np
 
-    from pipeline.core.factory import SyntheticDataFactory
     from pipeline.core.timeframes import timeframe_label
+    from pipeline.factory import SyntheticDataFactory
     from pipeline.io.writers import OutputStore
 
     block = args.block_size if args.block_size == "auto" else _int_arg("--block-size",

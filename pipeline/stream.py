@@ -7,7 +7,7 @@ Two ways, one shape of result (:class:`StreamedScenario`):
   finish. Workers still write the files; the iterator reads each one back once. Stopping early
   (``break``, closing the generator) cancels the run; what was written stays and a rerun of the
   same configuration resumes from it.
-* :meth:`SyntheticDataFactory.stream <pipeline.core.factory.SyntheticDataFactory.stream>`
+* :meth:`SyntheticDataFactory.stream <pipeline.factory.SyntheticDataFactory.stream>`
   generates in this process, a few scenarios at a time, in scenario order.
 """
 
@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from pipeline.core.factory import StreamedScenario
+from pipeline.factory import StreamedScenario
 
 __all__ = ["StreamedScenario", "iter_scenarios"]
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline import load_sample
-from pipeline.core.factory import fit_model
+from pipeline.core.fit import fit_model
 from pipeline.evaluation import (
     DISTINGUISHABLE,
     NOT_DISTINGUISHABLE,

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-import pipeline.core.factory as factory_module
+import pipeline.core.fit as fit_module
 from benchmarks.reference import make_intraday
 from pipeline import SyntheticDataFactory, load_sample
-from pipeline.core.factory import fit_model
+from pipeline.core.fit import fit_model
 from pipeline.core.garch import fit_garch, simulate_garch
 from pipeline.core.regimes import (
     condition_transition,
@@ -114,13 +114,13 @@ def test_garch_volatility_paths_are_new_not_reshuffled(sp500):
 
 def test_garch_is_fitted_once_per_model(sp500, monkeypatch):
     calls = []
-    real = factory_module.fit_garch
+    real = fit_module.fit_garch
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(factory_module, "fit_garch", counting)
+    monkeypatch.setattr(fit_module, "fit_garch", counting)
     factory = SyntheticDataFactory(sp500, method="garch", seed=1)
     series = factory.generate(6, min_fidelity=70)
     assert len(series) == 6 and len(calls) == 1

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.core.factory import fit_model
+from pipeline.core.fit import fit_model
 from pipeline.core.preflight import estimate, preflight, rerun_threshold
 from pipeline.core.sampler import search_attempts, still_accepted
 from pipeline.io.readers import load_sample

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline.core.factory import fit_model
+from pipeline.core.fit import fit_model
 from pipeline.core.metrics import compute_metrics_batch
 from pipeline.core.scoring import DEFAULT_WEIGHTS, resolve_weights
 from pipeline.errors import ConfigError

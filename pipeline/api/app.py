@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 import pipeline
-from pipeline.core.factory import check_settings
+from pipeline.core.fit import check_settings
 from pipeline.core.garch import GARCH_DISTS, GARCH_VOLS
 from pipeline.core.generators import METHODS
 from pipeline.core.metrics import METRIC_NAMES

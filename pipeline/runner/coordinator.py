@@ -46,7 +46,7 @@ from distributed import Client, Future, wait
 from distributed import TimeoutError as DaskTimeoutError
 
 import pipeline
-from pipeline.core.factory import check_settings
+from pipeline.core.fit import check_settings
 from pipeline.core.metrics import METRIC_NAMES
 from pipeline.core.preflight import Preflight, preflight, rerun_threshold
 from pipeline.core.regimes import run_lengths

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.core.factory import fit_model
+from pipeline.core.fit import fit_model
 from pipeline.core.sampler import GenerationModel
 from pipeline.io.assets import load_assets
 from pipeline.io.readers import load_ohlcv, load_sample

@@ -1,0 +1,475 @@
+"""Fitting a :class:`~pipeline.core.sampler.GenerationModel` to validated OHLCV input.
+
+The fit runs in steps, each a function below: the input's time dependence (GARCH filter,
+dependence length, block joins, regimes), its assets as :class:`AssetModel` parts, the fidelity
+scorers (the original's metrics against bootstrap replicates of it) and last the block size
+(the pilot of :mod:`pipeline.core.blocks`). It works on frames and arrays only: reading files
+is the readers' job, and the user-facing :class:`~pipeline.factory.SyntheticDataFactory` builds
+on this module.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.blocks import (
+    MIN_AUTO_BLOCK,
+    PILOT_CANDIDATES,
+    PILOT_SEED,
+    BlockChoice,
+    PilotResult,
+    check_block_size,
+    choose_block_size,
+    copied_share,
+    dependence_block_length,
+    fixed_block_choice,
+)
+from pipeline.core.garch import GarchFit, fit_garch, volume_elasticity
+from pipeline.core.generators import (
+    METHODS,
+    BlockJoins,
+    bar_phases,
+    daily_cycle,
+    sample_indices,
+)
+from pipeline.core.preprocessing import Components, check_length, output_index, preprocess
+from pipeline.core.regimes import (
+    RegimeModel,
+    condition_transition,
+    label_regimes,
+    sample_regime_indices,
+)
+from pipeline.core.sampler import (
+    AssetModel,
+    GenerationModel,
+    batch_size_for,
+    model_metrics,
+    reconstruct_assets,
+)
+from pipeline.core.scoring import DEFAULT_TOLERANCE, FidelityScorer, score_space
+from pipeline.core.timeframes import Timeframe, aggregate_assets, make_timeframe
+from pipeline.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_REPLICATES",
+    "check_settings",
+    "fit_model",
+    "frame_to_array",
+]
+
+#: Bootstrap replicates of the original used to measure each metric's sampling spread.
+DEFAULT_REPLICATES = 256
+#: Root of the replicates' random streams: fixed, so one input always gets the same scorer.
+_SPREAD_SEED = 0x5ED5_BEAD
+
+
+def frame_to_array(frame: pd.DataFrame) -> np.ndarray:
+    """An OHLCV frame as a ``(length, fields)`` float array (Volume included when present)."""
+    cols = ["Open", "High", "Low", "Close"] + (["Volume"] if "Volume" in frame.columns else [])
+    return frame[cols].to_numpy(dtype=float)
+
+
+GARCH_OPTIONS = {"vol": "garch", "dist": "normal"}
+REGIME_OPTIONS = {"labels": "markov", "n_regimes": 2, "window": 21, "condition": None,
+                  "share": None, "duration_factor": 1.0}
+
+
+def _options(name: str, given: Mapping | None, defaults: dict) -> dict:
+    unknown = sorted(set(given or {}) - set(defaults))
+    if unknown:
+        raise ConfigError(f"generation.{name}: unknown key(s) {unknown}; allowed: "
+                          f"{', '.join(defaults)}")
+    return {**defaults, **dict(given or {})}
+
+
+def _as_assets(frame) -> dict[str, pd.DataFrame]:
+    """``{"": frame}`` for one series; the aligned mapping for several assets."""
+    if isinstance(frame, pd.DataFrame):
+        return {"": frame}
+    if not isinstance(frame, Mapping) or not frame:
+        raise ConfigError("data: expected an OHLCV DataFrame or a non-empty mapping of symbol "
+                          "to DataFrame")
+    # Sorted: the symbols' order names the pairs and the first asset, and must not depend on
+    # how a mapping was written (JSON round trips sort keys).
+    frames = dict(sorted(frame.items()))
+    for symbol in frames:
+        if not isinstance(symbol, str) or not symbol or any(c in symbol for c in ":|/\\"):
+            raise ConfigError(f"assets: symbol {symbol!r} must be a non-empty string without "
+                              "':', '|', '/' or '\\'")
+    first = next(iter(frames.values())).index
+    for symbol, f in frames.items():
+        if not f.index.equals(first):
+            raise ConfigError(f"assets: {symbol}'s timestamps differ from the first asset's; "
+                              "align them first (pipeline.align_assets)")
+    if not all("Volume" in f.columns for f in frames.values()):
+        # Assets are drawn together, so they must have the same fields.
+        frames = {k: f.drop(columns=["Volume"], errors="ignore") for k, f in frames.items()}
+    return frames
+
+
+def check_settings(
+    index: pd.DatetimeIndex,
+    *,
+    method: str = "stationary",
+    block_size: int | str = "auto",
+    length: int | None = None,
+    regime: Mapping | None = None,
+    timeframes: Sequence[str] = (),
+    n_bars: int | None = None,
+) -> None:
+    """Refuse generation settings the input cannot support, before any fit.
+
+    The run checks them first (so a bad setting costs no GARCH or regime fit) and the REST API
+    at submission, from the dataset's timestamps.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        The input's timestamps (of the aligned assets for several).
+    method, block_size, length, regime, timeframes
+        As for :func:`fit_model`.
+    n_bars : int, optional
+        Bars of the input, when ``index`` is empty (a frame without timestamps).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key: ``generation.block_size`` not in 1 to the input's returns,
+        ``generation.regime.window`` longer than a quarter of them (quantile labels),
+        ``generation.length`` past pandas' calendar, a ``generation.timeframes`` rule that
+        leaves too few bars.
+    """
+    n_returns = (len(index) if n_bars is None else n_bars) - 1
+    if method != "iid":
+        try:
+            check_block_size(block_size, n_returns)
+        except ConfigError as exc:
+            raise ConfigError(f"generation.{exc}") from None
+    opts = _options("regime", regime, REGIME_OPTIONS)
+    window = opts["window"]
+    if method == "regime" and opts["labels"] == "quantile" and not 2 <= window <= n_returns // 4:
+        raise ConfigError(f"generation.regime.window: {window} bars is too long for the input's "
+                          f"{n_returns} returns; use 2 to {n_returns // 4}")
+    length = len(index) if length is None else int(length)
+    check_length(index, length)
+    rules = list(dict.fromkeys(timeframes))
+    if rules:
+        out = output_index(index, length)
+        for rule in rules:
+            make_timeframe(index, rule)
+            make_timeframe(out, rule)
+
+
+def fit_model(
+    frame,
+    *,
+    method: str = "stationary",
+    block_size: int | str = "auto",
+    length: int | None = None,
+    start_price: float | None = None,
+    weights: Mapping[str, float] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    n_replicates: int = DEFAULT_REPLICATES,
+    garch: Mapping | None = None,
+    regime: Mapping | None = None,
+    timeframes: Sequence[str] = (),
+) -> GenerationModel:
+    """Preprocess a validated OHLCV frame and fit the fidelity scorer.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame or mapping of str to DataFrame
+        Validated OHLCV input (see :func:`pipeline.load_ohlcv`), or several assets with the same
+        timestamps (see :func:`pipeline.align_assets`).
+    method : {"stationary", "circular", "moving", "iid", "garch", "regime"}
+    block_size : "auto" or int
+        ``"auto"``: the shortest of a few lengths up to the input's dependence length whose
+        pilot candidates score within a point of the best (see :mod:`pipeline.core.blocks`;
+        for ``garch`` the blocks are of standardized residuals, for ``regime`` of each
+        regime's rows). The choice and its evidence are ``model.block_choice``.
+    length : int, optional
+        Bars per synthetic series; default the input's length.
+    start_price : float, optional
+        Close before the first synthetic bar; default the input's first close (one series only).
+    weights : mapping, optional
+        Overrides of :data:`pipeline.core.scoring.DEFAULT_WEIGHTS` and ``CROSS_WEIGHTS``.
+    tolerance : float
+        ``tau`` of the similarity map.
+    n_replicates : int
+        Bootstrap replicates of the original that measure the metrics' spreads.
+    garch : mapping, optional
+        ``vol`` (``garch``, ``gjr``, ``egarch``) and ``dist`` (``normal``, ``t``, ``skewt``) of
+        the ``garch`` method.
+    regime : mapping, optional
+        ``labels`` (``markov``, ``quantile``), ``n_regimes``, ``window`` and, to condition,
+        ``condition`` (``high_volatility``, ``low_volatility`` or a regime number) with
+        ``share`` and/or ``duration_factor``; for the ``regime`` method.
+    timeframes : sequence of str
+        Higher timeframes (pandas frequencies) delivered and scored with each series.
+
+    Returns
+    -------
+    GenerationModel
+
+    Notes
+    -----
+    The spreads come from stationary-bootstrap replicates with the input's dependence length as
+    mean block whatever ``method`` and ``block_size`` are, so every method is scored by the same
+    yardstick; the assets of a multi-asset model share each replicate's indices. A
+    *conditioned* regime model is the exception: its scenarios are meant to differ from the
+    original, so its reference is the median of the conditioned generator's own replicates
+    (``model.reference == "conditioned"``).
+    """
+    garch_opts, regime_opts = _check_options(method, garch, regime)
+    frames = _as_assets(frame)
+    multi = "" not in frames
+    comps = {k: preprocess(f) for k, f in frames.items()}
+    first = next(iter(comps.values()))
+    length = first.n_bars if length is None else length
+    start_price = _check_numbers(first, multi, length, start_price, tolerance, n_replicates)
+    check_settings(first.index, method=method, block_size=block_size, length=length,
+                   regime=regime_opts, timeframes=timeframes, n_bars=first.n_bars)
+    index = output_index(first.index, length)
+    tfs = [make_timeframe(index, rule) for rule in dict.fromkeys(timeframes)]
+    dynamics = _fit_dynamics(comps, method, block_size, garch_opts, regime_opts)
+    parts = tuple(
+        AssetModel(symbol=k, components=c,
+                   start_price=float(start_price) if not multi else c.start_price,
+                   garch=dynamics.garch[k],
+                   volume_elasticity=volume_elasticity(dynamics.garch[k], c.values[:, 4])
+                   if dynamics.garch[k] is not None and c.has_volume else 0.0)
+        for k, c in comps.items()
+    )
+    symbols = tuple(frames) if multi else ()
+    conditioned = regime_opts["condition"] is not None
+    references = _references(frames, first, parts, symbols, tfs)
+    replicates = _replicates(parts, dynamics, conditioned, length, symbols, tfs, n_replicates)
+    main, *tf_scorers = (
+        _scorer(ref, n_ref - 1, reps, n_obs - 1, conditioned, weights, tolerance, symbols)
+        for (ref, n_ref), reps, n_obs in zip(
+            references, replicates, [length, *(len(tf.index) for tf in tfs)], strict=True)
+    )
+    model = GenerationModel(
+        parts=parts,
+        method=method,
+        block_size=dynamics.dependence if dynamics.fixed_block is None else dynamics.fixed_block,
+        length=length,
+        scorer=main,
+        index=index,
+        regimes=dynamics.regimes,
+        transition=dynamics.transition,
+        timeframes=tuple(zip(tfs, tf_scorers, strict=True)),
+        reference="conditioned" if conditioned else "original",
+        joins=dynamics.joins,
+    )
+    choice = _choose_block(model, comps, method, dynamics.fixed_block, dynamics.dependence,
+                           n_replicates)
+    return replace(model, block_size=choice.block_size, block_choice=choice)
+
+
+def _check_options(method: str, garch: Mapping | None, regime: Mapping | None
+                   ) -> tuple[dict, dict]:
+    """The method's GARCH and regime options with their defaults, refused when inconsistent."""
+    if method not in METHODS:
+        raise ConfigError(f"method: unknown method {method!r}; allowed: {', '.join(METHODS)}")
+    garch_opts = _options("garch", garch, GARCH_OPTIONS)
+    regime_opts = _options("regime", regime, REGIME_OPTIONS)
+    conditioned = regime_opts["condition"] is not None
+    if (regime_opts["share"] is not None or regime_opts["duration_factor"] != 1.0) \
+            and not conditioned:
+        raise ConfigError("generation.regime: share and duration_factor need a condition "
+                          "(high_volatility, low_volatility or a regime number)")
+    if conditioned and method != "regime":
+        raise ConfigError(f"generation.regime.condition needs method: regime (got {method!r})")
+    return garch_opts, regime_opts
+
+
+def _check_numbers(first: Components, multi: bool, length, start_price, tolerance,
+                   n_replicates) -> float:
+    """Refuse a bad length, start price, tolerance or replicate count; the start price in use."""
+    if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 200:
+        raise ConfigError(f"length: expected an integer >= 200 (bars per series), got {length!r}")
+    if multi and start_price is not None:
+        raise ConfigError("start_price: applies to one series; each asset of a multi-asset "
+                          "input starts from its own first close")
+    if start_price is None:
+        start_price = first.start_price
+    if not (isinstance(start_price, int | float) and np.isfinite(start_price) and start_price > 0):
+        raise ConfigError(f"start_price: expected a positive number, got {start_price!r}")
+    if not (np.isfinite(tolerance) and tolerance > 0):
+        raise ConfigError(f"tolerance: expected a positive number, got {tolerance!r}")
+    if n_replicates < 20:
+        raise ConfigError(f"n_replicates: at least 20 are needed, got {n_replicates}")
+    return start_price
+
+
+@dataclass(frozen=True)
+class _Dynamics:
+    """What the fit learns about the input's time dependence, before any scoring."""
+
+    #: The GARCH fit of each asset (``garch`` method), else None per asset.
+    garch: dict[str, GarchFit | None]
+    #: The user's block size, None for ``"auto"`` (and for ``iid``, which has no blocks).
+    fixed_block: int | None
+    #: The input's dependence length (the longest any asset needs).
+    dependence: int
+    joins: BlockJoins | None
+    regimes: RegimeModel | None
+    transition: np.ndarray | None
+
+
+def _fit_dynamics(comps: Mapping[str, Components], method: str, block_size: int | str,
+                  garch_opts: Mapping, regime_opts: Mapping) -> _Dynamics:
+    """Fit what carries the input's time dependence: GARCH filter, joins and regimes."""
+    first = next(iter(comps.values()))
+    n_rows = first.values.shape[0]
+    # Intraday bars keep the daily cycle: joins land in the same slot of the day, and the
+    # GARCH filter is fitted to returns with that cycle divided out.
+    row_phase = daily_cycle(first.index, first.log_returns)
+    fits = {k: fit_garch(c.log_returns, garch_opts["vol"], garch_opts["dist"], phase=row_phase)
+            if method == "garch" else None for k, c in comps.items()}
+    fixed_block = None if method == "iid" else check_block_size(block_size, n_rows)
+    # The dependence length: the yardstick's block (spreads, conditioned reference) for every
+    # method, the regimes' time scale, and the longest block the pilot tries. The longest any
+    # asset needs wins.
+    dep_length = max(dependence_block_length(c.log_returns) for c in comps.values())
+    # Joins match on the input's recent volatility (for garch too: its rows carry their era's
+    # gaps, ranges and volume, and matching on the residuals instead lost 8 points of median
+    # fidelity on the NASDAQ). They keep what the input has to keep: volatility dependence
+    # beyond the shortest block, or a daily cycle; a series with neither (returns whose size
+    # carries no memory) gets plain random starts, which cost nothing.
+    keep = dep_length > MIN_AUTO_BLOCK or row_phase is not None
+    joins = None if method == "iid" or not keep else BlockJoins.from_returns(
+        [c.log_returns for c in comps.values()],
+        phase=row_phase,
+        first_phase=None if row_phase is None else _first_slot(first.index))
+    regimes = transition = None
+    if method == "regime":
+        # Regimes of a multi-asset input are those of its first asset.
+        regimes = label_regimes(first.log_returns, regime_opts["labels"],
+                                regime_opts["n_regimes"], regime_opts["window"],
+                                smooth=dep_length)
+        transition = regimes.transition
+        if regime_opts["condition"] is not None:
+            transition = condition_transition(
+                transition, regime_opts["condition"], share=regime_opts["share"],
+                duration_factor=float(regime_opts["duration_factor"]))
+    return _Dynamics(fits, fixed_block, dep_length, joins, regimes, transition)
+
+
+def _first_slot(index: pd.DatetimeIndex) -> int:
+    """The slot of the day of a synthetic series' first bar (the input's first timestamp)."""
+    return int(bar_phases(index)[0])
+
+
+_MetricTable = dict[str, np.ndarray]
+
+
+def _references(frames: Mapping[str, pd.DataFrame], first: Components,
+                parts: Sequence[AssetModel], symbols: tuple[str, ...],
+                tfs: Sequence[Timeframe]) -> list[tuple[_MetricTable, int]]:
+    """The original's metric table and bars, at the base bars and at each timeframe."""
+    original = np.concatenate([frame_to_array(f) for f in frames.values()], axis=1)[None]
+    out = [(model_metrics(original, symbols, first.has_volume), first.n_bars)]
+    for tf in tfs:
+        orig_tf = make_timeframe(first.index, tf.rule)
+        agg = aggregate_assets(original, orig_tf, len(parts))
+        out.append((model_metrics(agg, symbols, first.has_volume), len(orig_tf.index)))
+    return out
+
+
+def _replicates(parts: Sequence[AssetModel], dynamics: _Dynamics, conditioned: bool,
+                length: int, symbols: tuple[str, ...], tfs: Sequence[Timeframe],
+                n_replicates: int) -> list[dict[str, list[np.ndarray]]]:
+    """Metric tables of bootstrap replicates of the original, base bars then each timeframe.
+
+    Drawn in batches sized like the search's, so memory follows one batch at any length.
+    """
+    first = parts[0].components
+    n_rows = first.values.shape[0]
+    fields = 5 if first.has_volume else 4
+    rngs = [np.random.default_rng([i, _SPREAD_SEED]) for i in range(n_replicates)]
+    tables: list[dict[str, list[np.ndarray]]] = [{} for _ in range(1 + len(tfs))]
+    step = batch_size_for(length, fields * len(parts))
+    for lo in range(0, n_replicates, step):
+        chunk = rngs[lo : lo + step]
+        if conditioned:
+            # The conditioned generator's own typical metrics are the reference.
+            idx, _ = sample_regime_indices(dynamics.regimes.labels, dynamics.transition, length,
+                                           dynamics.dependence, chunk, joins=dynamics.joins)
+        else:
+            idx = sample_indices("stationary", n_rows, length, dynamics.dependence, chunk)
+        ohlcv = reconstruct_assets(parts, idx, filtered=False)
+        for table, tf in zip(tables, [None, *tfs], strict=True):
+            agg = ohlcv if tf is None else aggregate_assets(ohlcv, tf, len(parts))
+            for k, v in model_metrics(agg, symbols, first.has_volume).items():
+                table.setdefault(k, []).append(v)
+    return tables
+
+
+def _scorer(ref: _MetricTable, n_ref: int, reps: Mapping[str, list[np.ndarray]], n_obs: int,
+            conditioned: bool, weights: Mapping[str, float] | None, tolerance: float,
+            symbols: tuple[str, ...]) -> FidelityScorer:
+    """The fidelity scorer of one timeframe from its reference and replicate metrics."""
+    reps = {k: np.concatenate(v) for k, v in reps.items()}
+    if conditioned:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN volume metrics
+            ref = {k: np.array([np.nanmedian(v)]) for k, v in reps.items()}
+        n_ref = n_obs
+    return FidelityScorer.from_replicates(
+        {k: float(v[0]) for k, v in ref.items()}, reps,
+        n_obs_reference=n_ref, n_obs=n_obs, weights=weights, tolerance=tolerance,
+        symbols=symbols)
+
+
+def _choose_block(model: GenerationModel, comps: Mapping, method: str, fixed: int | None,
+                  reference: int, n_replicates: int) -> BlockChoice:
+    """The block size of ``model``: the user's, or the pilot's choice (see core.blocks).
+
+    Either way the pilot candidates at the block size in use are kept: they are the preflight's
+    sample of the fidelity distribution. The pilot scales with the fit (a tenth of the
+    replicates per length, 8 to 24), so it stays well under the fit's own cost.
+    """
+    n_pilot = max(8, min(PILOT_CANDIDATES, n_replicates // 10))
+
+    scorer = model.scorer
+    vol_columns = [i for i, name in enumerate(scorer.names)
+                   if name.rpartition(":")[2] in ("vol_clustering", "vol_persistence")]
+
+    def score_at(b: int) -> PilotResult:
+        trial = replace(model, block_size=b)
+        batches = trial.evaluate_first_attempts(PILOT_SEED, 0, n_pilot)
+        scores = np.concatenate([c.scores for c in batches])
+        values = np.concatenate([score_space(c.metrics, scorer.names, trial.length - 1)
+                                 for c in batches])[:, vol_columns]
+        errors = np.abs(np.median(values, axis=0) - scorer.reference[vol_columns]) \
+            / scorer.spread[vol_columns]
+        copied = None
+        if method == "garch":
+            part = trial.parts[0]
+            shares = []
+            for cand in batches:
+                close = np.log(cand.ohlcv[:, :, 3])
+                returns = np.diff(close, axis=1, prepend=np.log(part.start_price))
+                shares.append(copied_share(returns, part.components.log_returns, cand.indices))
+            copied = float(np.median(np.concatenate(shares)))
+        return PilotResult(scores, float(errors.max()) if errors.size else 0.0, copied)
+
+    started = time.perf_counter()
+    if method == "iid" or fixed is not None:
+        b = 1 if method == "iid" else fixed
+        choice = fixed_block_choice(b, reference, method, score_at(b).scores)
+    else:
+        # Fixed-length blocks (circular, moving) take the circular-bootstrap estimate.
+        own = reference if method not in ("circular", "moving") else max(
+            dependence_block_length(c.log_returns, method) for c in comps.values())
+        choice = choose_block_size(score_at, own)
+    per_candidate = (time.perf_counter() - started) / (n_pilot * len(choice.grid))
+    return replace(choice, seconds_per_candidate=per_candidate)
