@@ -39,9 +39,9 @@ from arch.bootstrap import StationaryBootstrap  # noqa: E402
 
 from benchmarks.reference import reference_metrics  # noqa: E402
 from pipeline import load_sample  # noqa: E402
-from pipeline.core.fit import fit_model  # noqa: E402
 from pipeline.core.reconstruction import reconstruct  # noqa: E402
 from pipeline.core.sampler import DEFAULT_BATCH_SIZE  # noqa: E402
+from pipeline.factory import fit_model  # noqa: E402
 
 
 def rate(func, seconds: float) -> float:

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.reference import make_intraday  # noqa: E402
 from pipeline import load_sample  # noqa: E402
-from pipeline.core.fit import fit_model  # noqa: E402
+from pipeline.factory import fit_model  # noqa: E402
 from pipeline.io.writers import OutputStore  # noqa: E402
 from pipeline.runner.tasks import search_task  # noqa: E402
 

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from distributed import Client, LocalCluster  # noqa: E402
 
 from pipeline import load_sample  # noqa: E402
-from pipeline.core.fit import fit_model  # noqa: E402
 from pipeline.core.sampler import search_attempts  # noqa: E402
+from pipeline.factory import fit_model  # noqa: E402
 from pipeline.io.writers import OutputStore  # noqa: E402
 from pipeline.runner.coordinator import run_pipeline  # noqa: E402
 from pipeline.runner.tasks import search_task  # noqa: E402

@@ -49,7 +49,6 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.docs_block import write_block  # noqa: E402
 from pipeline import load_sample  # noqa: E402
-from pipeline.core.fit import fit_model  # noqa: E402
 from pipeline.core.generators import METHODS  # noqa: E402
 from pipeline.core.metrics import compute_metrics_batch  # noqa: E402
 from pipeline.evaluation import (  # noqa: E402
@@ -57,6 +56,7 @@ from pipeline.evaluation import (  # noqa: E402
     gaussian_random_walk,
     verbatim_share,
 )
+from pipeline.factory import fit_model  # noqa: E402
 
 THRESHOLD = 90.0
 

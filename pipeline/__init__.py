@@ -25,7 +25,6 @@ to_backtest_frame, iter_run_frames
 
 from importlib.metadata import PackageNotFoundError, version
 
-from pipeline.core.fit import fit_model
 from pipeline.core.metrics import METRIC_NAMES, compute_metrics, compute_metrics_batch
 from pipeline.core.preflight import Preflight
 from pipeline.core.scoring import DEFAULT_WEIGHTS
@@ -40,7 +39,7 @@ from pipeline.errors import (
     SMEWarning,
     SuspectDataWarning,
 )
-from pipeline.factory import StreamedScenario, SyntheticDataFactory, SyntheticSeries
+from pipeline.factory import StreamedScenario, SyntheticDataFactory, SyntheticSeries, fit_model
 from pipeline.io.assets import align_assets, load_assets
 from pipeline.io.inspect import ReadReport
 from pipeline.io.readers import inspect_ohlcv, load_ohlcv, load_sample

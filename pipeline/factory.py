@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipeline.core.fit import fit_model, frame_to_array
+from pipeline.core.fit import fit_generation_model, frame_to_array
 from pipeline.core.preflight import Preflight, preflight
-from pipeline.core.sampler import model_metrics, search_attempts
+from pipeline.core.sampler import GenerationModel, model_metrics, search_attempts
 from pipeline.core.scoring import DEFAULT_TOLERANCE
+from pipeline.core.settings import GenerationSettings
 from pipeline.core.timeframes import aggregate_frame
 from pipeline.errors import (
     ConfigError,
@@ -27,15 +28,42 @@ from pipeline.errors import (
 )
 from pipeline.io.assets import align_assets
 from pipeline.io.readers import load_ohlcv
+from pipeline.runner.config import validate_settings
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",
     "SyntheticDataFactory",
     "StreamedScenario",
     "SyntheticSeries",
+    "fit_model",
 ]
 
 DEFAULT_MAX_ATTEMPTS = 200
+
+
+def fit_model(data, **settings) -> GenerationModel:
+    """Fit the generation model of validated OHLCV input (what the factory is built on).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or mapping of str to DataFrame
+        Validated OHLCV input (see :func:`pipeline.load_ohlcv`), or several assets with the same
+        timestamps (see :func:`pipeline.align_assets`).
+    **settings
+        The fields of :class:`~pipeline.core.settings.GenerationSettings` (``method``,
+        ``block_size``, ``length``, ``start_price``, ``garch``, ``regime``, ``timeframes``,
+        ``weights``, ``tolerance``, ``n_replicates``), validated like a YAML config's.
+
+    Returns
+    -------
+    GenerationModel
+
+    Raises
+    ------
+    ConfigError
+        A bad setting, or one the input cannot support.
+    """
+    return fit_generation_model(data, validate_settings(settings, "fit_model"))
 
 
 @dataclass(frozen=True)
@@ -146,9 +174,24 @@ class SyntheticDataFactory:
         ``{"vol": "garch" | "gjr" | "egarch", "dist": "normal" | "t" | "skewt"}``.
     regime : mapping, optional
         ``{"labels": "markov" | "quantile", "n_regimes": 2, "condition": "high_volatility",
-        "share": 0.8, "duration_factor": 1.0}``; see :func:`fit_model`.
+        "share": 0.8, "duration_factor": 1.0}``; see :class:`~pipeline.core.settings.RegimeOptions`.
     timeframes : sequence of str, optional
         Higher timeframes scored with each series, e.g. ``["1h", "1D"]``.
+
+    Attributes
+    ----------
+    settings : GenerationSettings
+        The settings above, validated by the same models as a YAML config or a REST request.
+    model : GenerationModel
+        The fitted model.
+
+    Raises
+    ------
+    ConfigError
+        A bad setting (named as in a YAML config, e.g. ``generation.block_size``), or one the
+        input cannot support.
+    InputDataError
+        Input that cannot be read or validated.
 
     Examples
     --------
@@ -172,23 +215,18 @@ class SyntheticDataFactory:
         regime: Mapping | None = None,
         timeframes: Sequence[str] = (),
     ) -> None:
+        #: The validated settings (:class:`~pipeline.core.settings.GenerationSettings`).
+        self.settings: GenerationSettings = validate_settings(
+            {"method": method, "block_size": block_size, "length": length,
+             "start_price": start_price, "weights": weights, "tolerance": tolerance,
+             "garch": garch, "regime": regime, "timeframes": timeframes},
+            "SyntheticDataFactory")
         if isinstance(data, Mapping):
             self.frame = align_assets({k: load_ohlcv(v) for k, v in data.items()})
         else:
             self.frame = load_ohlcv(data)
         self.seed = _root_seed(seed)
-        self.model = fit_model(
-            self.frame,
-            method=method,
-            block_size=block_size,
-            length=length,
-            start_price=start_price,
-            weights=weights,
-            tolerance=tolerance,
-            garch=garch,
-            regime=regime,
-            timeframes=timeframes,
-        )
+        self.model = fit_generation_model(self.frame, self.settings)
 
     @property
     def reference_metrics(self) -> pd.Series:

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from pipeline import load_sample
-from pipeline.core.fit import fit_model
 from pipeline.evaluation import (
     DISTINGUISHABLE,
     NOT_DISTINGUISHABLE,
@@ -20,6 +19,7 @@ from pipeline.evaluation import (
     gaussian_random_walk,
     purged_folds,
 )
+from pipeline.factory import fit_model
 
 W = 24
 SMALL = {"max_train": 600, "max_test": 300}  # windows per class: enough, and fast

@@ -269,8 +269,8 @@ def test_output_index_continues_intraday_frequency():
 
 
 def test_daily_cycle_is_found_only_where_the_size_of_returns_has_one():
-    from pipeline.core.fit import fit_model
     from pipeline.core.generators import daily_cycle
+    from pipeline.factory import fit_model
 
     rng = np.random.default_rng(4)
     n = 24 * 120

@@ -23,9 +23,10 @@ import requests
 from pipeline import SyntheticDataFactory, load_ohlcv
 from pipeline.cli import main
 from pipeline.core.blocks import dependence_block_length, politis_white_block_length
-from pipeline.core.fit import check_settings, fit_model
+from pipeline.core.fit import check_settings
 from pipeline.core.generators import METHODS
 from pipeline.errors import ConfigError, InputDataError, MissingVolumeWarning
+from pipeline.factory import fit_model
 from pipeline.io.limits import (
     LIBRARY_LIMITS,
     SERVER_LIMITS,

@@ -227,7 +227,7 @@ def test_a_candidates_metrics_do_not_depend_on_its_batch():
     """Bit-for-bit: reproducibility on any number of workers rests on this."""
     import arch.data.sp500
 
-    from pipeline.core.fit import fit_model
+    from pipeline.factory import fit_model
 
     frame = arch.data.sp500.load()[["Open", "High", "Low", "Close", "Volume"]].astype(float)
     model = fit_model(frame, n_replicates=32)

@@ -15,7 +15,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 import pipeline.core.fit as fit_module
 from benchmarks.reference import make_intraday
 from pipeline import SyntheticDataFactory, load_sample
-from pipeline.core.fit import fit_model
 from pipeline.core.garch import fit_garch, simulate_garch
 from pipeline.core.regimes import (
     condition_transition,
@@ -27,6 +26,7 @@ from pipeline.core.regimes import (
 from pipeline.core.sampler import batch_size_for, search_attempts
 from pipeline.core.timeframes import aggregate, aggregate_frame, make_timeframe
 from pipeline.errors import ConfigError, InputDataError, SMEWarning
+from pipeline.factory import fit_model
 from pipeline.io.assets import align_assets, load_assets
 
 

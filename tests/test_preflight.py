@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.core.fit import fit_model
 from pipeline.core.preflight import estimate, preflight, rerun_threshold
 from pipeline.core.sampler import search_attempts, still_accepted
+from pipeline.factory import fit_model
 from pipeline.io.readers import load_sample
 from pipeline.runner.cluster import planned_threads
 from pipeline.runner.config import ClusterConfig

@@ -536,7 +536,7 @@ def test_timeframe_section_sets_each_timeframe_next_to_the_base(which, request, 
 def test_two_sample_test_runs_on_iid_resampled_series():
     """iid resampling copies single bars: they must not pin windows to held-out history (which
     left no usable windows at all), and the classifier must tell such series apart."""
-    from pipeline.core.fit import fit_model
+    from pipeline.factory import fit_model
 
     sp500 = load_sample("sp500")
     iid = fit_model(sp500, method="iid", n_replicates=20).generate(3, range(10), [0] * 10)

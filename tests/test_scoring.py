@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from pipeline.core.fit import fit_model
 from pipeline.core.metrics import compute_metrics_batch
 from pipeline.core.scoring import DEFAULT_WEIGHTS, resolve_weights
 from pipeline.errors import ConfigError
+from pipeline.factory import fit_model
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,6 @@ from pipeline.core.blocks import (
 )
 from pipeline.core.garch import GarchFit, fit_garch, volume_elasticity
 from pipeline.core.generators import (
-    METHODS,
     BlockJoins,
     bar_phases,
     daily_cycle,
@@ -52,19 +51,16 @@ from pipeline.core.sampler import (
     model_metrics,
     reconstruct_assets,
 )
-from pipeline.core.scoring import DEFAULT_TOLERANCE, FidelityScorer, score_space
+from pipeline.core.scoring import FidelityScorer, score_space
+from pipeline.core.settings import GenerationSettings, RegimeOptions
 from pipeline.core.timeframes import Timeframe, aggregate_assets, make_timeframe
 from pipeline.errors import ConfigError
 
 __all__ = [
-    "DEFAULT_REPLICATES",
     "check_settings",
-    "fit_model",
+    "fit_generation_model",
     "frame_to_array",
 ]
-
-#: Bootstrap replicates of the original used to measure each metric's sampling spread.
-DEFAULT_REPLICATES = 256
 #: Root of the replicates' random streams: fixed, so one input always gets the same scorer.
 _SPREAD_SEED = 0x5ED5_BEAD
 
@@ -73,19 +69,6 @@ def frame_to_array(frame: pd.DataFrame) -> np.ndarray:
     """An OHLCV frame as a ``(length, fields)`` float array (Volume included when present)."""
     cols = ["Open", "High", "Low", "Close"] + (["Volume"] if "Volume" in frame.columns else [])
     return frame[cols].to_numpy(dtype=float)
-
-
-GARCH_OPTIONS = {"vol": "garch", "dist": "normal"}
-REGIME_OPTIONS = {"labels": "markov", "n_regimes": 2, "window": 21, "condition": None,
-                  "share": None, "duration_factor": 1.0}
-
-
-def _options(name: str, given: Mapping | None, defaults: dict) -> dict:
-    unknown = sorted(set(given or {}) - set(defaults))
-    if unknown:
-        raise ConfigError(f"generation.{name}: unknown key(s) {unknown}; allowed: "
-                          f"{', '.join(defaults)}")
-    return {**defaults, **dict(given or {})}
 
 
 def _as_assets(frame) -> dict[str, pd.DataFrame]:
@@ -132,8 +115,10 @@ def check_settings(
     ----------
     index : pandas.DatetimeIndex
         The input's timestamps (of the aligned assets for several).
-    method, block_size, length, regime, timeframes
-        As for :func:`fit_model`.
+    method, block_size, length, timeframes
+        As in :class:`~pipeline.core.settings.GenerationSettings`.
+    regime : mapping, optional
+        The fields of :class:`~pipeline.core.settings.RegimeOptions` (defaults where left out).
     n_bars : int, optional
         Bars of the input, when ``index`` is empty (a frame without timestamps).
 
@@ -151,9 +136,9 @@ def check_settings(
             check_block_size(block_size, n_returns)
         except ConfigError as exc:
             raise ConfigError(f"generation.{exc}") from None
-    opts = _options("regime", regime, REGIME_OPTIONS)
-    window = opts["window"]
-    if method == "regime" and opts["labels"] == "quantile" and not 2 <= window <= n_returns // 4:
+    opts = RegimeOptions(**dict(regime or {}))
+    window = opts.window
+    if method == "regime" and opts.labels == "quantile" and not 2 <= window <= n_returns // 4:
         raise ConfigError(f"generation.regime.window: {window} bars is too long for the input's "
                           f"{n_returns} returns; use 2 to {n_returns // 4}")
     length = len(index) if length is None else int(length)
@@ -166,78 +151,60 @@ def check_settings(
             make_timeframe(out, rule)
 
 
-def fit_model(
-    frame,
-    *,
-    method: str = "stationary",
-    block_size: int | str = "auto",
-    length: int | None = None,
-    start_price: float | None = None,
-    weights: Mapping[str, float] | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
-    n_replicates: int = DEFAULT_REPLICATES,
-    garch: Mapping | None = None,
-    regime: Mapping | None = None,
-    timeframes: Sequence[str] = (),
-) -> GenerationModel:
-    """Preprocess a validated OHLCV frame and fit the fidelity scorer.
+def fit_generation_model(data, settings: GenerationSettings) -> GenerationModel:
+    """Preprocess validated OHLCV input and fit the generation model and its fidelity scorer.
 
     Parameters
     ----------
-    frame : pandas.DataFrame or mapping of str to DataFrame
+    data : pandas.DataFrame or mapping of str to DataFrame
         Validated OHLCV input (see :func:`pipeline.load_ohlcv`), or several assets with the same
         timestamps (see :func:`pipeline.align_assets`).
-    method : {"stationary", "circular", "moving", "iid", "garch", "regime"}
-    block_size : "auto" or int
-        ``"auto"``: the shortest of a few lengths up to the input's dependence length whose
+    settings : GenerationSettings
+        Validated settings (see :mod:`pipeline.core.settings`). With ``block_size="auto"`` the
+        block size is the shortest of a few lengths up to the input's dependence length whose
         pilot candidates score within a point of the best (see :mod:`pipeline.core.blocks`;
         for ``garch`` the blocks are of standardized residuals, for ``regime`` of each
         regime's rows). The choice and its evidence are ``model.block_choice``.
-    length : int, optional
-        Bars per synthetic series; default the input's length.
-    start_price : float, optional
-        Close before the first synthetic bar; default the input's first close (one series only).
-    weights : mapping, optional
-        Overrides of :data:`pipeline.core.scoring.DEFAULT_WEIGHTS` and ``CROSS_WEIGHTS``.
-    tolerance : float
-        ``tau`` of the similarity map.
-    n_replicates : int
-        Bootstrap replicates of the original that measure the metrics' spreads.
-    garch : mapping, optional
-        ``vol`` (``garch``, ``gjr``, ``egarch``) and ``dist`` (``normal``, ``t``, ``skewt``) of
-        the ``garch`` method.
-    regime : mapping, optional
-        ``labels`` (``markov``, ``quantile``), ``n_regimes``, ``window`` and, to condition,
-        ``condition`` (``high_volatility``, ``low_volatility`` or a regime number) with
-        ``share`` and/or ``duration_factor``; for the ``regime`` method.
-    timeframes : sequence of str
-        Higher timeframes (pandas frequencies) delivered and scored with each series.
 
     Returns
     -------
     GenerationModel
 
+    Raises
+    ------
+    ConfigError
+        Settings the input cannot support (:func:`check_settings`), a ``start_price`` for
+        several assets, assets that are not aligned.
+    InputDataError
+        Input without movement, a GARCH fit that fails or is not stationary, a regime
+        labelling that fails.
+
     Notes
     -----
     The spreads come from stationary-bootstrap replicates with the input's dependence length as
-    mean block whatever ``method`` and ``block_size`` are, so every method is scored by the same
+    mean block whatever the method and block size are, so every method is scored by the same
     yardstick; the assets of a multi-asset model share each replicate's indices. A
     *conditioned* regime model is the exception: its scenarios are meant to differ from the
     original, so its reference is the median of the conditioned generator's own replicates
     (``model.reference == "conditioned"``).
     """
-    garch_opts, regime_opts = _check_options(method, garch, regime)
-    frames = _as_assets(frame)
+    frames = _as_assets(data)
     multi = "" not in frames
     comps = {k: preprocess(f) for k, f in frames.items()}
     first = next(iter(comps.values()))
-    length = first.n_bars if length is None else length
-    start_price = _check_numbers(first, multi, length, start_price, tolerance, n_replicates)
-    check_settings(first.index, method=method, block_size=block_size, length=length,
-                   regime=regime_opts, timeframes=timeframes, n_bars=first.n_bars)
+    length = first.n_bars if settings.length is None else settings.length
+    if length < 200:
+        raise ConfigError(f"length: expected an integer >= 200 (bars per series), got {length!r}")
+    if multi and settings.start_price is not None:
+        raise ConfigError("start_price: applies to one series; each asset of a multi-asset "
+                          "input starts from its own first close")
+    check_settings(first.index, method=settings.method, block_size=settings.block_size,
+                   length=length, regime=asdict(settings.regime),
+                   timeframes=settings.timeframes, n_bars=first.n_bars)
     index = output_index(first.index, length)
-    tfs = [make_timeframe(index, rule) for rule in dict.fromkeys(timeframes)]
-    dynamics = _fit_dynamics(comps, method, block_size, garch_opts, regime_opts)
+    tfs = [make_timeframe(index, rule) for rule in dict.fromkeys(settings.timeframes)]
+    dynamics = _fit_dynamics(comps, settings)
+    start_price = first.start_price if settings.start_price is None else settings.start_price
     parts = tuple(
         AssetModel(symbol=k, components=c,
                    start_price=float(start_price) if not multi else c.start_price,
@@ -247,17 +214,18 @@ def fit_model(
         for k, c in comps.items()
     )
     symbols = tuple(frames) if multi else ()
-    conditioned = regime_opts["condition"] is not None
+    conditioned = settings.regime.conditioned
     references = _references(frames, first, parts, symbols, tfs)
-    replicates = _replicates(parts, dynamics, conditioned, length, symbols, tfs, n_replicates)
+    replicates = _replicates(parts, dynamics, conditioned, length, symbols, tfs,
+                             settings.n_replicates)
     main, *tf_scorers = (
-        _scorer(ref, n_ref - 1, reps, n_obs - 1, conditioned, weights, tolerance, symbols)
+        _scorer(ref, n_ref - 1, reps, n_obs - 1, conditioned, settings, symbols)
         for (ref, n_ref), reps, n_obs in zip(
             references, replicates, [length, *(len(tf.index) for tf in tfs)], strict=True)
     )
     model = GenerationModel(
         parts=parts,
-        method=method,
+        method=settings.method,
         block_size=dynamics.dependence if dynamics.fixed_block is None else dynamics.fixed_block,
         length=length,
         scorer=main,
@@ -268,45 +236,9 @@ def fit_model(
         reference="conditioned" if conditioned else "original",
         joins=dynamics.joins,
     )
-    choice = _choose_block(model, comps, method, dynamics.fixed_block, dynamics.dependence,
-                           n_replicates)
+    choice = _choose_block(model, comps, settings.method, dynamics.fixed_block,
+                           dynamics.dependence, settings.n_replicates)
     return replace(model, block_size=choice.block_size, block_choice=choice)
-
-
-def _check_options(method: str, garch: Mapping | None, regime: Mapping | None
-                   ) -> tuple[dict, dict]:
-    """The method's GARCH and regime options with their defaults, refused when inconsistent."""
-    if method not in METHODS:
-        raise ConfigError(f"method: unknown method {method!r}; allowed: {', '.join(METHODS)}")
-    garch_opts = _options("garch", garch, GARCH_OPTIONS)
-    regime_opts = _options("regime", regime, REGIME_OPTIONS)
-    conditioned = regime_opts["condition"] is not None
-    if (regime_opts["share"] is not None or regime_opts["duration_factor"] != 1.0) \
-            and not conditioned:
-        raise ConfigError("generation.regime: share and duration_factor need a condition "
-                          "(high_volatility, low_volatility or a regime number)")
-    if conditioned and method != "regime":
-        raise ConfigError(f"generation.regime.condition needs method: regime (got {method!r})")
-    return garch_opts, regime_opts
-
-
-def _check_numbers(first: Components, multi: bool, length, start_price, tolerance,
-                   n_replicates) -> float:
-    """Refuse a bad length, start price, tolerance or replicate count; the start price in use."""
-    if isinstance(length, bool) or not isinstance(length, int | np.integer) or length < 200:
-        raise ConfigError(f"length: expected an integer >= 200 (bars per series), got {length!r}")
-    if multi and start_price is not None:
-        raise ConfigError("start_price: applies to one series; each asset of a multi-asset "
-                          "input starts from its own first close")
-    if start_price is None:
-        start_price = first.start_price
-    if not (isinstance(start_price, int | float) and np.isfinite(start_price) and start_price > 0):
-        raise ConfigError(f"start_price: expected a positive number, got {start_price!r}")
-    if not (np.isfinite(tolerance) and tolerance > 0):
-        raise ConfigError(f"tolerance: expected a positive number, got {tolerance!r}")
-    if n_replicates < 20:
-        raise ConfigError(f"n_replicates: at least 20 are needed, got {n_replicates}")
-    return start_price
 
 
 @dataclass(frozen=True)
@@ -324,17 +256,17 @@ class _Dynamics:
     transition: np.ndarray | None
 
 
-def _fit_dynamics(comps: Mapping[str, Components], method: str, block_size: int | str,
-                  garch_opts: Mapping, regime_opts: Mapping) -> _Dynamics:
+def _fit_dynamics(comps: Mapping[str, Components], settings: GenerationSettings) -> _Dynamics:
     """Fit what carries the input's time dependence: GARCH filter, joins and regimes."""
+    method, garch, regime = settings.method, settings.garch, settings.regime
     first = next(iter(comps.values()))
     n_rows = first.values.shape[0]
     # Intraday bars keep the daily cycle: joins land in the same slot of the day, and the
     # GARCH filter is fitted to returns with that cycle divided out.
     row_phase = daily_cycle(first.index, first.log_returns)
-    fits = {k: fit_garch(c.log_returns, garch_opts["vol"], garch_opts["dist"], phase=row_phase)
+    fits = {k: fit_garch(c.log_returns, garch.vol, garch.dist, phase=row_phase)
             if method == "garch" else None for k, c in comps.items()}
-    fixed_block = None if method == "iid" else check_block_size(block_size, n_rows)
+    fixed_block = None if method == "iid" else check_block_size(settings.block_size, n_rows)
     # The dependence length: the yardstick's block (spreads, conditioned reference) for every
     # method, the regimes' time scale, and the longest block the pilot tries. The longest any
     # asset needs wins.
@@ -352,14 +284,13 @@ def _fit_dynamics(comps: Mapping[str, Components], method: str, block_size: int 
     regimes = transition = None
     if method == "regime":
         # Regimes of a multi-asset input are those of its first asset.
-        regimes = label_regimes(first.log_returns, regime_opts["labels"],
-                                regime_opts["n_regimes"], regime_opts["window"],
-                                smooth=dep_length)
+        regimes = label_regimes(first.log_returns, regime.labels, regime.n_regimes,
+                                regime.window, smooth=dep_length)
         transition = regimes.transition
-        if regime_opts["condition"] is not None:
+        if regime.conditioned:
             transition = condition_transition(
-                transition, regime_opts["condition"], share=regime_opts["share"],
-                duration_factor=float(regime_opts["duration_factor"]))
+                transition, regime.condition, share=regime.share,
+                duration_factor=float(regime.duration_factor))
     return _Dynamics(fits, fixed_block, dep_length, joins, regimes, transition)
 
 
@@ -414,8 +345,8 @@ def _replicates(parts: Sequence[AssetModel], dynamics: _Dynamics, conditioned: b
 
 
 def _scorer(ref: _MetricTable, n_ref: int, reps: Mapping[str, list[np.ndarray]], n_obs: int,
-            conditioned: bool, weights: Mapping[str, float] | None, tolerance: float,
-            symbols: tuple[str, ...]) -> FidelityScorer:
+            conditioned: bool, settings: GenerationSettings, symbols: tuple[str, ...]
+            ) -> FidelityScorer:
     """The fidelity scorer of one timeframe from its reference and replicate metrics."""
     reps = {k: np.concatenate(v) for k, v in reps.items()}
     if conditioned:
@@ -425,8 +356,8 @@ def _scorer(ref: _MetricTable, n_ref: int, reps: Mapping[str, list[np.ndarray]],
         n_ref = n_obs
     return FidelityScorer.from_replicates(
         {k: float(v[0]) for k, v in ref.items()}, reps,
-        n_obs_reference=n_ref, n_obs=n_obs, weights=weights, tolerance=tolerance,
-        symbols=symbols)
+        n_obs_reference=n_ref, n_obs=n_obs, weights=settings.weights,
+        tolerance=settings.tolerance, symbols=symbols)
 
 
 def _choose_block(model: GenerationModel, comps: Mapping, method: str, fixed: int | None,

@@ -20,6 +20,13 @@ from pipeline.core.garch import GARCH_DISTS, GARCH_VOLS
 from pipeline.core.generators import METHODS
 from pipeline.core.regimes import REGIME_LABELLINGS
 from pipeline.core.scoring import DEFAULT_TOLERANCE, resolve_weights
+from pipeline.core.settings import (
+    DEFAULT_REPLICATES,
+    SETTING_NAMES,
+    GarchOptions,
+    GenerationSettings,
+    RegimeOptions,
+)
 from pipeline.core.timeframes import check_rule
 from pipeline.errors import ConfigError
 
@@ -34,6 +41,7 @@ __all__ = [
     "OutputConfig",
     "RunConfig",
     "load_config",
+    "validate_settings",
     "apply_overrides",
     "parse_yaml",
     "MAX_YAML_NODES",
@@ -162,7 +170,8 @@ class GenerationConfig(_Model):
     min_fidelity: float = Field(90.0, ge=0, le=100, description="Acceptance threshold, percent.")
     max_attempts: int = Field(200, ge=1, le=1_000_000, description="Candidates per scenario at most.")
     seed: int = Field(42, ge=0, lt=2**63, description="Root seed of the run.")
-    start_price: float | None = Field(None, gt=0, description="Close before the first bar.")
+    start_price: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Close before the first bar.")
     allow_partial: bool = Field(
         False, description="Finish with the scenarios that passed instead of failing."
     )
@@ -200,8 +209,9 @@ class ScoringConfig(_Model):
     """How the fidelity score weighs the metrics."""
 
     weights: dict[str, float] = Field(default_factory=dict, description="Metric weight overrides.")
-    tolerance: float = Field(DEFAULT_TOLERANCE, gt=0, description="Spreads at which similarity is e^-1/2.")
-    n_replicates: int = Field(256, ge=20, le=100_000, description="Bootstrap replicates for spreads.")
+    tolerance: float = Field(DEFAULT_TOLERANCE, gt=0, allow_inf_nan=False,
+                             description="Spreads at which similarity is e^-1/2.")
+    n_replicates: int = Field(DEFAULT_REPLICATES, ge=20, le=100_000, description="Bootstrap replicates for spreads.")
 
     @field_validator("weights")
     @classmethod
@@ -262,6 +272,16 @@ class RunConfig(_Model):
     output: OutputConfig = Field(default_factory=OutputConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     report: bool = Field(False, description="Write an HTML fidelity report at the end.")
+
+    def settings(self) -> GenerationSettings:
+        """The generation and scoring settings as the core's fit takes them."""
+        gen, scoring = self.generation, self.scoring
+        return GenerationSettings(
+            method=gen.method, block_size=gen.block_size, length=gen.length,
+            start_price=gen.start_price, garch=GarchOptions(**gen.garch.model_dump()),
+            regime=RegimeOptions(**gen.regime.model_dump()), timeframes=tuple(gen.timeframes),
+            weights=dict(scoring.weights), tolerance=scoring.tolerance,
+            n_replicates=scoring.n_replicates)
 
     def fingerprint(self, input_hash: str) -> str:
         """Hash of everything that decides the run's outputs (not where or how fast it runs).
@@ -363,14 +383,25 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: the YAML is nested too deeply") from None
 
 
-def _format_errors(exc: ValidationError, source: str) -> ConfigError:
+def _format_errors(exc: ValidationError, source: str, *, keywords: bool = False) -> ConfigError:
+    """One ConfigError naming every bad key of a pydantic error.
+
+    ``keywords``: the settings came as Python keyword arguments, so an unknown key is named
+    inside the mapping that holds it (``generation.garch: unknown key 'p'``), the argument the
+    caller has to fix.
+    """
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
             model = _model_at(err["loc"][:-1])
             allowed = ", ".join(model.model_fields) if model else "see configs/default.yaml"
-            lines.append(f"{key}: unknown key; allowed keys here: {allowed}")
+            if keywords:
+                parent = ".".join(str(p) for p in err["loc"][:-1])
+                key = f"{parent}: unknown key {err['loc'][-1]!r}"
+            else:
+                key = f"{key}: unknown key"
+            lines.append(f"{key}; allowed keys here: {allowed}")
         else:
             msg = err["msg"].removeprefix("Value error, ")
             got = err.get("input")
@@ -378,6 +409,47 @@ def _format_errors(exc: ValidationError, source: str) -> ConfigError:
             lines.append(f"{key}: {msg}{shown}")
     where = f" in {source}" if source else ""
     return ConfigError(f"invalid configuration{where}:\n  " + "\n  ".join(lines))
+
+
+#: Settings of the ``scoring`` section; the others are of ``generation``.
+_SCORING_SETTINGS = ("weights", "tolerance", "n_replicates")
+
+
+def validate_settings(options: Mapping[str, Any], source: str = "the settings"
+                      ) -> GenerationSettings:
+    """Validate Python keyword settings by the config's own models and build the settings.
+
+    The Python API (:class:`~pipeline.factory.SyntheticDataFactory`,
+    :func:`~pipeline.factory.fit_model`) takes the settings as keyword arguments; they are
+    checked here by the same pydantic models as a YAML config or a REST request, so each
+    setting is refused with the same key and reason wherever it comes from.
+
+    Parameters
+    ----------
+    options : mapping
+        Settings by their names in :class:`~pipeline.core.settings.GenerationSettings`
+        (``garch`` and ``regime`` as mappings); None means the default.
+    source : str
+        What the settings were given to, for the error message.
+
+    Raises
+    ------
+    ConfigError
+        An unknown setting, or bad values; the message names every bad key.
+    """
+    unknown = sorted(set(options) - set(SETTING_NAMES))
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting(s) {unknown}; allowed: "
+                          f"{', '.join(SETTING_NAMES)}")
+    given = {k: v for k, v in options.items() if v is not None}
+    sections = {
+        "generation": {k: v for k, v in given.items() if k not in _SCORING_SETTINGS},
+        "scoring": {k: v for k, v in given.items() if k in _SCORING_SETTINGS},
+    }
+    try:
+        return RunConfig.model_validate(sections).settings()
+    except ValidationError as exc:
+        raise _format_errors(exc, source, keywords=True) from None
 
 
 def _model_at(loc: Sequence[Any]) -> type[BaseModel] | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.core.fit import fit_model
+from pipeline.core.fit import fit_generation_model
 from pipeline.core.sampler import GenerationModel
 from pipeline.io.assets import load_assets
 from pipeline.io.readers import load_ohlcv, load_sample
@@ -75,19 +75,7 @@ def fitted_model(frame: pd.DataFrame | dict[str, pd.DataFrame], config: RunConfi
                 return model
         except Exception:  # noqa: BLE001 - a damaged cache entry is refitted, not fatal
             pass
-    model = fit_model(
-        frame,
-        method=gen.method,
-        block_size=gen.block_size,
-        length=gen.length,
-        start_price=gen.start_price,
-        weights=sc.weights,
-        tolerance=sc.tolerance,
-        n_replicates=sc.n_replicates,
-        garch=gen.garch.model_dump(),
-        regime=gen.regime.model_dump(),
-        timeframes=gen.timeframes,
-    )
+    model = fit_generation_model(frame, config.settings())
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
