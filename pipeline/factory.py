@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipeline.core.assets import Assets
 from pipeline.core.fit import fit_generation_model, frame_to_array
 from pipeline.core.preflight import Preflight, preflight
 from pipeline.core.sampler import GenerationModel, model_metrics, search_attempts
@@ -63,7 +64,7 @@ def fit_model(data, **settings) -> GenerationModel:
     ConfigError
         A bad setting, or one the input cannot support.
     """
-    return fit_generation_model(data, validate_settings(settings, "fit_model"))
+    return fit_generation_model(Assets.of(data), validate_settings(settings, "fit_model"))
 
 
 @dataclass(frozen=True)
@@ -125,18 +126,12 @@ class SyntheticSeries(list):
 
     def timeframe(self, rule: str) -> list:
         """Every series aggregated to ``rule`` (exactly; see :mod:`pipeline.core.timeframes`)."""
-        out = []
-        for item in self:
-            if isinstance(item, pd.DataFrame):
-                out.append(aggregate_frame(item, rule))
-            else:
-                out.append({k: aggregate_frame(f, rule) for k, f in item.items()})
-        return out
+        return [Assets.of(item).map(lambda f: aggregate_frame(f, rule)).unwrap() for item in self]
 
     def __repr__(self) -> str:
         if not len(self):
             return "SyntheticSeries([])"
-        first = self[0] if isinstance(self[0], pd.DataFrame) else next(iter(self[0].values()))
+        first = Assets.of(self[0]).first
         return (
             f"SyntheticSeries(n={len(self)}, length={len(first)}, fidelity "
             f"min={self.scores.min():.1f} median={np.median(self.scores):.1f} "
@@ -180,6 +175,10 @@ class SyntheticDataFactory:
 
     Attributes
     ----------
+    frame : DataFrame or dict of str to DataFrame
+        The validated input: one frame, or ``{symbol: frame}`` aligned for several assets.
+    assets : Assets
+        The same as :class:`~pipeline.core.assets.Assets`, as the fit takes it.
     settings : GenerationSettings
         The settings above, validated by the same models as a YAML config or a REST request.
     model : GenerationModel
@@ -221,12 +220,17 @@ class SyntheticDataFactory:
              "start_price": start_price, "weights": weights, "tolerance": tolerance,
              "garch": garch, "regime": regime, "timeframes": timeframes},
             "SyntheticDataFactory")
-        if isinstance(data, Mapping):
-            self.frame = align_assets({k: load_ohlcv(v) for k, v in data.items()})
-        else:
-            self.frame = load_ohlcv(data)
+        #: The validated input (:class:`~pipeline.core.assets.Assets`).
+        self.assets = Assets.of(
+            align_assets({k: load_ohlcv(v) for k, v in data.items()})
+            if isinstance(data, Mapping) else load_ohlcv(data))
         self.seed = _root_seed(seed)
-        self.model = fit_generation_model(self.frame, self.settings)
+        self.model = fit_generation_model(self.assets, self.settings)
+
+    @property
+    def frame(self) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """The validated input: one frame, or ``{symbol: frame}`` aligned for several assets."""
+        return self.assets.unwrap()
 
     @property
     def reference_metrics(self) -> pd.Series:
@@ -411,7 +415,7 @@ class SyntheticDataFactory:
 
     def _item(self, ohlcv: np.ndarray) -> pd.DataFrame | dict[str, pd.DataFrame]:
         """One accepted array as what the factory hands out: a frame, or ``{symbol: frame}``."""
-        return self.model.to_frames(ohlcv) if self.model.symbols else self.model.to_frame(ohlcv)
+        return self.model.to_assets(ohlcv).unwrap()
 
     def _metrics_of(self, item) -> tuple[dict[str, np.ndarray], int]:
         """Validate one frame (or ``{symbol: frame}``) and compute its metric table."""
@@ -456,8 +460,7 @@ class SyntheticDataFactory:
                                          n_obs=n - 1)
 
     def __repr__(self) -> str:
-        rows = len(next(iter(self.frame.values()))) if isinstance(self.frame, dict) \
-            else len(self.frame)
+        rows = len(self.assets.first)
         assets = f", assets={list(self.symbols)}" if self.symbols else ""
         return (
             f"SyntheticDataFactory(rows={rows}, method={self.method!r}, "

@@ -296,7 +296,7 @@ def _reload_input(manifest: dict) -> pd.DataFrame | dict[str, pd.DataFrame]:
     else:
         where = repr(cfg.input.path)
     try:
-        frame = load_input(cfg)
+        assets = load_input(cfg)
     except (InputDataError, OSError) as exc:
         raise InputDataError(
             f"the run's input {where} cannot be read from here ({exc}); run the report from "
@@ -305,12 +305,12 @@ def _reload_input(manifest: dict) -> pd.DataFrame | dict[str, pd.DataFrame]:
                else "")
         ) from exc
     expected = manifest.get("input", {}).get("content_sha256")
-    if expected and content_hash(frame) != expected:
+    if expected and content_hash(assets) != expected:
         raise InputDataError(
             f"the run's input {where} has changed since the run (content hash differs); pass "
             "the original frame as original="
         )
-    return frame
+    return assets.unwrap()
 
 
 def _read_series(store: OutputStore, entry: Mapping) -> pd.DataFrame:
@@ -446,11 +446,13 @@ def _sources(run: _Run, length: int) -> np.ndarray | None:
     """
     if run.manifest["model"].get("method") != "garch":
         return None
+    from pipeline.core.assets import Assets
     from pipeline.runner.config import load_config
     from pipeline.runner.inputs import content_hash, fitted_model
 
     cfg = load_config(run.manifest["config"])
-    model = fitted_model(run.original, cfg, content_hash(run.original))
+    original = Assets.of(run.original)
+    model = fitted_model(original, cfg, content_hash(original))
     attempts = {int(e["scenario"]): int(e["attempt"]) for e in run.entries}
     idx, _ = model.indices(int(run.manifest["seed"]), [s - 1 for s in run.scenario_ids],
                            [attempts[s] for s in run.scenario_ids])

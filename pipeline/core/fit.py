@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
+from pipeline.core.assets import Assets
 from pipeline.core.blocks import (
     MIN_AUTO_BLOCK,
     PILOT_CANDIDATES,
@@ -69,31 +70,6 @@ def frame_to_array(frame: pd.DataFrame) -> np.ndarray:
     """An OHLCV frame as a ``(length, fields)`` float array (Volume included when present)."""
     cols = ["Open", "High", "Low", "Close"] + (["Volume"] if "Volume" in frame.columns else [])
     return frame[cols].to_numpy(dtype=float)
-
-
-def _as_assets(frame) -> dict[str, pd.DataFrame]:
-    """``{"": frame}`` for one series; the aligned mapping for several assets."""
-    if isinstance(frame, pd.DataFrame):
-        return {"": frame}
-    if not isinstance(frame, Mapping) or not frame:
-        raise ConfigError("data: expected an OHLCV DataFrame or a non-empty mapping of symbol "
-                          "to DataFrame")
-    # Sorted: the symbols' order names the pairs and the first asset, and must not depend on
-    # how a mapping was written (JSON round trips sort keys).
-    frames = dict(sorted(frame.items()))
-    for symbol in frames:
-        if not isinstance(symbol, str) or not symbol or any(c in symbol for c in ":|/\\"):
-            raise ConfigError(f"assets: symbol {symbol!r} must be a non-empty string without "
-                              "':', '|', '/' or '\\'")
-    first = next(iter(frames.values())).index
-    for symbol, f in frames.items():
-        if not f.index.equals(first):
-            raise ConfigError(f"assets: {symbol}'s timestamps differ from the first asset's; "
-                              "align them first (pipeline.align_assets)")
-    if not all("Volume" in f.columns for f in frames.values()):
-        # Assets are drawn together, so they must have the same fields.
-        frames = {k: f.drop(columns=["Volume"], errors="ignore") for k, f in frames.items()}
-    return frames
 
 
 def check_settings(
@@ -151,14 +127,14 @@ def check_settings(
             make_timeframe(out, rule)
 
 
-def fit_generation_model(data, settings: GenerationSettings) -> GenerationModel:
+def fit_generation_model(assets: Assets, settings: GenerationSettings) -> GenerationModel:
     """Preprocess validated OHLCV input and fit the generation model and its fidelity scorer.
 
     Parameters
     ----------
-    data : pandas.DataFrame or mapping of str to DataFrame
-        Validated OHLCV input (see :func:`pipeline.load_ohlcv`), or several assets with the same
-        timestamps (see :func:`pipeline.align_assets`).
+    assets : Assets
+        Validated OHLCV input (see :func:`pipeline.load_ohlcv`): one series, or several assets
+        with the same timestamps (see :func:`pipeline.align_assets`).
     settings : GenerationSettings
         Validated settings (see :mod:`pipeline.core.settings`). With ``block_size="auto"`` the
         block size is the shortest of a few lengths up to the input's dependence length whose
@@ -174,7 +150,7 @@ def fit_generation_model(data, settings: GenerationSettings) -> GenerationModel:
     ------
     ConfigError
         Settings the input cannot support (:func:`check_settings`), a ``start_price`` for
-        several assets, assets that are not aligned.
+        several assets.
     InputDataError
         Input without movement, a GARCH fit that fails or is not stationary, a regime
         labelling that fails.
@@ -188,14 +164,14 @@ def fit_generation_model(data, settings: GenerationSettings) -> GenerationModel:
     original, so its reference is the median of the conditioned generator's own replicates
     (``model.reference == "conditioned"``).
     """
-    frames = _as_assets(data)
-    multi = "" not in frames
+    frames = assets.common_fields()
+    symbols = frames.symbols
     comps = {k: preprocess(f) for k, f in frames.items()}
     first = next(iter(comps.values()))
     length = first.n_bars if settings.length is None else settings.length
     if length < 200:
         raise ConfigError(f"length: expected an integer >= 200 (bars per series), got {length!r}")
-    if multi and settings.start_price is not None:
+    if symbols and settings.start_price is not None:
         raise ConfigError("start_price: applies to one series; each asset of a multi-asset "
                           "input starts from its own first close")
     check_settings(first.index, method=settings.method, block_size=settings.block_size,
@@ -207,13 +183,12 @@ def fit_generation_model(data, settings: GenerationSettings) -> GenerationModel:
     start_price = first.start_price if settings.start_price is None else settings.start_price
     parts = tuple(
         AssetModel(symbol=k, components=c,
-                   start_price=float(start_price) if not multi else c.start_price,
+                   start_price=c.start_price if symbols else float(start_price),
                    garch=dynamics.garch[k],
                    volume_elasticity=volume_elasticity(dynamics.garch[k], c.values[:, 4])
                    if dynamics.garch[k] is not None and c.has_volume else 0.0)
         for k, c in comps.items()
     )
-    symbols = tuple(frames) if multi else ()
     conditioned = settings.regime.conditioned
     references = _references(frames, first, parts, symbols, tfs)
     replicates = _replicates(parts, dynamics, conditioned, length, symbols, tfs,
@@ -302,7 +277,7 @@ def _first_slot(index: pd.DatetimeIndex) -> int:
 _MetricTable = dict[str, np.ndarray]
 
 
-def _references(frames: Mapping[str, pd.DataFrame], first: Components,
+def _references(frames: Assets, first: Components,
                 parts: Sequence[AssetModel], symbols: tuple[str, ...],
                 tfs: Sequence[Timeframe]) -> list[tuple[_MetricTable, int]]:
     """The original's metric table and bars, at the base bars and at each timeframe."""

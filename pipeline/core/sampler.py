@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from pipeline.core.assets import Assets
 from pipeline.core.blocks import BlockChoice
 from pipeline.core.garch import GarchFit, simulate_garch
 from pipeline.core.generators import BlockJoins, candidate_rng, sample_indices
@@ -315,14 +316,13 @@ class GenerationModel:
         index = self.index if timeframe is None else timeframe.index
         return pd.DataFrame(ohlcv, index=index, columns=self.columns)
 
-    def to_frames(self, ohlcv: np.ndarray, timeframe: Timeframe | None = None
-                  ) -> dict[str, pd.DataFrame]:
-        """One candidate's array as ``{symbol: OHLCV frame}`` (symbol ``""`` for one series)."""
+    def to_assets(self, ohlcv: np.ndarray, timeframe: Timeframe | None = None) -> Assets:
+        """One candidate's ``(length, fields * assets)`` array as OHLCV frames, one per asset."""
         if timeframe is not None:
             ohlcv = self.aggregate(ohlcv[None], timeframe)[0]
         f = self.fields
-        return {p.symbol: self.to_frame(ohlcv[:, a * f : (a + 1) * f], timeframe)
-                for a, p in enumerate(self.parts)}
+        return Assets({p.symbol: self.to_frame(ohlcv[:, a * f : (a + 1) * f], timeframe)
+                       for a, p in enumerate(self.parts)})
 
     def __repr__(self) -> str:
         assets = f", assets={list(self.symbols)}" if self.symbols else ""

@@ -445,7 +445,7 @@ def _preflight(model, cfg: RunConfig, threads: int) -> Preflight:
 
 def _check_settings(frame, cfg: RunConfig) -> None:
     """Settings the data cannot support are refused before the output or the fit is touched."""
-    first = next(iter(frame.values())) if isinstance(frame, dict) else frame
+    first = frame.first
     gen = cfg.generation
     check_settings(first.index, method=gen.method, block_size=gen.block_size, length=gen.length,
                    regime=gen.regime.model_dump(), timeframes=gen.timeframes)
@@ -758,7 +758,7 @@ def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_h
         from pipeline.report import REPORT, write_report
 
         write_report(output_path, storage_options=cfg.output.storage_options or None,
-                     original=frame)
+                     original=frame.unwrap())
         files.append(REPORT)
     report("done", len(ledger), search.attempts, failed=len(failed), eta=0.0,
            accepted_now=search.accepted_now, evaluated=search.evaluated)
@@ -849,8 +849,7 @@ def _manifest_chunks(header: dict, cfg: RunConfig, run_id: str, model,
 
 
 def _input_summary(frame, input_hash: str) -> dict:
-    frames = frame if isinstance(frame, dict) else {"": frame}
-    first = next(iter(frames.values()))
+    first = frame.first
     out = {
         "content_sha256": input_hash,
         "source": redact_text(str(first.attrs.get("source", ""))),
@@ -859,10 +858,10 @@ def _input_summary(frame, input_hash: str) -> dict:
         "end": str(first.index[-1]),
         "columns": list(first.columns),
     }
-    if isinstance(frame, dict):
+    if frame.symbols:
         out["source"] = {sym: redact_text(str(f.attrs.get("source", "")))
-                         for sym, f in frames.items()}
-        out["assets"] = list(frames)
+                         for sym, f in frame.items()}
+        out["assets"] = list(frame.symbols)
         out["alignment"] = first.attrs.get("alignment", {})
     return out
 

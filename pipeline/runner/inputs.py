@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.core.assets import Assets
 from pipeline.core.fit import fit_generation_model
 from pipeline.core.sampler import GenerationModel
 from pipeline.io.assets import load_assets
@@ -21,29 +22,35 @@ __all__ = ["load_input", "content_hash", "fitted_model"]
 
 
 
-def load_input(config: RunConfig) -> pd.DataFrame | dict[str, pd.DataFrame]:
-    """Load and validate the configured input: one frame, or ``{symbol: frame}`` aligned."""
+def load_input(config: RunConfig) -> Assets:
+    """Load and validate the configured input: one series, or several assets aligned."""
     cfg = config.input
     options = cfg.storage_options or None
     if cfg.sample is not None:
-        return load_sample(cfg.sample)
+        return Assets.single(load_sample(cfg.sample))
     read = cfg.read_options()  # part of the input's identity through the data they yield
     if cfg.assets is not None:
-        return load_assets(assets=cfg.assets, repair=cfg.repair, storage_options=options, **read)
+        return Assets.of(load_assets(assets=cfg.assets, repair=cfg.repair,
+                                     storage_options=options, **read))
     if cfg.layout != "single":
-        return load_assets(cfg.path, layout=cfg.layout, symbol_column=cfg.symbol_column,
-                           repair=cfg.repair, storage_options=options, **read)
-    return load_ohlcv(cfg.path, repair=cfg.repair, storage_options=options, **read)
+        return Assets.of(load_assets(cfg.path, layout=cfg.layout, symbol_column=cfg.symbol_column,
+                                     repair=cfg.repair, storage_options=options, **read))
+    return Assets.single(load_ohlcv(cfg.path, repair=cfg.repair, storage_options=options,
+                                    **read))
 
 
-def content_hash(frame: pd.DataFrame | dict[str, pd.DataFrame]) -> str:
-    """SHA-256 of a normalized OHLCV frame's timestamps, column names and values.
+def content_hash(assets: Assets) -> str:
+    """SHA-256 of the normalized OHLCV input's timestamps, column names and values.
 
     For several assets: of each symbol and its frame's hash, in order.
     """
-    if isinstance(frame, dict):
-        joined = "".join(f"{symbol}={content_hash(f)};" for symbol, f in frame.items())
+    if assets.symbols:
+        joined = "".join(f"{symbol}={_frame_hash(f)};" for symbol, f in assets.items())
         return hashlib.sha256(joined.encode()).hexdigest()
+    return _frame_hash(assets.first)
+
+
+def _frame_hash(frame: pd.DataFrame) -> str:
     h = hashlib.sha256()
     h.update(",".join(map(str, frame.columns)).encode())
     h.update(np.ascontiguousarray(frame.index.asi8 if isinstance(frame.index, pd.DatetimeIndex)
@@ -52,8 +59,8 @@ def content_hash(frame: pd.DataFrame | dict[str, pd.DataFrame]) -> str:
     return h.hexdigest()
 
 
-def fitted_model(frame: pd.DataFrame | dict[str, pd.DataFrame], config: RunConfig, input_hash: str) -> GenerationModel:
-    """The generation model for ``frame``, from the cache when an identical fit was made before.
+def fitted_model(assets: Assets, config: RunConfig, input_hash: str) -> GenerationModel:
+    """The generation model for ``assets``, from the cache when an identical fit was made before.
 
     The cache key covers the input's content hash and every setting the fit depends on; entries
     are written atomically (temporary file, then rename), so concurrent runs cannot corrupt them.
@@ -75,7 +82,7 @@ def fitted_model(frame: pd.DataFrame | dict[str, pd.DataFrame], config: RunConfi
                 return model
         except Exception:  # noqa: BLE001 - a damaged cache entry is refitted, not fatal
             pass
-    model = fit_generation_model(frame, config.settings())
+    model = fit_generation_model(assets, config.settings())
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

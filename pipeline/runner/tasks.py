@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from pipeline.core.assets import Assets
 from pipeline.core.sampler import Accepted, GenerationModel, search_attempts
 from pipeline.core.timeframes import timeframe_label
 from pipeline.io.writers import EXTENSIONS, OutputStore
@@ -27,11 +28,12 @@ __all__ = [
 STATE_DIR = "_state"
 
 
-def series_name(scenario: int, run_id: str, fmt: str, symbol: str = "", timeframe: str = "") -> str:
+def series_name(scenario: int, run_id: str, fmt: str, symbol: str | None = None,
+                timeframe: str = "") -> str:
     """File name of scenario ``scenario`` (0-based) in format ``fmt``; files count from 1.
 
-    ``symbol`` names an asset of a multi-asset run, ``timeframe`` a higher timeframe (its
-    file-name label, see :func:`pipeline.core.timeframes.timeframe_label`).
+    ``symbol`` names an asset of a multi-asset run (None for a single series), ``timeframe`` a
+    higher timeframe (its file-name label, see :func:`pipeline.core.timeframes.timeframe_label`).
     """
     asset = f"_{symbol}" if symbol else ""
     tf = f"_{timeframe}" if timeframe else ""
@@ -54,7 +56,7 @@ def scenario_files(scenario: int, run_id: str, formats: Sequence[str],
     gets the same keys under ``timeframes[rule]``.
     """
     def one(tf_label: str) -> dict:
-        first = symbols[0] if symbols else ""
+        first = symbols[0] if symbols else None
         entry: dict = {"files": {f: series_name(scenario, run_id, f, first, tf_label)
                                  for f in formats}}
         if symbols:
@@ -129,19 +131,19 @@ def write_accepted(model: GenerationModel, store: OutputStore, run_id: str, acc:
     rules = [tf.rule for tf, _ in model.timeframes]
     files = scenario_files(acc.scenario, run_id, formats, symbols, rules)
 
-    def write(entry: dict, frames: dict[str, pd.DataFrame]) -> None:
+    def write(entry: dict, assets: Assets) -> None:
         if not symbols:
             for fmt, name in entry["files"].items():
-                store.write_frame(name, frames[""], fmt)
+                store.write_frame(name, assets.first, fmt)
             return
         for sym, per_format in entry["assets"].items():
             for fmt, name in per_format.items():
-                store.write_frame(name, frames[sym], fmt)
-        store.write_frame(entry["long"], long_frame(frames), "parquet")
+                store.write_frame(name, assets[sym], fmt)
+        store.write_frame(entry["long"], long_frame(assets), "parquet")
 
-    write(files, model.to_frames(acc.ohlcv))
+    write(files, model.to_assets(acc.ohlcv))
     for tf, _ in model.timeframes:
-        write(files["timeframes"][tf.rule], model.to_frames(acc.ohlcv, tf))
+        write(files["timeframes"][tf.rule], model.to_assets(acc.ohlcv, tf))
     earlier = [b for b in (prior_best, acc.best_before) if b is not None]
     record = {
         "scenario": acc.scenario,
