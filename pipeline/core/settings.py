@@ -4,10 +4,10 @@
 :class:`~pipeline.core.sampler.GenerationModel`: the method and its options, the block size, the
 output length and start price, the timeframes, and how the fidelity score is built. It is a
 plain value and checks nothing itself: the run configuration's pydantic models validate every
-setting once, for YAML, the REST API and the Python API alike, and build it
-(:meth:`pipeline.runner.config.RunConfig.settings`,
-:func:`pipeline.runner.config.validate_settings`). What depends on the data (a block longer than
-the input, a length past the calendar) is checked by :func:`pipeline.core.fit.check_settings`.
+setting once, for YAML, the REST API and the Python API alike, and build it (``RunConfig.settings``
+and ``validate_settings`` of the runner's config module). What depends on the data (a block
+longer than the input, a length past the calendar) is checked by
+:func:`pipeline.core.fit.check_settings`.
 """
 
 from __future__ import annotations
