@@ -57,7 +57,9 @@ def get_settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
+#: A route parameter: the app's :class:`~pipeline.api.state.AppState`.
 AppStateDep = Annotated[AppState, Depends(get_state)]
+#: A route parameter: the app's :class:`~pipeline.api.state.ServerSettings`.
 SettingsDep = Annotated[ServerSettings, Depends(get_settings)]
 
 _bearer = HTTPBearer(auto_error=False, description="Set when the server has SME_API_TOKEN.")

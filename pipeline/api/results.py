@@ -2,8 +2,9 @@
 
 The routes of :mod:`pipeline.api.routes.results` read a job's run folder through these
 functions: :func:`read_manifest` (its ``manifest.json``), :func:`entry_files` and
-:func:`series_file` (which file of a scenario to read) and :func:`build_job_results` (the body of
-``GET /api/jobs/{id}/results``, reading up to :data:`FAN_SERIES` series for the fan chart).
+:func:`series_file` (which file of a scenario to read) and :func:`build_job_results` (the
+body of ``GET /api/jobs/{id}/results``, reading up to :data:`FAN_SERIES` series for the fan
+chart).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from ..deps import (
 from ..errors import json_error
 from ..results import symbol_of
 from ..schemas import Dataset, Series
+from ..state import ServerSettings
 
 __all__ = ["router"]
 
@@ -60,15 +61,14 @@ def _columns_field(text: str | None) -> dict[str, str] | None:
         raise HTTPException(422, f"columns.{key}: {msg}") from None
 
 
-def _read_upload(file: UploadFile, max_upload_mb: float) -> tuple[bytes, int]:
+def _read_upload(file: UploadFile, settings: ServerSettings) -> tuple[bytes, int]:
     """The upload's bytes and size, read in chunks (413 past the server's limit)."""
-    limit = int(max_upload_mb * 2**20)
     chunks, size = [], 0
     while chunk := file.file.read(_CHUNK):
         size += len(chunk)
-        if size > limit:
+        if size > settings.upload_limit:
             raise HTTPException(413, f"the upload is larger than this server's limit of "
-                                     f"{max_upload_mb:g} MB")
+                                     f"{settings.max_upload_mb:g} MB")
         chunks.append(chunk)
     return b"".join(chunks), size
 
@@ -104,7 +104,7 @@ def upload_dataset(
     message and ``preview``: its first raw rows, to map its columns by hand."""
     read = {"columns": _columns_field(columns), "skiprows": skiprows,
             "date_format": date_format}
-    data, size = _read_upload(file, settings.max_upload_mb)
+    data, size = _read_upload(file, settings)
     name = display_name(file.filename)
     try:
         frame = state.uploads.parse(data, name, layout=layout, symbol_column=symbol_column,
