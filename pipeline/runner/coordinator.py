@@ -51,14 +51,31 @@ from pipeline.core.metrics import METRIC_NAMES
 from pipeline.core.preflight import Preflight, preflight, rerun_threshold
 from pipeline.core.regimes import run_lengths
 from pipeline.core.sampler import still_accepted
-from pipeline.errors import ConfigError, FidelityNotReachedError, PreflightWarning, SMEError
+from pipeline.errors import (
+    ConfigError,
+    FidelityNotReachedError,
+    InputDataError,
+    PreflightWarning,
+    SMEError,
+)
+from pipeline.io.run import (
+    MANIFEST,
+    REPORT,
+    SCORES,
+    STATE_DIR,
+    RunFolder,
+    RunManifest,
+    ScenarioRecord,
+    open_run,
+    scenario_index,
+    scenario_number,
+)
 from pipeline.io.writers import OutputStore, frame_to_bytes
 from pipeline.redaction import redact, redact_text
 from pipeline.runner.cluster import connect, planned_threads, total_threads
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.inputs import content_hash, fitted_model, load_input
 from pipeline.runner.tasks import (
-    STATE_DIR,
     all_files,
     copy_task,
     scenario_files,
@@ -69,8 +86,6 @@ from pipeline.runner.tasks import (
 __all__ = ["Progress", "RunResult", "RunCancelled", "run_pipeline", "run_preflight", "MANIFEST",
            "SCORES"]
 
-MANIFEST = "manifest.json"
-SCORES = "scores.parquet"
 #: Acceptance rate assumed before the first task reports.
 _PRIOR_ACCEPTANCE = 0.5
 #: Longest attempt window one task searches for one scenario.
@@ -275,7 +290,7 @@ class Ledger:
             frame.insert(0, f"score_{rule}", self.tf_score[idx, j])
         frame.insert(0, "score", self.score[idx])
         frame.insert(0, "attempt", self.attempt[idx])
-        frame.insert(0, "scenario", idx.astype(np.int64) + 1)
+        frame.insert(0, "scenario", scenario_number(idx.astype(np.int64)))
         return frame
 
 
@@ -471,26 +486,24 @@ def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
     return out
 
 
-def _finished_manifest(store: OutputStore, cfg: RunConfig, input_hash: str) -> dict | None:
-    """The manifest of a finished run of this very configuration (complete or partial)."""
-    if not store.exists(MANIFEST):
-        return None
+def _finished_manifest(store: OutputStore, cfg: RunConfig, input_hash: str) -> RunFolder | None:
+    """The finished run of this very configuration in ``store`` (complete or partial)."""
     try:
-        manifest = store.read_json(MANIFEST)
-    except (ValueError, OSError):
-        return None  # a damaged manifest: the run is redone (markers resume it)
-    if manifest.get("fingerprint") != cfg.fingerprint(input_hash):
+        run = open_run(store, check_files=False)
+    except (InputDataError, OSError):
+        return None  # none, or a damaged manifest: the run is redone (markers resume it)
+    if run.manifest.fingerprint != cfg.fingerprint(input_hash):
         return None
-    return manifest if manifest.get("status") in ("complete", "partial") else None
+    return run if run.manifest.status in ("complete", "partial") else None
 
 
-def _finished_result(manifest: dict, model, cfg: RunConfig, output_path: str, started: float,
+def _finished_result(run: RunFolder, model, cfg: RunConfig, output_path: str, started: float,
                      on_accept) -> RunResult:
     """A finished run's result from its manifest (a partial one raises, as the run did)."""
     if on_accept is not None:
-        for entry in manifest["scenarios"]:
-            on_accept(output_path, {**entry, "scenario": int(entry["scenario"]) - 1})
-    result = _result_from_manifest(manifest, cfg, output_path, started)
+        for record in run.scenarios:
+            on_accept(output_path, record.to_task())
+    result = _result_from_manifest(run, cfg, output_path, started)
     result.preflight = _preflight(model, cfg, 1)
     if result.failed:
         result.partial_error = _not_reached(cfg, result.failed, result.n_accepted, output_path)
@@ -500,57 +513,57 @@ def _finished_result(manifest: dict, model, cfg: RunConfig, output_path: str, st
 
 
 def _reusable(cfg: RunConfig, input_hash: str,
-              done: Mapping[int, dict]) -> tuple[OutputStore, str, list[dict]]:
+              done: Mapping[int, dict]) -> tuple[OutputStore, str, list[ScenarioRecord]]:
     """The scenarios of the run at ``output.resume_from`` this run would accept as they are.
 
-    Returns the run's store, its run id and its manifest entries to copy. Messages name the
+    Returns the run's store, its run id and its manifest records to copy. Messages name the
     setting, not the location (it may be a server's directory).
     """
     out = cfg.output
-    source = OutputStore(out.resume_from, storage_options=out.storage_options or None)
     try:
-        manifest = source.read_json(MANIFEST)
-    except (ValueError, OSError, KeyError):
+        source = open_run(out.resume_from, out.storage_options or None, check_files=False)
+    except (InputDataError, OSError):
         raise ConfigError("output.resume_from: there is no finished run there (no readable "
                           "manifest.json); give the output directory of a complete or partial "
                           "run") from None
-    if manifest.get("search_fingerprint") != cfg.search_fingerprint(input_hash):
+    manifest = source.manifest
+    if manifest.search_fingerprint != cfg.search_fingerprint(input_hash):
         raise ConfigError(
             "output.resume_from: that run was made from another input or with other "
             "generation or scoring settings (method, block size, length, seed, weights, ...) or "
             "by another engine version; only min_fidelity, max_attempts and n_samples may "
             "differ")
-    formats = set((manifest.get("config") or {}).get("output", {}).get("formats") or ())
+    formats = set((manifest.config or {}).get("output", {}).get("formats") or ())
     missing = sorted(set(out.formats) - formats)
     if missing:
         raise ConfigError(f"output.resume_from: that run wrote no {', '.join(missing)} files; "
                           f"ask for its formats ({', '.join(sorted(formats))}) or leave "
                           "output.resume_from out")
     gen = cfg.generation
-    entries = [e for e in manifest.get("scenarios", [])
-               if 0 <= int(e["scenario"]) - 1 < gen.n_samples
-               and int(e["scenario"]) - 1 not in done
-               and still_accepted(int(e["attempt"]), float(e["score"]), e.get("best_before"),
-                                  gen.min_fidelity, gen.max_attempts)]
-    return source, str(manifest["run_id"]), entries
+    records = [r for r in source.scenarios
+               if r.index < gen.n_samples and r.index not in done
+               and still_accepted(r.attempt, r.score, r.best_before, gen.min_fidelity,
+                                  gen.max_attempts)]
+    return source.store, manifest.run_id, records
 
 
 def _copy_reused(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
-                 source: OutputStore, source_run_id: str, entries: list[dict]) -> list[dict]:
+                 source: OutputStore, source_run_id: str,
+                 entries: list[ScenarioRecord]) -> list[dict]:
     """Copy the reusable scenarios of another run (on workers); their records, renamed."""
     formats = list(cfg.output.formats)
     jobs = []
     for lo in range(0, len(entries), _COPY_CHUNK):
         records, names = [], []
         for entry in entries[lo:lo + _COPY_CHUNK]:
-            s = int(entry["scenario"]) - 1
-            record = {**{k: entry[k] for k in ("attempt", "score", "metrics")},
-                      "scenario": s, "best_before": entry.get("best_before"),
+            s = entry.index
+            record = {"attempt": entry.attempt, "score": entry.score, "metrics": entry.metrics,
+                      "scenario": s, "best_before": entry.best_before,
                       **_files(cfg, run_id, model, s)}
-            for rule, tf in (entry.get("timeframes") or {}).items():
-                record["timeframes"][rule].update(score=tf["score"], metrics=tf["metrics"])
-            if entry.get("regimes") is not None:
-                record["regimes"] = entry["regimes"]
+            for rule, tf in (entry.timeframes or {}).items():
+                record["timeframes"][rule].update(score=tf.score, metrics=tf.metrics)
+            if entry.regimes is not None:
+                record["regimes"] = entry.regimes
             old = scenario_files(s, source_run_id, formats, model.symbols,
                                  [tf.rule for tf, _ in model.timeframes])
             names += list(zip(all_files(old), all_files(record), strict=True))
@@ -712,6 +725,7 @@ def _not_reached(cfg: RunConfig, failed: Mapping[int, float], n_accepted: int,
     """
     gen = cfg.generation
     ids = sorted(failed)
+    numbers = [scenario_number(i) for i in ids]
     best = max(failed.values())
     suggestion = rerun_threshold(failed.values(), gen.min_fidelity)
     rerun = (f"Every scenario passes at generation.min_fidelity={suggestion:g}: rerun at it with "
@@ -723,12 +737,12 @@ def _not_reached(cfg: RunConfig, failed: Mapping[int, float], n_accepted: int,
     return FidelityNotReachedError(
         f"{len(failed)} of {gen.n_samples} scenario(s) found no candidate with fidelity >= "
         f"{gen.min_fidelity:g} within max_attempts={gen.max_attempts}: scenarios "
-        f"{[i + 1 for i in ids[:20]]}{' ...' if len(ids) > 20 else ''}, best score "
+        f"{numbers[:20]}{' ...' if len(ids) > 20 else ''}, best score "
         f"{best:.2f}. The {n_accepted} accepted scenario(s) were written, with a manifest "
         f"marked partial. {rerun}",
         best_score=best,
         attempts=len(failed) * gen.max_attempts,
-        failed_scenarios=[i + 1 for i in ids],
+        failed_scenarios=numbers,
         output_path=output_path,
         accepted=n_accepted,
         suggested_min_fidelity=suggestion,
@@ -755,7 +769,7 @@ def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_h
         store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
     store.remove_empty_dir(STATE_DIR)
     if cfg.report and len(ledger):
-        from pipeline.report import REPORT, write_report
+        from pipeline.report import write_report
 
         write_report(output_path, storage_options=cfg.output.storage_options or None,
                      original=frame)
@@ -784,7 +798,7 @@ def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_h
 
 def _manifest_header(cfg: RunConfig, input_hash: str, run_id: str, model, search: _Search,
                      files: list[str], frame, check: Preflight,
-                     error: FidelityNotReachedError | None) -> dict:
+                     error: FidelityNotReachedError | None) -> RunManifest:
     """Everything in the manifest but the scenarios; nothing measured, so a rerun of the same
     configuration writes the same bytes."""
     ledger, failed = search.ledger, search.failed
@@ -804,7 +818,7 @@ def _manifest_header(cfg: RunConfig, input_hash: str, run_id: str, model, search
         "summary": {
             "requested": cfg.generation.n_samples,
             "accepted": len(ledger),
-            "failed": {str(s + 1): b for s, b in sorted(failed.items())},
+            "failed": {str(scenario_number(s)): b for s, b in sorted(failed.items())},
             "attempts": search.attempts,
             "resumed": search.report.resumed,
         },
@@ -813,25 +827,26 @@ def _manifest_header(cfg: RunConfig, input_hash: str, run_id: str, model, search
     if error is not None:
         header["partial"] = {
             "reason": str(error),
-            "failed_scenarios": [{"scenario": s + 1, "best_score": b,
+            "failed_scenarios": [{"scenario": scenario_number(s), "best_score": b,
                                   "attempts": cfg.generation.max_attempts}
                                  for s, b in sorted(failed.items())],
             "suggested_min_fidelity": error.suggested_min_fidelity,
         }
-    return header
+    return RunManifest.model_validate(header)
 
 
-def _manifest_chunks(header: dict, cfg: RunConfig, run_id: str, model,
+def _manifest_chunks(header: RunManifest, cfg: RunConfig, run_id: str, model,
                      ledger: Ledger) -> Iterator[bytes]:
     """The manifest as JSON, in chunks: the per-scenario part is produced scenario by scenario,
     so the client never holds the whole text (several MB at 10,000 scenarios)."""
     # The header with its closing brace cut off, so the scenarios can follow as one more key.
-    yield (json.dumps(header, indent=2, sort_keys=True)[:-2] + ',\n  "scenarios": [').encode()
+    yield (json.dumps(header.to_json(), indent=2, sort_keys=True)[:-2]
+           + ',\n  "scenarios": [').encode()
     names = ledger.metric_names
     for i, s in enumerate(ledger.scenarios()):
         s = int(s)
         entry = {
-            "scenario": s + 1,
+            "scenario": scenario_number(s),
             "attempt": int(ledger.attempt[s]),
             "score": float(ledger.score[s]),
             "best_before": _finite(ledger.best_before[s]),
@@ -844,7 +859,8 @@ def _manifest_chunks(header: dict, cfg: RunConfig, run_id: str, model,
                 k: _finite(v) for k, v in zip(names, ledger.tf_metrics[s, j], strict=True)}
         if s in ledger.regimes:
             entry["regimes"] = ledger.regimes[s].tolist()
-        yield (("\n    " if i == 0 else ",\n    ") + json.dumps(entry, sort_keys=True)).encode()
+        record = ScenarioRecord.model_validate(entry).to_json()
+        yield (("\n    " if i == 0 else ",\n    ") + json.dumps(record, sort_keys=True)).encode()
     yield b"\n  ]\n}\n"
 
 
@@ -920,25 +936,27 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _result_from_manifest(manifest: dict, cfg: RunConfig, output_path: str,
+def _result_from_manifest(run: RunFolder, cfg: RunConfig, output_path: str,
                           started: float) -> RunResult:
-    info = manifest.get("model", {})
-    ledger = Ledger(cfg.generation.n_samples, info.get("metric_names", METRIC_NAMES),
-                    list(info.get("timeframes", {})))
-    for entry in manifest["scenarios"]:
-        ledger.add({**entry, "scenario": int(entry["scenario"]) - 1})
+    manifest = run.manifest
+    ledger = Ledger(cfg.generation.n_samples, manifest.model.metric_names or METRIC_NAMES,
+                    manifest.timeframe_rules)
+    for record in run.scenarios:
+        ledger.add(record.to_task())
+    summary = manifest.summary
+    failed = summary.failed if summary is not None else {}
     return RunResult(
-        run_id=manifest["run_id"],
+        run_id=manifest.run_id,
         output_path=output_path,
         config=cfg,
         scores=ledger.frame(),
         reference_metrics=pd.Series(
-            {k: np.nan if v is None else v for k, v in manifest["reference_metrics"].items()}
+            {k: np.nan if v is None else v for k, v in manifest.reference_metrics.items()}
         ),
-        failed={int(k) - 1: v for k, v in manifest["summary"]["failed"].items()},
+        failed={scenario_index(k): v for k, v in failed.items()},
         # Manifests before attempts added up across sessions: the accepted ones' at least.
-        attempts=int(manifest["summary"].get("attempts") or ledger.attempts_spent()),
+        attempts=int((summary and summary.attempts) or ledger.attempts_spent()),
         elapsed_seconds=time.perf_counter() - started,
         resumed=len(ledger),
-        files=list(manifest["files"]),
+        files=list(manifest.files),
     )
