@@ -28,13 +28,13 @@ import csv
 import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import ConfigError, InputDataError
-from pipeline.io.writers import OutputStore
+from pipeline.io.writers import EXTENSIONS, OutputStore
 from pipeline.redaction import redact_text
 
 __all__ = [
@@ -55,6 +55,9 @@ __all__ = [
     "RunFolder",
     "open_run",
     "read_record_series",
+    "read_series_file",
+    "parse_series",
+    "series_format",
 ]
 
 #: The run's manifest: header and scenario records.
@@ -68,17 +71,23 @@ STATE_DIR = "_state"
 #: Series formats in the order a reader prefers them: Parquet is exact and fastest, CSV exact,
 #: XLSX one digit short of round-trip precision.
 SERIES_FORMATS: tuple[str, ...] = ("parquet", "csv", "xlsx")
+_Index = TypeVar("_Index")
+
 #: Columns every series has (``Volume`` follows when the input had volume).
 OHLC: tuple[str, ...] = ("Open", "High", "Low", "Close")
 
 
-def scenario_number(index: int) -> int:
-    """The run folder's number (from 1) of the scenario with 0-based ``index`` in code."""
-    return int(index) + 1
+def scenario_number(index: _Index) -> _Index:
+    """The run folder's number (from 1) of the scenario with 0-based ``index`` in code.
+
+    Works elementwise on an integer array of indices too.
+    """
+    return index + 1
 
 
-def scenario_index(number: int) -> int:
-    """The 0-based index in code of the scenario numbered ``number`` (from 1) in the folder."""
+def scenario_index(number: int | str) -> int:
+    """The 0-based index in code of the scenario numbered ``number`` (from 1) in the folder;
+    ``number`` may be a manifest key (``summary.failed`` keys are strings)."""
     return int(number) - 1
 
 
@@ -264,7 +273,17 @@ def _shown(store: OutputStore, name: str) -> str:
     return redact_text(store.path(name))
 
 
-def _parse_series(data: bytes, fmt: str, columns: Sequence[str] | None) -> pd.DataFrame:
+def series_format(name: str) -> str:
+    """The format of a series file, from its name's extension (``.parquet``, ``.csv``,
+    ``.xlsx``); ConfigError for any other."""
+    for fmt, ext in EXTENSIONS.items():
+        if str(name).endswith(ext):
+            return fmt
+    raise ConfigError(f"{name!r}: not a series file (expected one of "
+                      f"{', '.join(EXTENSIONS.values())})")
+
+
+def _parse(data: bytes, fmt: str, columns: Sequence[str] | None) -> pd.DataFrame:
     buf = io.BytesIO(data)
     if fmt == "parquet":
         # pandas' metadata in the file brings the date index along with the chosen columns.
@@ -277,18 +296,15 @@ def _parse_series(data: bytes, fmt: str, columns: Sequence[str] | None) -> pd.Da
     return pd.read_excel(buf, index_col=0)
 
 
-def read_series_file(store: OutputStore, fmt: str, name: str,
-                     columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read one series file of a run as an OHLCV frame on its date index.
+def parse_series(data: bytes, fmt: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Parse the bytes of one series file into an OHLCV frame on its date index.
 
     Parameters
     ----------
-    store : OutputStore
-        The run folder.
+    data : bytes
+        The file's content.
     fmt : {"parquet", "csv", "xlsx"}
-        The file's format.
-    name : str
-        The file's name in the folder.
+        Its format (see :func:`series_format`).
     columns : sequence of str, optional
         Only these columns (Parquet reads no others); default ``Open, High, Low, Close`` and
         ``Volume`` when there is one.
@@ -301,7 +317,50 @@ def read_series_file(store: OutputStore, fmt: str, name: str,
     Raises
     ------
     InputDataError
-        The file is missing, cannot be parsed, lacks a column or a date index.
+        The bytes cannot be parsed, or lack a column or a date index (the message does not
+        name the file: :func:`read_series_file` adds where it is).
+    """
+    try:
+        frame = _parse(data, fmt, columns)
+    except Exception as exc:  # noqa: BLE001 - any parser failure means an unusable file
+        raise InputDataError(f"cannot read the series ({exc})") from exc
+    wanted = list(OHLC) if columns is None else list(columns)
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise InputDataError(f"series lacks column(s) {', '.join(missing)} "
+                             f"(has {', '.join(map(str, frame.columns))})")
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise InputDataError("the first column is not a date/time index")
+    if columns is None and "Volume" in frame.columns:
+        wanted.append("Volume")
+    frame = frame[wanted]
+    frame.attrs = {}
+    return frame
+
+
+def read_series_file(store: OutputStore, fmt: str, name: str,
+                     columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read one series file of a run folder with :func:`parse_series`.
+
+    Parameters
+    ----------
+    store : OutputStore
+        The run folder.
+    fmt : {"parquet", "csv", "xlsx"}
+        The file's format.
+    name : str
+        The file's name in the folder.
+    columns : sequence of str, optional
+        As in :func:`parse_series`.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    InputDataError
+        The file is missing or unusable; the message names it.
     """
     try:
         data = store.read_bytes(name)
@@ -309,23 +368,9 @@ def read_series_file(store: OutputStore, fmt: str, name: str,
         raise InputDataError(f"{_shown(store, name)}: series file listed in the manifest is "
                              "missing") from None
     try:
-        frame = _parse_series(data, fmt, columns)
-    except Exception as exc:  # noqa: BLE001 - any parser failure means an unusable file
-        raise InputDataError(f"{_shown(store, name)}: cannot read the series ({exc})") from exc
-    wanted = list(OHLC) if columns is None else list(columns)
-    missing = [c for c in wanted if c not in frame.columns]
-    if missing:
-        raise InputDataError(
-            f"{_shown(store, name)}: series lacks column(s) {', '.join(missing)} "
-            f"(has {', '.join(map(str, frame.columns))})"
-        )
-    if not isinstance(frame.index, pd.DatetimeIndex):
-        raise InputDataError(f"{_shown(store, name)}: the first column is not a date/time index")
-    if columns is None and "Volume" in frame.columns:
-        wanted.append("Volume")
-    frame = frame[wanted]
-    frame.attrs = {}
-    return frame
+        return parse_series(data, fmt, columns)
+    except InputDataError as exc:
+        raise InputDataError(f"{_shown(store, name)}: {exc}") from exc
 
 
 def read_record_series(store: OutputStore, record: ScenarioRecord | Mapping[str, Any]
