@@ -15,6 +15,43 @@ works in three steps:
 
 Problems are reported as one :class:`~pipeline.errors.InputDataError` that names the file,
 each offending column and its first offending rows, and says what to fix.
+
+Reading rules
+-------------
+*Formats.* Binary formats are recognised by their magic bytes (``PK`` -> XLSX, ``PAR1`` ->
+Parquet, ``1f 8b`` -> gzip-compressed CSV), everything else is read as CSV text. A file named
+``.xlsx``/``.parquet`` whose bytes do not match is rejected rather than guessed at. The CSV
+delimiter (comma, semicolon, tab) is taken from the header line; with semicolon or tab
+delimiters a decimal comma (``1,25``, also ``1.234,5``) is recognised when most numeric cells
+use it.
+
+*Header.* Lines above the header (a banner such as ``Created on 10-17-2019,https://...``) are
+detected and skipped; ``skiprows`` overrides this.
+
+*Columns.* Names are matched ignoring case, blanks, ``_``, ``-``, ``.`` and ``<>``; aliases are
+``o/h/l/c/v`` and ``vol``; volume is taken by a documented precedence (plain volume, quote
+volume such as ``VolumeTo``, base volume such as ``volume_btc``, then ``turnover``/``value``;
+see :mod:`pipeline.io.detect`). A ``symbol`` column holding one symbol is set aside; holding
+several, the table is refused (load it with :func:`~pipeline.io.assets.load_assets` and
+``layout="long"``). Other columns are ignored. **Adj Close is dropped**: adjusted prices are not
+consistent with Open/High/Low, so it is never used as Close and is not kept, which keeps the
+output schema fixed for all downstream code.
+
+*Time.* In order of preference: a ``DateTime``/``Timestamp`` column, ``Date`` plus ``Time``
+(combined), ``Date``, ``Time``, an unnamed first column of dates (a saved pandas index), the
+DataFrame's ``DatetimeIndex``. Numeric values are read as ``YYYYMMDD`` when they all look like
+it, else as unix epochs in seconds, milliseconds, microseconds or nanoseconds, chosen by
+magnitude, from 1973 on (earlier values are more likely row counters); an unnamed first column
+is used only when it holds dates, never epochs. Text dates are parsed month-first and day-first
+and the reading with fewer failures (then the one in time order) wins; 12-hour clocks
+(``09-AM``, ``9:00 PM``) and dotted dates (``01.01.2017``, always day first) are recognised.
+tz-aware times are converted to UTC and made naive; a column mixing timestamps with and without
+a UTC offset is refused. Years must be in 1800..2199. Rows are sorted by time; unsorted input is
+not an error.
+
+*Row numbers* in messages count data rows from 1 (the header is not counted), in the order of
+the input, for every format; fully empty rows are skipped silently but still counted, so numbers
+stay aligned with the file's data rows.
 """
 
 from __future__ import annotations
@@ -52,7 +89,6 @@ from pipeline.io.detect import (
     Layout,
     check_read_options,
     find_layout,
-    normalize_name,
     option_hint,
     skip_banner,
 )
@@ -116,9 +152,6 @@ _EXT_FORMATS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-
-
-_normalize_name = normalize_name  # the multi-asset readers compare names the same way
 
 
 # --------------------------------------------------------------------------- messages
@@ -236,6 +269,29 @@ def _parse_bytes(data: bytes, label: str, sheet_name: str | int,
             label,
             f"it could not be read as {what} ({detail}). Check that the file is complete{hint}.",
         ) from exc
+
+
+def _source_label(source: Any, name: str | None) -> str:
+    """How messages name ``source`` before it is read (no credentials of a URL)."""
+    if name:
+        return name
+    if isinstance(source, pd.DataFrame):
+        return "<DataFrame>"
+    if isinstance(source, (str, os.PathLike)):
+        return redact_text(os.fspath(source))
+    return "<upload>"
+
+
+def _read_table(source: Any, storage_options: Mapping[str, Any] | None, name: str | None,
+                sheet_name: str | int, skiprows: int | None, limits: InputLimits
+                ) -> tuple[pd.DataFrame, str, bool]:
+    """The raw table of a path, URL or file-like ``source``, its label in messages (from the
+    file-like's name if it has one) and whether decimal commas may occur."""
+    data, label = _read_source(source, storage_options, name, limits)
+    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name, skiprows, limits)
+    if isinstance(raw, dict):  # sheet_name=None returns every sheet
+        raise _fail(label, "sheet_name must name one worksheet, not None.")
+    return raw, label, decimal_comma_allowed
 
 
 def _decode(data: bytes, label: str) -> str:
@@ -609,61 +665,26 @@ def load_ohlcv(
 
     Notes
     -----
-    *Formats.* Binary formats are recognised by their magic bytes (``PK`` -> XLSX, ``PAR1`` ->
-    Parquet, ``1f 8b`` -> gzip-compressed CSV), everything else is read as CSV text. A file
-    named ``.xlsx``/``.parquet`` whose bytes do not match is rejected rather than guessed at.
-    The CSV delimiter (comma, semicolon, tab) is taken from the header line; with semicolon
-    or tab delimiters a decimal comma (``1,25``, also ``1.234,5``) is recognised when most
-    numeric cells use it.
-
-    *Header.* Lines above the header (a banner such as ``Created on 10-17-2019,https://...``)
-    are detected and skipped; ``skiprows`` overrides this.
-
-    *Columns.* Names are matched ignoring case, blanks, ``_``, ``-``, ``.`` and ``<>``;
-    aliases are ``o/h/l/c/v`` and ``vol``; volume is taken by a documented precedence (plain
-    volume, quote volume such as ``VolumeTo``, base volume such as ``volume_btc``, then
-    ``turnover``/``value``; see :mod:`pipeline.io.detect`). A ``symbol`` column holding one
-    symbol is set aside; holding several, the table is refused (load it with
-    :func:`~pipeline.io.assets.load_assets` and ``layout="long"``). Other columns are ignored. **Adj Close is
-    dropped**: adjusted prices are not consistent with Open/High/Low, so it is never used as
-    Close and is not kept, which keeps the output schema fixed for all downstream code.
-
-    *Time.* In order of preference: a ``DateTime``/``Timestamp`` column, ``Date`` plus
-    ``Time`` (combined), ``Date``, ``Time``, an unnamed first column of dates (a saved pandas
-    index), the DataFrame's ``DatetimeIndex``. Numeric values are read as ``YYYYMMDD`` when
-    they all look like it, else as unix epochs in seconds, milliseconds, microseconds or
-    nanoseconds, chosen by magnitude, from 1973 on (earlier values are more likely row
-    counters); an unnamed first column is used only when it holds dates, never epochs. Text dates are parsed month-first and
-    day-first and the reading with fewer failures (then the one in time order) wins;
-    12-hour clocks (``09-AM``, ``9:00 PM``) and dotted dates (``01.01.2017``, always day
-    first) are recognised. tz-aware times are converted to UTC and made naive; a column
-    mixing timestamps with and without a UTC offset is refused. Years must be in 1800..2199. Rows are
-    sorted by time; unsorted input is not an error.
-
-    *Row numbers* in messages count data rows from 1 (the header is not counted), in the
-    order of the input, for every format; fully empty rows are skipped silently but still
-    counted, so numbers stay aligned with the file's data rows.
+    How formats are recognised, header lines skipped, columns matched, times read and
+    rows numbered in messages: see the module's docstring
+    (``help(pipeline.io.readers)``).
     """
-    label = name or ("<DataFrame>" if isinstance(source, pd.DataFrame) else
-                     redact_text(os.fspath(source)) if isinstance(source, (str, os.PathLike))
-                     else "<upload>")
+    given = isinstance(source, pd.DataFrame)
+    label = _source_label(source, name)
     mapping = check_read_options(columns, skiprows, date_format, repr(label))
-    if isinstance(source, pd.DataFrame):
+    if given:
         if skiprows:
             raise _fail(label, "skiprows applies to files, not to a DataFrame; drop the rows "
                                "with frame.iloc[n:] instead.")
-        frame = _normalize(source, label, repair=repair, decimal_comma_allowed=True,
-                           mapping=mapping, date_format=date_format)
-        frame.attrs["source"] = "<DataFrame>"
-        return frame
-    limits = LIBRARY_LIMITS if limits is None else limits
-    data, label = _read_source(source, storage_options, name, limits)
-    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name, skiprows, limits)
-    if isinstance(raw, dict):  # sheet_name=None returns every sheet
-        raise _fail(label, "sheet_name must name one worksheet, not None.")
+        raw, decimal_comma_allowed = source, True
+    else:
+        raw, label, decimal_comma_allowed = _read_table(
+            source, storage_options, name, sheet_name, skiprows,
+            LIBRARY_LIMITS if limits is None else limits)
+    # Called here, not in a helper: the warnings it issues point at load_ohlcv's caller.
     frame = _normalize(raw, label, repair=repair, decimal_comma_allowed=decimal_comma_allowed,
                        mapping=mapping, date_format=date_format)
-    frame.attrs["source"] = label
+    frame.attrs["source"] = "<DataFrame>" if given else label
     return frame
 
 
