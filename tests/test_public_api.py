@@ -29,12 +29,14 @@ NOT_YET_IN_ALL = {
     ("pipeline.api.datasets", "remove_tree"),
     ("pipeline.api.jobs", "deep_merge"),
     ("pipeline.runner.config", "CacheConfig"),
-    ("pipeline.runner.coordinator", "Ledger"),
     ("pipeline.runner.tasks", "long_frame"),
 }
 NOT_YET_DOCUMENTED = {
     ("pipeline.api.datasets", "now_iso"),
     ("pipeline.api.schemas", "Health"),
+    ("pipeline.export.backtest", "check_layout"),
+    ("pipeline.export.windows", "check_window"),
+    ("pipeline.export.windows", "cut_windows"),
 }
 
 
