@@ -59,7 +59,7 @@ def iter_scenarios(
     >>> for item in iter_scenarios({"generation": {"n_samples": 100}}):
     ...     train_step(item.data)
     """
-    from pipeline.export import read_record_series
+    from pipeline.io.run import ScenarioRecord, read_record_series
     from pipeline.io.writers import OutputStore
     from pipeline.runner.config import load_config
     from pipeline.runner.coordinator import RunCancelled, run_pipeline
@@ -97,13 +97,14 @@ def iter_scenarios(
                 return
             if store is None:
                 store = OutputStore(path, storage_options=cfg.output.storage_options or None)
+            record = ScenarioRecord.from_task(item)  # numbered from 1, as in the folder
             yield StreamedScenario(
-                scenario=int(item["scenario"]) + 1,
-                attempt=int(item["attempt"]),
-                score=float(item["score"]),
-                metrics=dict(item["metrics"]),
-                data=read_record_series(store, item),
-                regimes=item.get("regimes"),
+                scenario=record.scenario,
+                attempt=record.attempt,
+                score=record.score,
+                metrics=dict(record.metrics),
+                data=read_record_series(store, record),
+                regimes=record.regimes,
             )
     finally:
         cancel.set()

@@ -9,12 +9,13 @@ downsampled bars of each series show.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from pipeline.io.run import parse_series, series_format
 
 __all__ = ["bucket_starts", "downsample_ohlcv", "fan_chart", "read_series", "PERCENTILES"]
 
@@ -61,17 +62,12 @@ def downsample_ohlcv(frame: pd.DataFrame, max_points: int) -> dict:
 
 
 def read_series(data: bytes, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read one written series (Parquet, CSV or XLSX bytes, chosen by ``name``'s extension)."""
-    buf = io.BytesIO(data)
-    if name.endswith(".parquet"):
-        frame = pd.read_parquet(buf, columns=None if columns is None else ["Date", *columns])
-        return frame.set_index("Date") if "Date" in frame.columns else frame
-    if name.endswith(".xlsx"):
-        frame = pd.read_excel(buf, sheet_name=0, index_col=0, parse_dates=True)
-    else:
-        frame = pd.read_csv(buf, index_col=0, parse_dates=True,
-                            usecols=None if columns is None else ["Date", *columns])
-    return frame if columns is None else frame[list(columns)]
+    """Read one written series (Parquet, CSV or XLSX bytes, chosen by ``name``'s extension).
+
+    The run folder's own parser (:func:`pipeline.io.run.parse_series`); a route that has the
+    run folder reads through :meth:`pipeline.io.run.RunFolder.read_series` instead.
+    """
+    return parse_series(data, series_format(name), columns)
 
 
 def fan_chart(

@@ -17,15 +17,12 @@ import pandas as pd
 
 from pipeline.core.sampler import GenerationModel
 from pipeline.evaluation import WINDOW
+from pipeline.io.run import REPORT
 from pipeline.io.writers import OutputStore
 from pipeline.report import data, figures, render
 from pipeline.report.data import Asset, Run
 
 __all__ = ["REPORT", "build_report", "write_report"]
-
-#: Default file name of the report in a run's output directory.
-REPORT = "report.html"
-
 
 def build_report(
     run_dir: str,

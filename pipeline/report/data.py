@@ -29,6 +29,7 @@ from pipeline.evaluation import (
     predictive_score,
     verbatim_share,
 )
+from pipeline.io.run import MANIFEST, SERIES_FORMATS
 from pipeline.io.writers import OutputStore
 from pipeline.redaction import drop_redacted
 from pipeline.run_input import content_hash, fit_configured_model, load_configured_input
@@ -61,8 +62,6 @@ ACF_LAGS = 40
 P_VALUE_METRICS = ("ljung_box_p", "arch_lm_p")
 #: Regime paths drawn in the strip plot.
 REGIME_PATHS = 8
-_MANIFEST = "manifest.json"
-_FORMAT_PREFERENCE = ("parquet", "csv", "xlsx")
 _OHLC = ("Open", "High", "Low", "Close")
 
 
@@ -151,17 +150,17 @@ def load_run(run_dir: str, storage_options: dict | None, max_series: int,
         ``original`` that does not match the run's assets.
     """
     store = OutputStore(run_dir, storage_options=storage_options)
-    if not store.exists(_MANIFEST):
+    if not store.exists(MANIFEST):
         raise InputDataError(
-            f"{run_dir}: no {_MANIFEST} found; pass a run's output directory (the output.path "
+            f"{run_dir}: no {MANIFEST} found; pass a run's output directory (the output.path "
             "of a finished `sme run`, which holds manifest.json and the series files)"
         )
     try:
-        manifest = store.read_json(_MANIFEST)
+        manifest = store.read_json(MANIFEST)
         entries = manifest["scenarios"]
         manifest["model"], manifest["config"]  # noqa: B018 - required keys
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputDataError(f"{store.path(_MANIFEST)}: not a run manifest ({exc})") from exc
+        raise InputDataError(f"{store.path(MANIFEST)}: not a run manifest ({exc})") from exc
     if not entries:
         raise InputDataError(f"{run_dir}: the run has no accepted scenarios to report on")
     entries = sorted(entries, key=lambda e: int(e["scenario"]))
@@ -319,7 +318,7 @@ def reload_input(manifest: dict) -> pd.DataFrame | dict[str, pd.DataFrame]:
 
 def _read_series(store: OutputStore, entry: Mapping) -> pd.DataFrame:
     files = entry.get("files") or {}
-    for fmt in _FORMAT_PREFERENCE:
+    for fmt in SERIES_FORMATS:
         name = files.get(fmt)
         if not name:
             continue

@@ -27,14 +27,13 @@ another run, and ``evaluated`` the candidates this session scored.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 import uuid
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,20 +44,41 @@ import pandas as pd
 from distributed import Client, Future, wait
 from distributed import TimeoutError as DaskTimeoutError
 
-import pipeline
 from pipeline.core.factory import check_settings
 from pipeline.core.metrics import METRIC_NAMES
 from pipeline.core.preflight import Preflight, preflight, rerun_threshold
-from pipeline.core.regimes import run_lengths
 from pipeline.core.sampler import still_accepted
-from pipeline.errors import ConfigError, FidelityNotReachedError, PreflightWarning, SMEError
+from pipeline.errors import (
+    ConfigError,
+    FidelityNotReachedError,
+    InputDataError,
+    PreflightWarning,
+    SMEError,
+)
+from pipeline.io.run import (
+    MANIFEST,
+    REPORT,
+    SCORES,
+    STATE_DIR,
+    RunFolder,
+    ScenarioRecord,
+    open_run,
+    scenario_index,
+    scenario_number,
+)
 from pipeline.io.writers import OutputStore, frame_to_bytes
-from pipeline.redaction import redact, redact_text
+from pipeline.redaction import redact_text
 from pipeline.runner.cluster import connect, planned_threads, total_threads
 from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.inputs import content_hash, fitted_model, load_input
+from pipeline.runner.manifest import (
+    Ledger,
+    manifest_chunks,
+    manifest_header,
+    new_ledger,
+    record_files,
+)
 from pipeline.runner.tasks import (
-    STATE_DIR,
     all_files,
     copy_task,
     scenario_files,
@@ -69,8 +89,6 @@ from pipeline.runner.tasks import (
 __all__ = ["Progress", "RunResult", "RunCancelled", "run_pipeline", "run_preflight", "MANIFEST",
            "SCORES"]
 
-MANIFEST = "manifest.json"
-SCORES = "scores.parquet"
 #: Acceptance rate assumed before the first task reports.
 _PRIOR_ACCEPTANCE = 0.5
 #: Longest attempt window one task searches for one scenario.
@@ -209,74 +227,6 @@ class RunResult:
             "outputs": redact_text(self.output_path),
         }
         return pd.DataFrame({"value": rows})
-
-
-class Ledger:
-    """Compact per-scenario results on the client: arrays, not a dict per scenario.
-
-    Client memory must stay flat as ``n_samples`` grows; a dict of metrics per scenario costs
-    about 2 KB, these arrays cost 8 bytes a number. File names are not stored: they follow from
-    the scenario number, the run id, the formats, the symbols and the timeframes. Regime paths
-    (``method: regime``) are kept run-length encoded, a few hundred bytes a scenario.
-    """
-
-    def __init__(self, n_samples: int, metric_names: Sequence[str] = METRIC_NAMES,
-                 timeframes: Sequence[str] = ()) -> None:
-        self.metric_names = list(metric_names)
-        self.timeframes = list(timeframes)
-        self.accepted = np.zeros(n_samples, dtype=bool)
-        self.attempt = np.full(n_samples, -1, dtype=np.int64)
-        self.score = np.full(n_samples, np.nan)
-        self.metrics = np.full((n_samples, len(self.metric_names)), np.nan)
-        self.tf_score = np.full((n_samples, len(self.timeframes)), np.nan)
-        self.tf_metrics = np.full((n_samples, len(self.timeframes), len(self.metric_names)),
-                                  np.nan)
-        self.best_before = np.full(n_samples, np.nan)  # NaN: none (attempt 0) or not recorded
-        self.regimes: dict[int, np.ndarray] = {}
-
-    def _row(self, metrics: Mapping[str, Any]) -> list[float]:
-        return [np.nan if metrics.get(k) is None else metrics[k] for k in self.metric_names]
-
-    def add(self, record: Mapping[str, Any]) -> None:
-        s = int(record["scenario"])
-        self.accepted[s] = True
-        self.attempt[s] = int(record["attempt"])
-        self.score[s] = float(record["score"])
-        before = record.get("best_before")
-        self.best_before[s] = np.nan if before is None else float(before)
-        self.metrics[s] = self._row(record["metrics"])
-        for j, rule in enumerate(self.timeframes):
-            tf = record["timeframes"][rule]
-            self.tf_score[s, j] = float(tf["score"])
-            self.tf_metrics[s, j] = self._row(tf["metrics"])
-        if record.get("regimes") is not None:
-            self.regimes[s] = np.asarray(record["regimes"], dtype=np.int32).reshape(-1, 2)
-
-    def __len__(self) -> int:
-        return int(self.accepted.sum())
-
-    def __contains__(self, scenario: int) -> bool:
-        return bool(self.accepted[scenario])
-
-    def scenarios(self) -> np.ndarray:
-        """Accepted scenarios (0-based), in order."""
-        return np.flatnonzero(self.accepted)
-
-    def attempts_spent(self) -> int:
-        """Attempts the accepted scenarios spent (``attempt + 1`` each)."""
-        return int(np.sum(self.attempt[self.accepted] + 1))
-
-    def frame(self) -> pd.DataFrame:
-        """One row per accepted scenario (numbered from 1): attempt, score, timeframe scores
-        (``score_{rule}``) and metrics."""
-        idx = self.scenarios()
-        frame = pd.DataFrame(self.metrics[idx], columns=self.metric_names)
-        for j, rule in reversed(list(enumerate(self.timeframes))):
-            frame.insert(0, f"score_{rule}", self.tf_score[idx, j])
-        frame.insert(0, "score", self.score[idx])
-        frame.insert(0, "attempt", self.attempt[idx])
-        frame.insert(0, "scenario", idx.astype(np.int64) + 1)
-        return frame
 
 
 def _join(base: str, name: str) -> str:
@@ -471,26 +421,24 @@ def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
     return out
 
 
-def _finished_manifest(store: OutputStore, cfg: RunConfig, input_hash: str) -> dict | None:
-    """The manifest of a finished run of this very configuration (complete or partial)."""
-    if not store.exists(MANIFEST):
-        return None
+def _finished_manifest(store: OutputStore, cfg: RunConfig, input_hash: str) -> RunFolder | None:
+    """The finished run of this very configuration in ``store`` (complete or partial)."""
     try:
-        manifest = store.read_json(MANIFEST)
-    except (ValueError, OSError):
-        return None  # a damaged manifest: the run is redone (markers resume it)
-    if manifest.get("fingerprint") != cfg.fingerprint(input_hash):
+        run = open_run(store, check_files=False)
+    except (InputDataError, OSError):
+        return None  # none, or a damaged manifest: the run is redone (markers resume it)
+    if run.manifest.fingerprint != cfg.fingerprint(input_hash):
         return None
-    return manifest if manifest.get("status") in ("complete", "partial") else None
+    return run if run.manifest.status in ("complete", "partial") else None
 
 
-def _finished_result(manifest: dict, model, cfg: RunConfig, output_path: str, started: float,
+def _finished_result(run: RunFolder, model, cfg: RunConfig, output_path: str, started: float,
                      on_accept) -> RunResult:
     """A finished run's result from its manifest (a partial one raises, as the run did)."""
     if on_accept is not None:
-        for entry in manifest["scenarios"]:
-            on_accept(output_path, {**entry, "scenario": int(entry["scenario"]) - 1})
-    result = _result_from_manifest(manifest, cfg, output_path, started)
+        for record in run.scenarios:
+            on_accept(output_path, record.to_task())
+    result = _result_from_manifest(run, cfg, output_path, started)
     result.preflight = _preflight(model, cfg, 1)
     if result.failed:
         result.partial_error = _not_reached(cfg, result.failed, result.n_accepted, output_path)
@@ -500,57 +448,57 @@ def _finished_result(manifest: dict, model, cfg: RunConfig, output_path: str, st
 
 
 def _reusable(cfg: RunConfig, input_hash: str,
-              done: Mapping[int, dict]) -> tuple[OutputStore, str, list[dict]]:
+              done: Mapping[int, dict]) -> tuple[OutputStore, str, list[ScenarioRecord]]:
     """The scenarios of the run at ``output.resume_from`` this run would accept as they are.
 
-    Returns the run's store, its run id and its manifest entries to copy. Messages name the
+    Returns the run's store, its run id and its manifest records to copy. Messages name the
     setting, not the location (it may be a server's directory).
     """
     out = cfg.output
-    source = OutputStore(out.resume_from, storage_options=out.storage_options or None)
     try:
-        manifest = source.read_json(MANIFEST)
-    except (ValueError, OSError, KeyError):
+        source = open_run(out.resume_from, out.storage_options or None, check_files=False)
+    except (InputDataError, OSError):
         raise ConfigError("output.resume_from: there is no finished run there (no readable "
                           "manifest.json); give the output directory of a complete or partial "
                           "run") from None
-    if manifest.get("search_fingerprint") != cfg.search_fingerprint(input_hash):
+    manifest = source.manifest
+    if manifest.search_fingerprint != cfg.search_fingerprint(input_hash):
         raise ConfigError(
             "output.resume_from: that run was made from another input or with other "
             "generation or scoring settings (method, block size, length, seed, weights, ...) or "
             "by another engine version; only min_fidelity, max_attempts and n_samples may "
             "differ")
-    formats = set((manifest.get("config") or {}).get("output", {}).get("formats") or ())
+    formats = set((manifest.config or {}).get("output", {}).get("formats") or ())
     missing = sorted(set(out.formats) - formats)
     if missing:
         raise ConfigError(f"output.resume_from: that run wrote no {', '.join(missing)} files; "
                           f"ask for its formats ({', '.join(sorted(formats))}) or leave "
                           "output.resume_from out")
     gen = cfg.generation
-    entries = [e for e in manifest.get("scenarios", [])
-               if 0 <= int(e["scenario"]) - 1 < gen.n_samples
-               and int(e["scenario"]) - 1 not in done
-               and still_accepted(int(e["attempt"]), float(e["score"]), e.get("best_before"),
-                                  gen.min_fidelity, gen.max_attempts)]
-    return source, str(manifest["run_id"]), entries
+    records = [r for r in source.scenarios
+               if r.index < gen.n_samples and r.index not in done
+               and still_accepted(r.attempt, r.score, r.best_before, gen.min_fidelity,
+                                  gen.max_attempts)]
+    return source.store, manifest.run_id, records
 
 
 def _copy_reused(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
-                 source: OutputStore, source_run_id: str, entries: list[dict]) -> list[dict]:
+                 source: OutputStore, source_run_id: str,
+                 entries: list[ScenarioRecord]) -> list[dict]:
     """Copy the reusable scenarios of another run (on workers); their records, renamed."""
     formats = list(cfg.output.formats)
     jobs = []
     for lo in range(0, len(entries), _COPY_CHUNK):
         records, names = [], []
         for entry in entries[lo:lo + _COPY_CHUNK]:
-            s = int(entry["scenario"]) - 1
-            record = {**{k: entry[k] for k in ("attempt", "score", "metrics")},
-                      "scenario": s, "best_before": entry.get("best_before"),
-                      **_files(cfg, run_id, model, s)}
-            for rule, tf in (entry.get("timeframes") or {}).items():
-                record["timeframes"][rule].update(score=tf["score"], metrics=tf["metrics"])
-            if entry.get("regimes") is not None:
-                record["regimes"] = entry["regimes"]
+            s = entry.index
+            record = {"attempt": entry.attempt, "score": entry.score, "metrics": entry.metrics,
+                      "scenario": s, "best_before": entry.best_before,
+                      **record_files(cfg, run_id, model, s)}
+            for rule, tf in (entry.timeframes or {}).items():
+                record["timeframes"][rule].update(score=tf.score, metrics=tf.metrics)
+            if entry.regimes is not None:
+                record["regimes"] = entry.regimes
             old = scenario_files(s, source_run_id, formats, model.symbols,
                                  [tf.rule for tf, _ in model.timeframes])
             names += list(zip(all_files(old), all_files(record), strict=True))
@@ -568,7 +516,7 @@ class _Search:
         self.cl, self.model, self.store, self.cfg, self.run_id = cl, model, store, cfg, run_id
         self.report, self.on_accepted = report, accepted
         gen = cfg.generation
-        self.ledger = _ledger(model, gen.n_samples)
+        self.ledger = new_ledger(model, gen.n_samples)
         for record in done.values():
             self.ledger.add(record)
         self.failed: dict[int, float] = {}
@@ -679,15 +627,6 @@ class _Search:
         return self
 
 
-def _ledger(model, n_samples: int) -> Ledger:
-    return Ledger(n_samples, model.metric_names, [tf.rule for tf, _ in model.timeframes])
-
-
-def _files(cfg: RunConfig, run_id: str, model, scenario: int) -> dict:
-    return scenario_files(scenario, run_id, list(cfg.output.formats), model.symbols,
-                          [tf.rule for tf, _ in model.timeframes])
-
-
 def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
             ledger: Ledger) -> list[str]:
     """ZIP bundles, built on a worker (series data never passes through the client)."""
@@ -698,7 +637,7 @@ def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
                           ("xlsx", f"synthetic_batch_{run_id}_xlsx.zip")):
         if fmt in cfg.output.formats:
             members = [name for s in ledger.scenarios()
-                       for name in all_files(_files(cfg, run_id, model, int(s)))
+                       for name in all_files(record_files(cfg, run_id, model, int(s)))
                        if name.endswith(f".{fmt}")]
             jobs.append(cl.submit(zip_task, store, zip_name, members, pure=False, retries=2))
     return [f.result() for f in jobs]
@@ -712,6 +651,7 @@ def _not_reached(cfg: RunConfig, failed: Mapping[int, float], n_accepted: int,
     """
     gen = cfg.generation
     ids = sorted(failed)
+    numbers = [scenario_number(i) for i in ids]
     best = max(failed.values())
     suggestion = rerun_threshold(failed.values(), gen.min_fidelity)
     rerun = (f"Every scenario passes at generation.min_fidelity={suggestion:g}: rerun at it with "
@@ -723,12 +663,12 @@ def _not_reached(cfg: RunConfig, failed: Mapping[int, float], n_accepted: int,
     return FidelityNotReachedError(
         f"{len(failed)} of {gen.n_samples} scenario(s) found no candidate with fidelity >= "
         f"{gen.min_fidelity:g} within max_attempts={gen.max_attempts}: scenarios "
-        f"{[i + 1 for i in ids[:20]]}{' ...' if len(ids) > 20 else ''}, best score "
+        f"{numbers[:20]}{' ...' if len(ids) > 20 else ''}, best score "
         f"{best:.2f}. The {n_accepted} accepted scenario(s) were written, with a manifest "
         f"marked partial. {rerun}",
         best_score=best,
         attempts=len(failed) * gen.max_attempts,
-        failed_scenarios=[i + 1 for i in ids],
+        failed_scenarios=numbers,
         output_path=output_path,
         accepted=n_accepted,
         suggested_min_fidelity=suggestion,
@@ -745,9 +685,9 @@ def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_h
     store.write_bytes(SCORES, frame_to_bytes(scores, "parquet"))
     files += [SCORES, MANIFEST]
     error = _not_reached(cfg, failed, len(ledger), output_path) if failed else None
-    header = _manifest_header(cfg, input_hash, run_id, model, search, files, frame, check,
-                              error)
-    store.write_chunks(MANIFEST, _manifest_chunks(header, cfg, run_id, model, ledger))
+    header = manifest_header(cfg, input_hash, run_id, model, ledger, failed,
+                             (search.attempts, search.report.resumed), files, frame, check, error)
+    store.write_chunks(MANIFEST, manifest_chunks(header, cfg, run_id, model, ledger))
     # Every task has finished: what temporaries remain belong to writers that were killed.
     store.remove_orphaned_temporaries()
     # The markers are the resume record of an unfinished run; the manifest now replaces them.
@@ -755,7 +695,7 @@ def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_h
         store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
     store.remove_empty_dir(STATE_DIR)
     if cfg.report and len(ledger):
-        from pipeline.report import REPORT, write_report
+        from pipeline.report import write_report
 
         write_report(output_path, storage_options=cfg.output.storage_options or None,
                      original=frame, model=model)
@@ -782,163 +722,27 @@ def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_h
     return result
 
 
-def _manifest_header(cfg: RunConfig, input_hash: str, run_id: str, model, search: _Search,
-                     files: list[str], frame, check: Preflight,
-                     error: FidelityNotReachedError | None) -> dict:
-    """Everything in the manifest but the scenarios; nothing measured, so a rerun of the same
-    configuration writes the same bytes."""
-    ledger, failed = search.ledger, search.failed
-    header = {
-        "run_id": run_id,
-        "status": "complete" if not failed else "partial",
-        "fingerprint": cfg.fingerprint(input_hash),
-        "search_fingerprint": cfg.search_fingerprint(input_hash),
-        "package_version": pipeline.__version__,
-        # Credentials never reach a manifest; the run id does not depend on them.
-        "config": redact(cfg.model_dump(mode="json")),
-        "seed": cfg.generation.seed,
-        "input": _input_summary(frame, input_hash),
-        "model": _model_summary(model),
-        "reference_metrics": {k: _finite(v) for k, v in model.scorer.reference_metrics.items()},
-        "preflight": check.reproducible().to_dict(),
-        "summary": {
-            "requested": cfg.generation.n_samples,
-            "accepted": len(ledger),
-            "failed": {str(s + 1): b for s, b in sorted(failed.items())},
-            "attempts": search.attempts,
-            "resumed": search.report.resumed,
-        },
-        "files": files,
-    }
-    if error is not None:
-        header["partial"] = {
-            "reason": str(error),
-            "failed_scenarios": [{"scenario": s + 1, "best_score": b,
-                                  "attempts": cfg.generation.max_attempts}
-                                 for s, b in sorted(failed.items())],
-            "suggested_min_fidelity": error.suggested_min_fidelity,
-        }
-    return header
-
-
-def _manifest_chunks(header: dict, cfg: RunConfig, run_id: str, model,
-                     ledger: Ledger) -> Iterator[bytes]:
-    """The manifest as JSON, in chunks: the per-scenario part is produced scenario by scenario,
-    so the client never holds the whole text (several MB at 10,000 scenarios)."""
-    # The header with its closing brace cut off, so the scenarios can follow as one more key.
-    yield (json.dumps(header, indent=2, sort_keys=True)[:-2] + ',\n  "scenarios": [').encode()
-    names = ledger.metric_names
-    for i, s in enumerate(ledger.scenarios()):
-        s = int(s)
-        entry = {
-            "scenario": s + 1,
-            "attempt": int(ledger.attempt[s]),
-            "score": float(ledger.score[s]),
-            "best_before": _finite(ledger.best_before[s]),
-            "metrics": {k: _finite(v) for k, v in zip(names, ledger.metrics[s], strict=True)},
-            **_files(cfg, run_id, model, s),
-        }
-        for j, rule in enumerate(ledger.timeframes):
-            entry["timeframes"][rule]["score"] = float(ledger.tf_score[s, j])
-            entry["timeframes"][rule]["metrics"] = {
-                k: _finite(v) for k, v in zip(names, ledger.tf_metrics[s, j], strict=True)}
-        if s in ledger.regimes:
-            entry["regimes"] = ledger.regimes[s].tolist()
-        yield (("\n    " if i == 0 else ",\n    ") + json.dumps(entry, sort_keys=True)).encode()
-    yield b"\n  ]\n}\n"
-
-
-def _input_summary(frame, input_hash: str) -> dict:
-    frames = frame if isinstance(frame, dict) else {"": frame}
-    first = next(iter(frames.values()))
-    out = {
-        "content_sha256": input_hash,
-        "source": redact_text(str(first.attrs.get("source", ""))),
-        "rows": len(first),
-        "start": str(first.index[0]),
-        "end": str(first.index[-1]),
-        "columns": list(first.columns),
-    }
-    if isinstance(frame, dict):
-        out["source"] = {sym: redact_text(str(f.attrs.get("source", "")))
-                         for sym, f in frames.items()}
-        out["assets"] = list(frames)
-        out["alignment"] = first.attrs.get("alignment", {})
-    return out
-
-
-def _model_summary(model) -> dict:
-    scorer = model.scorer
-    out = {
-        "method": model.method,
-        "block_size": model.block_size,
-        "length": model.length,
-        "start_price": model.start_price,
-        "reference": model.reference,
-        "metric_names": model.metric_names,
-        "scored_metrics": list(scorer.names),
-        "weights": dict(zip(scorer.names, scorer.weights.tolist(), strict=True)),
-        "spreads": dict(zip(scorer.names, scorer.spread.tolist(), strict=True)),
-    }
-    if model.block_choice is not None:
-        # The chosen block length and why (the pilot's medians); nothing measured.
-        out["block_choice"] = model.block_choice.to_dict()
-    if model.symbols:
-        out["assets"] = list(model.symbols)
-        out["start_prices"] = {p.symbol: p.start_price for p in model.parts}
-    garch = [p.garch for p in model.parts if p.garch is not None]
-    if garch:
-        out["garch"] = {p.symbol or "series": {"vol": p.garch.vol, "dist": p.garch.dist,
-                                               "params": p.garch.params,
-                                               "persistence": p.garch.persistence}
-                        for p in model.parts}
-    if model.regimes is not None:
-        r = model.regimes
-        out["regimes"] = {
-            "labelling": r.labelling,
-            "n_regimes": r.n_regimes,
-            "volatility": r.volatility.tolist(),
-            "input_shares": r.shares.tolist(),
-            "fitted_transition": r.transition.tolist(),
-            "transition": np.asarray(model.transition).tolist(),
-            # The input's own labels, run-length encoded like the scenarios' paths.
-            "input_path": run_lengths(r.labels),
-        }
-    if model.timeframes:
-        out["timeframes"] = {
-            tf.rule: {"bars": len(tf.index),
-                      "scored_metrics": list(sc.names),
-                      "reference_metrics": {k: _finite(v)
-                                            for k, v in sc.reference_metrics.items()},
-                      "spreads": dict(zip(sc.names, sc.spread.tolist(), strict=True))}
-            for tf, sc in model.timeframes}
-    return out
-
-
-def _finite(v: float) -> float | None:
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
-def _result_from_manifest(manifest: dict, cfg: RunConfig, output_path: str,
+def _result_from_manifest(run: RunFolder, cfg: RunConfig, output_path: str,
                           started: float) -> RunResult:
-    info = manifest.get("model", {})
-    ledger = Ledger(cfg.generation.n_samples, info.get("metric_names", METRIC_NAMES),
-                    list(info.get("timeframes", {})))
-    for entry in manifest["scenarios"]:
-        ledger.add({**entry, "scenario": int(entry["scenario"]) - 1})
+    manifest = run.manifest
+    ledger = Ledger(cfg.generation.n_samples, manifest.model.metric_names or METRIC_NAMES,
+                    manifest.timeframe_rules)
+    for record in run.scenarios:
+        ledger.add(record.to_task())
+    summary = manifest.summary
+    failed = summary.failed if summary is not None else {}
     return RunResult(
-        run_id=manifest["run_id"],
+        run_id=manifest.run_id,
         output_path=output_path,
         config=cfg,
         scores=ledger.frame(),
         reference_metrics=pd.Series(
-            {k: np.nan if v is None else v for k, v in manifest["reference_metrics"].items()}
+            {k: np.nan if v is None else v for k, v in manifest.reference_metrics.items()}
         ),
-        failed={int(k) - 1: v for k, v in manifest["summary"]["failed"].items()},
+        failed={scenario_index(k): v for k, v in failed.items()},
         # Manifests before attempts added up across sessions: the accepted ones' at least.
-        attempts=int(manifest["summary"].get("attempts") or ledger.attempts_spent()),
+        attempts=int((summary and summary.attempts) or ledger.attempts_spent()),
         elapsed_seconds=time.perf_counter() - started,
         resumed=len(ledger),
-        files=list(manifest["files"]),
+        files=list(manifest.files),
     )

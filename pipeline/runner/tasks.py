@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.core.sampler import Accepted, GenerationModel, search_attempts
 from pipeline.core.timeframes import timeframe_label
+from pipeline.io.run import STATE_DIR  # completion markers: the resume record of a run
 from pipeline.io.writers import EXTENSIONS, OutputStore
 
 __all__ = [
@@ -22,9 +23,6 @@ __all__ = [
     "search_task", "series_name", "tune_allocator", "write_accepted", "zip_task",
 ]
 
-#: Completion markers, one per task that accepted anything, written after the series files of
-#: the scenarios it lists: the resume record of an interrupted run.
-STATE_DIR = "_state"
 
 
 def series_name(scenario: int, run_id: str, fmt: str, symbol: str = "", timeframe: str = "") -> str:

@@ -1,0 +1,664 @@
+"""The run folder: what a finished run's output directory holds, and the one way to read it.
+
+A run (:func:`pipeline.run_pipeline`, ``sme run``, a REST job) writes into its output directory
+(a local path or any fsspec URL)::
+
+    manifest.json      MANIFEST: the run's header (run id, status, config, input, model,
+                       summary, ...) and one record per accepted scenario (ScenarioRecord)
+    scores.parquet     SCORES: one row per accepted scenario (score, attempt, metrics)
+    report.html        REPORT: the HTML fidelity report, when the run asked for one
+    synthetic_*        the series files each record names, in one or more formats
+    _state/            STATE_DIR: completion markers of a run not finished yet
+
+Everything that reads a finished run (the exports, the report, the REST API, the stream)
+goes through :func:`open_run`, which checks the manifest once and says what to fix when it
+cannot be used, and :meth:`RunFolder.read_series`, which reads a scenario's series in the
+preferred format (:data:`SERIES_FORMATS`).
+
+Scenario numbers
+----------------
+Code counts scenarios from 0 (seeds, arrays, task records); the run folder counts them from 1
+(file names, the manifest, what users see). :func:`scenario_number` and
+:func:`scenario_index` are the one conversion between the two.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import ConfigError, InputDataError
+from pipeline.io.writers import EXTENSIONS, OutputStore
+from pipeline.redaction import redact_text
+
+__all__ = [
+    "MANIFEST",
+    "SCORES",
+    "REPORT",
+    "STATE_DIR",
+    "SERIES_FORMATS",
+    "OHLC",
+    "scenario_number",
+    "scenario_index",
+    "SeriesFiles",
+    "TimeframeRecord",
+    "ScenarioRecord",
+    "RunSummary",
+    "ModelSummary",
+    "RunManifest",
+    "RunFolder",
+    "open_run",
+    "read_record_series",
+    "read_series_file",
+    "parse_series",
+    "series_format",
+]
+
+#: The run's manifest: header and scenario records.
+MANIFEST = "manifest.json"
+#: One row per accepted scenario: scenario, attempt, score, timeframe scores, metrics.
+SCORES = "scores.parquet"
+#: The HTML fidelity report (``report: true``).
+REPORT = "report.html"
+#: Completion markers of an unfinished run (its resume record); removed when it finishes.
+STATE_DIR = "_state"
+#: Series formats in the order a reader prefers them: Parquet is exact and fastest, CSV exact,
+#: XLSX one digit short of round-trip precision.
+SERIES_FORMATS: tuple[str, ...] = ("parquet", "csv", "xlsx")
+_Index = TypeVar("_Index")
+
+#: Columns every series has (``Volume`` follows when the input had volume).
+OHLC: tuple[str, ...] = ("Open", "High", "Low", "Close")
+
+
+def scenario_number(index: _Index) -> _Index:
+    """The run folder's number (from 1) of the scenario with 0-based ``index`` in code.
+
+    Works elementwise on an integer array of indices too.
+    """
+    return index + 1
+
+
+def scenario_index(number: int | str) -> int:
+    """The 0-based index in code of the scenario numbered ``number`` (from 1) in the folder;
+    ``number`` may be a manifest key (``summary.failed`` keys are strings)."""
+    return int(number) - 1
+
+
+# --------------------------------------------------------------------------------------------
+# The manifest's records
+# --------------------------------------------------------------------------------------------
+
+
+class _Record(BaseModel):
+    # Keys this engine version does not model are kept as they are (a manifest read and dumped
+    # again is unchanged), and a record, once read, is not changed in place.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as written in the manifest: only the keys it was given, JSON values."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class SeriesFiles(_Record):
+    """Where one series (of every asset) is: ``files``, plus ``assets`` and ``long`` for a
+    multi-asset run.
+
+    Attributes
+    ----------
+    files : dict of str to str
+        ``{format: file name}``; in a multi-asset run, the first asset's (symbols sorted).
+    assets : dict of str to dict, optional
+        ``{symbol: {format: file name}}`` of a multi-asset run.
+    long : str, optional
+        The long-format Parquet of a multi-asset run (all assets, a ``symbol`` column).
+    """
+
+    files: dict[str, str] = Field(default_factory=dict)
+    assets: dict[str, dict[str, str]] | None = None
+    long: str | None = None
+
+    def series_file(self, symbol: str | None = None) -> tuple[str, str]:
+        """``(format, file name)`` of the series of ``symbol`` (None: ``files``) to read, in
+        the order of :data:`SERIES_FORMATS`; KeyError if there is none."""
+        files = self.files if symbol is None else (self.assets or {}).get(symbol, {})
+        for fmt in SERIES_FORMATS:
+            if files.get(fmt):
+                return fmt, files[fmt]
+        raise KeyError(symbol)
+
+    def all_files(self) -> list[str]:
+        """Every file name the record lists (series of each asset and format, ``long``)."""
+        names = list(self.files.values())
+        for per_asset in (self.assets or {}).values():
+            names.extend(per_asset.values())
+        if self.long:
+            names.append(self.long)
+        return list(dict.fromkeys(names))
+
+
+class TimeframeRecord(SeriesFiles):
+    """A scenario's series at a higher timeframe: its files, fidelity score and metrics."""
+
+    score: float | None = None
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+
+
+class ScenarioRecord(SeriesFiles):
+    """One accepted scenario as the manifest records it.
+
+    Attributes
+    ----------
+    scenario : int
+        Its number in the run folder, from 1 (see :func:`scenario_index`).
+    attempt : int
+        The accepted attempt (0-based): the lowest that passed ``min_fidelity``.
+    score : float
+        Fidelity score of the accepted series.
+    best_before : float or None
+        Best score of the attempts searched before it (None: none, or not recorded).
+    metrics : dict of str to float or None
+        The series' metrics (None where undefined).
+    timeframes : dict of str to TimeframeRecord, optional
+        The same series at each higher timeframe of the run.
+    regimes : list of [regime, bars], optional
+        Its regime path, run-length encoded (``method: regime``).
+    """
+
+    scenario: int = Field(ge=1)
+    attempt: int = Field(ge=0)
+    score: float
+    best_before: float | None = None
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    timeframes: dict[str, TimeframeRecord] | None = None
+    regimes: list[list[int]] | None = None
+
+    @property
+    def index(self) -> int:
+        """The scenario's 0-based index in code."""
+        return scenario_index(self.scenario)
+
+    @classmethod
+    def from_task(cls, record: Mapping[str, Any]) -> ScenarioRecord:
+        """The manifest record of a task's record (whose ``scenario`` counts from 0)."""
+        return cls.model_validate({**record, "scenario": scenario_number(record["scenario"])})
+
+    def to_task(self) -> dict[str, Any]:
+        """The record as tasks and ``on_accept`` callbacks see it (``scenario`` from 0)."""
+        return {**self.to_json(), "scenario": self.index}
+
+    def all_files(self) -> list[str]:
+        """Every file name the record lists, higher timeframes included."""
+        names = super().all_files()
+        for tf in (self.timeframes or {}).values():
+            names.extend(tf.all_files())
+        return list(dict.fromkeys(names))
+
+
+class RunSummary(_Record):
+    """The counts of a run, across every session that worked on it."""
+
+    requested: int
+    accepted: int
+    failed: dict[str, float] = Field(default_factory=dict)  # scenario number -> best score
+    attempts: int | None = None
+    resumed: int = 0
+
+
+class ModelSummary(_Record):
+    """What the fitted model recorded that readers of a run use; other keys are kept as given.
+
+    ``assets`` lists the symbols of a multi-asset run (sorted), ``timeframes`` maps each
+    higher timeframe to its bars and reference metrics, ``length`` is the bars per series.
+    """
+
+    method: str | None = None
+    block_size: int | None = None
+    length: int | None = None
+    reference: str | None = None
+    metric_names: list[str] | None = None
+    scored_metrics: list[str] | None = None
+    weights: dict[str, float] | None = None
+    assets: list[str] | None = None
+    timeframes: dict[str, dict[str, Any]] | None = None
+    regimes: dict[str, Any] | None = None
+
+
+class RunManifest(_Record):
+    """The header of a run's manifest: everything but its scenario records.
+
+    Nothing in it is measured (times, hosts), so a rerun of the same configuration writes the
+    same bytes. ``config`` holds no credentials (they are redacted before it is written).
+    """
+
+    run_id: str
+    status: str = "complete"  # "complete", or "partial" when scenarios found no candidate
+    fingerprint: str | None = None
+    search_fingerprint: str | None = None
+    package_version: str | None = None
+    config: dict[str, Any] | None = None
+    seed: int | None = None
+    input: dict[str, Any] | None = None
+    model: ModelSummary = Field(default_factory=ModelSummary)
+    reference_metrics: dict[str, float | None] = Field(default_factory=dict)
+    preflight: dict[str, Any] | None = None
+    summary: RunSummary | None = None
+    files: list[str] = Field(default_factory=list)
+    partial: dict[str, Any] | None = None
+
+    @property
+    def symbols(self) -> list[str]:
+        """The assets of a multi-asset run (empty for one series)."""
+        return list(self.model.assets or [])
+
+    @property
+    def timeframe_rules(self) -> list[str]:
+        """The run's higher timeframes (empty when it has none)."""
+        return list(self.model.timeframes or {})
+
+
+# --------------------------------------------------------------------------------------------
+# Reading series
+# --------------------------------------------------------------------------------------------
+
+
+def _shown(store: OutputStore, name: str) -> str:
+    """Where ``name`` is, for a message (credentials in the URL redacted)."""
+    return redact_text(store.path(name))
+
+
+def series_format(name: str) -> str:
+    """The format of a series file, from its name's extension (``.parquet``, ``.csv``,
+    ``.xlsx``); ConfigError for any other."""
+    for fmt, ext in EXTENSIONS.items():
+        if str(name).endswith(ext):
+            return fmt
+    raise ConfigError(f"{name!r}: not a series file (expected one of "
+                      f"{', '.join(EXTENSIONS.values())})")
+
+
+def _parse(data: bytes, fmt: str, columns: Sequence[str] | None) -> pd.DataFrame:
+    buf = io.BytesIO(data)
+    if fmt == "parquet":
+        # pandas' metadata in the file brings the date index along with the chosen columns.
+        return pd.read_parquet(buf, columns=None if columns is None else list(columns))
+    if fmt == "csv":
+        # The date column is the first (named ``Date`` unless the index had a name).
+        first = next(csv.reader([data.split(b"\n", 1)[0].decode()]))[0]
+        return pd.read_csv(buf, index_col=0, parse_dates=True,
+                           usecols=None if columns is None else [first, *columns])
+    return pd.read_excel(buf, index_col=0)
+
+
+def parse_series(data: bytes, fmt: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Parse the bytes of one series file into an OHLCV frame on its date index.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    fmt : {"parquet", "csv", "xlsx"}
+        Its format (see :func:`series_format`).
+    columns : sequence of str, optional
+        Only these columns (Parquet reads no others); default ``Open, High, Low, Close`` and
+        ``Volume`` when there is one.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``DatetimeIndex`` and the columns, in that order; no ``attrs``.
+
+    Raises
+    ------
+    InputDataError
+        The bytes cannot be parsed, or lack a column or a date index (the message does not
+        name the file: :func:`read_series_file` adds where it is).
+    """
+    try:
+        frame = _parse(data, fmt, columns)
+    except Exception as exc:  # noqa: BLE001 - any parser failure means an unusable file
+        raise InputDataError(f"cannot read the series ({exc})") from exc
+    wanted = list(OHLC) if columns is None else list(columns)
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise InputDataError(f"series lacks column(s) {', '.join(missing)} "
+                             f"(has {', '.join(map(str, frame.columns))})")
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise InputDataError("the first column is not a date/time index")
+    if columns is None and "Volume" in frame.columns:
+        wanted.append("Volume")
+    frame = frame[wanted]
+    frame.attrs = {}
+    return frame
+
+
+def read_series_file(store: OutputStore, fmt: str, name: str,
+                     columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read one series file of a run folder with :func:`parse_series`.
+
+    Parameters
+    ----------
+    store : OutputStore
+        The run folder.
+    fmt : {"parquet", "csv", "xlsx"}
+        The file's format.
+    name : str
+        The file's name in the folder.
+    columns : sequence of str, optional
+        As in :func:`parse_series`.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    InputDataError
+        The file is missing or unusable; the message names it.
+    """
+    try:
+        data = store.read_bytes(name)
+    except FileNotFoundError:
+        raise InputDataError(f"{_shown(store, name)}: series file listed in the manifest is "
+                             "missing") from None
+    try:
+        return parse_series(data, fmt, columns)
+    except InputDataError as exc:
+        raise InputDataError(f"{_shown(store, name)}: {exc}") from exc
+
+
+def read_record_series(store: OutputStore, record: ScenarioRecord | Mapping[str, Any]
+                       ) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    """The series of one scenario record: a frame, or ``{symbol: frame}`` for several assets.
+
+    ``record`` is a manifest record, or a task's record of a scenario just written (before the
+    run has a manifest: what :func:`pipeline.iter_scenarios` reads). Parquet is read if
+    listed, else CSV, else XLSX.
+    """
+    if not isinstance(record, ScenarioRecord):
+        record = ScenarioRecord.from_task(record)
+    where = f"scenario {record.scenario}"
+    if record.assets:
+        return {sym: read_series_file(store, *_readable(record, sym, where))
+                for sym in record.assets}
+    return read_series_file(store, *_readable(record, None, where))
+
+
+def _readable(record: SeriesFiles, symbol: str | None, where: str) -> tuple[str, str]:
+    try:
+        return record.series_file(symbol)
+    except KeyError:
+        files = record.files if symbol is None else (record.assets or {}).get(symbol, {})
+        at = where if symbol is None else f"{where}, asset {symbol!r}"
+        raise InputDataError(
+            f"{at}: no series file in a readable format (have {sorted(files)}; "
+            f"readable: {', '.join(SERIES_FORMATS)})"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# The run folder
+# --------------------------------------------------------------------------------------------
+
+
+class RunFolder:
+    """A finished run's output directory, its manifest checked (see :func:`open_run`).
+
+    Attributes
+    ----------
+    store : OutputStore
+        The folder.
+    manifest : RunManifest
+        The manifest's header.
+    scenarios : tuple of ScenarioRecord
+        The accepted scenarios, by number (may be empty: a partial run that accepted none).
+    """
+
+    def __init__(self, store: OutputStore, manifest: RunManifest,
+                 scenarios: Iterable[ScenarioRecord]) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.scenarios = tuple(sorted(scenarios, key=lambda s: s.scenario))
+        self._by_number = {s.scenario: s for s in self.scenarios}
+
+    def __repr__(self) -> str:
+        return (f"RunFolder({redact_text(self.store.url)!r}, run_id={self.manifest.run_id!r}, "
+                f"scenarios={len(self.scenarios)})")
+
+    def location(self, name: str = MANIFEST) -> str:
+        """Where ``name`` in the folder is, for messages (credentials redacted)."""
+        return _shown(self.store, name)
+
+    def require_scenarios(self, purpose: str = "") -> tuple[ScenarioRecord, ...]:
+        """The accepted scenarios; InputDataError when there are none (``purpose`` says for
+        what they were needed, e.g. ``" to report on"``)."""
+        if not self.scenarios:
+            raise InputDataError(f"{self.location()}: the run has no accepted scenarios{purpose}")
+        return self.scenarios
+
+    def scenario(self, number: int | ScenarioRecord) -> ScenarioRecord:
+        """The record of scenario ``number`` (from 1, as in the folder)."""
+        if isinstance(number, ScenarioRecord):
+            return number
+        record = self._by_number.get(int(number))
+        if record is None:
+            numbers = list(self._by_number)
+            span = f"{numbers[0]}..{numbers[-1]}" if numbers else "none"
+            raise ConfigError(f"scenario: the run has no accepted scenario {number} (accepted "
+                              f"scenarios: {span})")
+        return record
+
+    def _node(self, record: ScenarioRecord, timeframe: str | None) -> SeriesFiles:
+        if timeframe is None:
+            return record
+        node = (record.timeframes or {}).get(timeframe)
+        if node is None:
+            rules = self.manifest.timeframe_rules
+            have = ", ".join(rules) if rules else "none"
+            raise ConfigError(f"timeframe: {timeframe!r} is not a timeframe of the run; its "
+                              f"timeframes are {have}")
+        return node
+
+    def _check_symbol(self, symbol: str | None) -> None:
+        symbols = self.manifest.symbols
+        if symbol is None or symbol in symbols:
+            return
+        if not symbols:
+            raise ConfigError(f"symbol: the run has one series; leave symbol out (got "
+                              f"{symbol!r})")
+        raise ConfigError(f"symbol: {symbol!r} is not an asset of the run; its assets are "
+                          f"{', '.join(symbols)}")
+
+    def read_series(self, scenario: int | ScenarioRecord, symbol: str | None = None,
+                    timeframe: str | None = None, columns: Sequence[str] | None = None
+                    ) -> pd.DataFrame:
+        """One series of a scenario, read in the preferred format.
+
+        Parameters
+        ----------
+        scenario : int or ScenarioRecord
+            The scenario's number (from 1) or record.
+        symbol : str, optional
+            The asset of a multi-asset run; default the first (symbols sorted).
+        timeframe : str, optional
+            One of the run's higher timeframes; default the base bars.
+        columns : sequence of str, optional
+            Only these columns; default OHLC and ``Volume`` when there is one.
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ConfigError
+            No such scenario, symbol or timeframe in the run.
+        InputDataError
+            The series file is missing or unusable.
+        """
+        record = self.scenario(scenario)
+        self._check_symbol(symbol)
+        node = self._node(record, timeframe)
+        where = f"{self.location()}: scenario {record.scenario}"
+        fmt, name = _readable(node, symbol if node.assets else None, where)
+        return read_series_file(self.store, fmt, name, columns)
+
+    def read_scenario(self, scenario: int | ScenarioRecord
+                      ) -> pd.DataFrame | dict[str, pd.DataFrame]:
+        """The base series of a scenario: a frame, or ``{symbol: frame}`` (symbols sorted)."""
+        record = self.scenario(scenario)
+        if not record.assets:
+            return self.read_series(record)
+        return {sym: self.read_series(record, sym) for sym in sorted(record.assets)}
+
+    def scores(self) -> pd.DataFrame:
+        """The run's ``scores.parquet``: one row per accepted scenario (numbered from 1)."""
+        try:
+            return pd.read_parquet(io.BytesIO(self.store.read_bytes(SCORES)))
+        except FileNotFoundError:
+            raise InputDataError(f"{self.location(SCORES)}: not found; the run did not finish "
+                                 "writing its results") from None
+
+    def series_files(self) -> list[tuple[int, str]]:
+        """``(scenario, file name)`` of every series a reader would read: each asset's, at the
+        base bars and each higher timeframe, in the preferred format.
+
+        Raises
+        ------
+        InputDataError
+            A record lists no series file in a readable format.
+        """
+        out = []
+        for record in self.scenarios:
+            where = f"{self.location()}: scenario {record.scenario}"
+            for node in (record, *(record.timeframes or {}).values()):
+                for symbol in sorted(node.assets) if node.assets else (None,):
+                    out.append((record.scenario, _readable(node, symbol, where)[1]))
+        return out
+
+    def check_files(self) -> None:
+        """Every series file a reader would read exists (one listing of the folder).
+
+        Raises
+        ------
+        InputDataError
+            A listed series file is missing; the message names it and its scenario.
+        """
+        present = set(self.store.list())
+        for number, name in self.series_files():
+            if name not in present:
+                raise InputDataError(f"{self.location(name)}: series file of scenario {number} "
+                                     "listed in the manifest is missing")
+
+
+def _load_manifest(store: OutputStore) -> dict:
+    where = _shown(store, MANIFEST)
+    try:
+        manifest = store.read_json(MANIFEST)
+    except FileNotFoundError:
+        raise InputDataError(
+            f"{where}: not found (no manifest.json there, so not a finished run's output "
+            "directory); pass the output.path of a finished `sme run`, which holds "
+            "manifest.json and the series files"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{where}: not valid JSON ({exc}); the run did not finish "
+                             "writing it, or it was changed since") from exc
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("scenarios"), list):
+        raise InputDataError(f"{where}: not a run manifest (no 'scenarios' list)")
+    return manifest
+
+
+def _invalid(where: str, exc: ValidationError) -> InputDataError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return InputDataError(f"{where}: {key}: {err['msg']}")
+
+
+def _records(manifest: dict, where: str) -> list[ScenarioRecord]:
+    out = []
+    for i, entry in enumerate(manifest["scenarios"]):
+        number = entry.get("scenario") if isinstance(entry, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise InputDataError(f"{where}: scenarios[{i}] has no scenario number")
+        if number < 1:
+            raise InputDataError(f"{where}: scenarios[{i}] is numbered {number}; scenarios are "
+                                 "numbered from 1 in a run folder")
+        try:
+            out.append(ScenarioRecord.model_validate(entry))
+        except ValidationError as exc:
+            raise _invalid(f"{where}: scenarios[{i}] (scenario {entry['scenario']})",
+                           exc) from None
+    return out
+
+
+def _check_numbers(records: Sequence[ScenarioRecord], summary: RunSummary | None,
+                   where: str) -> None:
+    numbers = sorted(r.scenario for r in records)
+    repeated = sorted({n for a, n in zip(numbers, numbers[1:], strict=False) if a == n})
+    if repeated:
+        raise InputDataError(f"{where}: scenario numbers repeat ({repeated[:10]}); each "
+                             "accepted scenario is listed once")
+    if summary is not None and numbers and numbers[-1] > summary.requested:
+        raise InputDataError(
+            f"{where}: scenario {numbers[-1]} is beyond the {summary.requested} scenarios the "
+            "run requested (scenarios are numbered from 1)")
+
+
+def open_run(path: str | os.PathLike | OutputStore, storage_options: dict | None = None, *,
+             check_files: bool = True) -> RunFolder:
+    """Open a finished run's output directory, its manifest checked once.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or OutputStore
+        The run's output directory or URL (``s3://bucket/run``), holding ``manifest.json``.
+    storage_options : dict, optional
+        fsspec options to reach ``path`` (e.g. S3 credentials and endpoint).
+    check_files : bool, default True
+        Also check, with one listing of the folder, that every series file a reader would
+        read is there, so a missing file is found before anything is read or written.
+
+    Returns
+    -------
+    RunFolder
+
+    Raises
+    ------
+    InputDataError
+        No manifest, a manifest that is not JSON or not a run's (no ``scenarios`` list, a
+        record without a scenario number or with a field of the wrong type, no series file in a
+        readable format), scenario numbers repeated or beyond the run's requested count, or
+        (``check_files``) a listed series file missing. The message says which file and what
+        to fix.
+
+    Examples
+    --------
+    >>> run = open_run("outputs/default/1a2b3c4d5e6f")          # doctest: +SKIP
+    >>> run.manifest.run_id, len(run.scenarios)                  # doctest: +SKIP
+    ('1a2b3c4d5e6f', 100)
+    >>> run.read_series(1).columns.tolist()                      # doctest: +SKIP
+    ['Open', 'High', 'Low', 'Close', 'Volume']
+    """
+    store = path if isinstance(path, OutputStore) else OutputStore(
+        path, storage_options=storage_options)
+    raw = _load_manifest(store)
+    where = _shown(store, MANIFEST)
+    try:
+        manifest = RunManifest.model_validate({k: v for k, v in raw.items() if k != "scenarios"})
+    except ValidationError as exc:
+        raise _invalid(f"{where}: not a run manifest", exc) from None
+    records = _records(raw, where)
+    _check_numbers(records, manifest.summary, where)
+    run = RunFolder(store, manifest, records)
+    if check_files:
+        run.check_files()
+    else:
+        run.series_files()  # every record names a readable series
+    return run

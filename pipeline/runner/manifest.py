@@ -1,0 +1,257 @@
+"""What a run's manifest is written from: the ledger of accepted scenarios and the header.
+
+The :class:`Ledger` keeps the client's per-scenario results compactly while a run searches;
+:func:`manifest_header` and :func:`manifest_chunks` turn it, the fitted model and the
+configuration into ``manifest.json`` through the run folder's models
+(:mod:`pipeline.io.run`). Nothing measured (times, hosts) goes in, so the same configuration
+and seed write the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import pipeline
+from pipeline.core.metrics import METRIC_NAMES
+from pipeline.core.preflight import Preflight
+from pipeline.core.regimes import run_lengths
+from pipeline.errors import FidelityNotReachedError
+from pipeline.io.run import RunManifest, ScenarioRecord, scenario_number
+from pipeline.redaction import redact, redact_text
+from pipeline.runner.config import RunConfig
+from pipeline.runner.tasks import scenario_files
+
+__all__ = ["Ledger", "new_ledger", "record_files", "manifest_header", "manifest_chunks",
+           "finite"]
+
+
+class Ledger:
+    """Compact per-scenario results on the client: arrays, not a dict per scenario.
+
+    Client memory must stay flat as ``n_samples`` grows; a dict of metrics per scenario costs
+    about 2 KB, these arrays cost 8 bytes a number. File names are not stored: they follow from
+    the scenario number, the run id, the formats, the symbols and the timeframes. Regime paths
+    (``method: regime``) are kept run-length encoded, a few hundred bytes a scenario.
+    """
+
+    def __init__(self, n_samples: int, metric_names: Sequence[str] = METRIC_NAMES,
+                 timeframes: Sequence[str] = ()) -> None:
+        self.metric_names = list(metric_names)
+        self.timeframes = list(timeframes)
+        self.accepted = np.zeros(n_samples, dtype=bool)
+        self.attempt = np.full(n_samples, -1, dtype=np.int64)
+        self.score = np.full(n_samples, np.nan)
+        self.metrics = np.full((n_samples, len(self.metric_names)), np.nan)
+        self.tf_score = np.full((n_samples, len(self.timeframes)), np.nan)
+        self.tf_metrics = np.full((n_samples, len(self.timeframes), len(self.metric_names)),
+                                  np.nan)
+        self.best_before = np.full(n_samples, np.nan)  # NaN: none (attempt 0) or not recorded
+        self.regimes: dict[int, np.ndarray] = {}
+
+    def _row(self, metrics: Mapping[str, Any]) -> list[float]:
+        return [np.nan if metrics.get(k) is None else metrics[k] for k in self.metric_names]
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Record an accepted scenario from its task record (``scenario`` counted from 0)."""
+        s = int(record["scenario"])
+        self.accepted[s] = True
+        self.attempt[s] = int(record["attempt"])
+        self.score[s] = float(record["score"])
+        before = record.get("best_before")
+        self.best_before[s] = np.nan if before is None else float(before)
+        self.metrics[s] = self._row(record["metrics"])
+        for j, rule in enumerate(self.timeframes):
+            tf = record["timeframes"][rule]
+            self.tf_score[s, j] = float(tf["score"])
+            self.tf_metrics[s, j] = self._row(tf["metrics"])
+        if record.get("regimes") is not None:
+            self.regimes[s] = np.asarray(record["regimes"], dtype=np.int32).reshape(-1, 2)
+
+    def __len__(self) -> int:
+        return int(self.accepted.sum())
+
+    def __contains__(self, scenario: int) -> bool:
+        return bool(self.accepted[scenario])
+
+    def scenarios(self) -> np.ndarray:
+        """Accepted scenarios (0-based), in order."""
+        return np.flatnonzero(self.accepted)
+
+    def attempts_spent(self) -> int:
+        """Attempts the accepted scenarios spent (``attempt + 1`` each)."""
+        return int(np.sum(self.attempt[self.accepted] + 1))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per accepted scenario (numbered from 1): attempt, score, timeframe scores
+        (``score_{rule}``) and metrics."""
+        idx = self.scenarios()
+        frame = pd.DataFrame(self.metrics[idx], columns=self.metric_names)
+        for j, rule in reversed(list(enumerate(self.timeframes))):
+            frame.insert(0, f"score_{rule}", self.tf_score[idx, j])
+        frame.insert(0, "score", self.score[idx])
+        frame.insert(0, "attempt", self.attempt[idx])
+        frame.insert(0, "scenario", scenario_number(idx.astype(np.int64)))
+        return frame
+
+
+def new_ledger(model, n_samples: int) -> Ledger:
+    """An empty ledger for ``n_samples`` scenarios of ``model``'s metrics and timeframes."""
+    return Ledger(n_samples, model.metric_names, [tf.rule for tf, _ in model.timeframes])
+
+
+def record_files(cfg: RunConfig, run_id: str, model, scenario: int) -> dict:
+    """The files of scenario ``scenario`` (0-based) as its record lists them."""
+    return scenario_files(scenario, run_id, list(cfg.output.formats), model.symbols,
+                          [tf.rule for tf, _ in model.timeframes])
+
+
+def manifest_header(cfg: RunConfig, input_hash: str, run_id: str, model, ledger: Ledger,
+                    failed: Mapping[int, float], counts: tuple[int, int], files: list[str],
+                    frame, check: Preflight,
+                    error: FidelityNotReachedError | None) -> RunManifest:
+    """Everything in the manifest but the scenarios; nothing measured, so a rerun of the same
+    configuration writes the same bytes.
+
+    ``failed`` maps the scenarios that found no candidate (0-based) to their best score;
+    ``counts`` is ``(attempts, resumed)`` of the whole run.
+    """
+    attempts, resumed = counts
+    header = {
+        "run_id": run_id,
+        "status": "complete" if not failed else "partial",
+        "fingerprint": cfg.fingerprint(input_hash),
+        "search_fingerprint": cfg.search_fingerprint(input_hash),
+        "package_version": pipeline.__version__,
+        # Credentials never reach a manifest; the run id does not depend on them.
+        "config": redact(cfg.model_dump(mode="json")),
+        "seed": cfg.generation.seed,
+        "input": _input_summary(frame, input_hash),
+        "model": _model_summary(model),
+        "reference_metrics": {k: finite(v) for k, v in model.scorer.reference_metrics.items()},
+        "preflight": check.reproducible().to_dict(),
+        "summary": {
+            "requested": cfg.generation.n_samples,
+            "accepted": len(ledger),
+            "failed": {str(scenario_number(s)): b for s, b in sorted(failed.items())},
+            "attempts": attempts,
+            "resumed": resumed,
+        },
+        "files": files,
+    }
+    if error is not None:
+        header["partial"] = {
+            "reason": str(error),
+            "failed_scenarios": [{"scenario": scenario_number(s), "best_score": b,
+                                  "attempts": cfg.generation.max_attempts}
+                                 for s, b in sorted(failed.items())],
+            "suggested_min_fidelity": error.suggested_min_fidelity,
+        }
+    return RunManifest.model_validate(header)
+
+
+def manifest_chunks(header: RunManifest, cfg: RunConfig, run_id: str, model,
+                    ledger: Ledger) -> Iterator[bytes]:
+    """The manifest as JSON, in chunks: the per-scenario part is produced scenario by scenario,
+    so the client never holds the whole text (several MB at 10,000 scenarios)."""
+    # The header with its closing brace cut off, so the scenarios can follow as one more key.
+    yield (json.dumps(header.to_json(), indent=2, sort_keys=True)[:-2]
+           + ',\n  "scenarios": [').encode()
+    names = ledger.metric_names
+    for i, s in enumerate(ledger.scenarios()):
+        s = int(s)
+        entry = {
+            "scenario": scenario_number(s),
+            "attempt": int(ledger.attempt[s]),
+            "score": float(ledger.score[s]),
+            "best_before": finite(ledger.best_before[s]),
+            "metrics": {k: finite(v) for k, v in zip(names, ledger.metrics[s], strict=True)},
+            **record_files(cfg, run_id, model, s),
+        }
+        for j, rule in enumerate(ledger.timeframes):
+            entry["timeframes"][rule]["score"] = float(ledger.tf_score[s, j])
+            entry["timeframes"][rule]["metrics"] = {
+                k: finite(v) for k, v in zip(names, ledger.tf_metrics[s, j], strict=True)}
+        if s in ledger.regimes:
+            entry["regimes"] = ledger.regimes[s].tolist()
+        record = ScenarioRecord.model_validate(entry).to_json()
+        yield (("\n    " if i == 0 else ",\n    ") + json.dumps(record, sort_keys=True)).encode()
+    yield b"\n  ]\n}\n"
+
+
+def _input_summary(frame, input_hash: str) -> dict:
+    frames = frame if isinstance(frame, dict) else {"": frame}
+    first = next(iter(frames.values()))
+    out = {
+        "content_sha256": input_hash,
+        "source": redact_text(str(first.attrs.get("source", ""))),
+        "rows": len(first),
+        "start": str(first.index[0]),
+        "end": str(first.index[-1]),
+        "columns": list(first.columns),
+    }
+    if isinstance(frame, dict):
+        out["source"] = {sym: redact_text(str(f.attrs.get("source", "")))
+                         for sym, f in frames.items()}
+        out["assets"] = list(frames)
+        out["alignment"] = first.attrs.get("alignment", {})
+    return out
+
+
+def _model_summary(model) -> dict:
+    scorer = model.scorer
+    out = {
+        "method": model.method,
+        "block_size": model.block_size,
+        "length": model.length,
+        "start_price": model.start_price,
+        "reference": model.reference,
+        "metric_names": model.metric_names,
+        "scored_metrics": list(scorer.names),
+        "weights": dict(zip(scorer.names, scorer.weights.tolist(), strict=True)),
+        "spreads": dict(zip(scorer.names, scorer.spread.tolist(), strict=True)),
+    }
+    if model.block_choice is not None:
+        # The chosen block length and why (the pilot's medians); nothing measured.
+        out["block_choice"] = model.block_choice.to_dict()
+    if model.symbols:
+        out["assets"] = list(model.symbols)
+        out["start_prices"] = {p.symbol: p.start_price for p in model.parts}
+    garch = [p.garch for p in model.parts if p.garch is not None]
+    if garch:
+        out["garch"] = {p.symbol or "series": {"vol": p.garch.vol, "dist": p.garch.dist,
+                                               "params": p.garch.params,
+                                               "persistence": p.garch.persistence}
+                        for p in model.parts}
+    if model.regimes is not None:
+        r = model.regimes
+        out["regimes"] = {
+            "labelling": r.labelling,
+            "n_regimes": r.n_regimes,
+            "volatility": r.volatility.tolist(),
+            "input_shares": r.shares.tolist(),
+            "fitted_transition": r.transition.tolist(),
+            "transition": np.asarray(model.transition).tolist(),
+            # The input's own labels, run-length encoded like the scenarios' paths.
+            "input_path": run_lengths(r.labels),
+        }
+    if model.timeframes:
+        out["timeframes"] = {
+            tf.rule: {"bars": len(tf.index),
+                      "scored_metrics": list(sc.names),
+                      "reference_metrics": {k: finite(v)
+                                            for k, v in sc.reference_metrics.items()},
+                      "spreads": dict(zip(sc.names, sc.spread.tolist(), strict=True))}
+            for tf, sc in model.timeframes}
+    return out
+
+
+def finite(v: float) -> float | None:
+    """``v`` as a float, or None when it is not finite (JSON has no NaN)."""
+    v = float(v)
+    return v if math.isfinite(v) else None
