@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= configs/default.yaml
 
-.PHONY: run test lint install dev bench bench-long compare panel classifier-panel clean ui ui-test serve
+.PHONY: run test lint install dev bench bench-long compare panel classifier-panel clean ui ui-test serve types
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,12 @@ ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
 	cd ui && npm run build
 
 ui: ui/dist/index.html
+
+# The dashboard's types of the API's response models (ui/src/lib/schema.gen.ts), generated from
+# its OpenAPI schema; run after changing a model in pipeline/api/schemas.py and commit the file.
+types: install ui/node_modules/.package-lock.json
+	$(BIN)/python -m pipeline.api.openapi ui/openapi.json
+	cd ui && npm run gen:types
 
 serve: install ui
 	$(BIN)/sme serve --host 127.0.0.1 --port 8000 --data-dir .sme-data

@@ -53,6 +53,14 @@ __all__ = [
     "Series",
     "RegimeBand",
     "Health",
+    "Spread",
+    "CorrelationSpread",
+    "Correlation",
+    "TimeframeScore",
+    "TimeframeSummary",
+    "ScenarioResult",
+    "FanChart",
+    "JobResults",
     "METRIC_DESCRIPTIONS",
     "METHOD_DESCRIPTIONS",
     "METHOD_SECTIONS",
@@ -337,6 +345,114 @@ class Health(BaseModel):
     status: str
     version: str
     workers: int
+
+
+# --------------------------------------------------------------------------- job results
+# What GET /api/jobs/{id}/results returns. Parts the route computes are described field by
+# field; parts copied from the run's manifest whose shape the run owns (summary, block choice,
+# fitted regimes and GARCH fits) are JSON objects here. The route leaves out optional keys a
+# run does not have (``response_model_exclude_unset``), as the manifest does.
+
+
+class Spread(BaseModel):
+    """Smallest, median and largest value over the accepted scenarios (null: none finite)."""
+
+    min: float | None
+    median: float | None
+    max: float | None
+
+
+class CorrelationSpread(BaseModel):
+    """A pair's correlation in the original and its spread over the scenarios."""
+
+    original: float | None = Field(description="The original series' value.")
+    min: float | None
+    median: float | None
+    max: float | None
+
+
+class Correlation(BaseModel):
+    """Original vs synthetic correlation of one asset pair (multi-asset runs)."""
+
+    pair: str = Field(description="The pair as the metrics name it: A|B.")
+    symbols: list[str]
+    corr: CorrelationSpread = Field(description="Correlation of the log-returns.")
+    abs_corr: CorrelationSpread = Field(description="Correlation of the absolute log-returns.")
+
+
+class TimeframeScore(BaseModel):
+    """A scenario's score and metrics at one higher timeframe."""
+
+    score: float | None
+    metrics: dict[str, float | None] | None
+
+
+class TimeframeSummary(BaseModel):
+    """One higher timeframe of the run (its manifest entry) and the spread of its scores."""
+
+    model_config = ConfigDict(extra="allow")
+
+    bars: int = Field(description="Bars of the original at this timeframe.")
+    reference_metrics: dict[str, float | None] | None = None
+    scored_metrics: list[str]
+    spreads: dict[str, float | None] | None = Field(
+        None, description="Each scored metric's sampling spread, the unit of its score.")
+    score: Spread = Field(description="The scenarios' scores at this timeframe.")
+
+
+class ScenarioResult(BaseModel):
+    """One accepted scenario: its fidelity score and metrics."""
+
+    scenario: int = Field(description="The scenario's number, from 1.")
+    score: float
+    attempt: int = Field(description="The attempt that passed, from 0.")
+    metrics: dict[str, float | None]
+    timeframes: dict[str, TimeframeScore] | None = Field(
+        None, description="Score and metrics at each higher timeframe (timeframe runs).")
+    regime_shares: list[float] | None = Field(
+        None, description="Share of bars in each regime (method regime).")
+
+
+class FanChart(BaseModel):
+    """Percentile bands and sample paths of the accepted series' closes, with the original."""
+
+    index: list[str]
+    percentiles: dict[str, list[float | None]] = Field(
+        description="Percentile (5, 25, 50, 75, 95) -> the band's closes.")
+    samples: list[list[float | None]]
+    n_series: int
+    original: list[float | None] | None
+    original_index: list[str] | None
+    symbol: str | None = Field(description="The asset shown (multi-asset runs).")
+
+
+class JobResults(BaseModel):
+    """Scores, metrics and a fan chart of a job's accepted series."""
+
+    run_id: str | None
+    status: str | None = Field(description="The manifest's status: complete or partial.")
+    summary: dict[str, Any]
+    partial: Partial | None
+    preflight: Preflight | None
+    block_choice: dict[str, Any] | None = Field(
+        description="How the block size was chosen (the manifest's model.block_choice).")
+    method: str | None
+    reference: str = Field(description="original, or conditioned: the conditioned regime mix.")
+    reference_metrics: dict[str, float | None]
+    weights: dict[str, float]
+    scored_metrics: list[str]
+    block_size: int | None
+    symbols: list[str] | None = Field(description="Assets of a multi-asset run (metrics are "
+                                                  "keyed SYM:metric).")
+    symbol: str | None
+    correlations: list[Correlation]
+    timeframes: dict[str, TimeframeSummary]
+    regimes: dict[str, Any] | None = Field(
+        description="The fitted regimes (method regime; the manifest's model.regimes).")
+    garch: dict[str, Any] | None = Field(
+        description="The GARCH fit of each series (method garch; the manifest's model.garch).")
+    scenarios: list[ScenarioResult]
+    fan: FanChart
 
 
 #: One line per metric for the dashboard's weight form (the definitions are in

@@ -289,7 +289,7 @@ export default function App() {
               </div>
               <ProgressPanel job={job} onCancel={cancel} cancelling={cancelling} live={live} />
               {job.status === "partial" && <PartialBanner job={job} onRerun={startJob} />}
-              {hasResults(job.status) || (isTerminal(job.status) && job.artifacts?.length > 0) ? (
+              {hasResults(job.status) || (isTerminal(job.status) && (job.artifacts?.length ?? 0) > 0) ? (
                 <ResultsView key={job.id} job={job} options={options} />
               ) : (
                 <p className="muted note">

@@ -19,6 +19,7 @@ function dataset(id: string, name: string, over: Partial<Dataset> = {}): Dataset
     has_volume: true,
     created_at: "2024-01-01T00:00:00Z",
     reference_metrics: {},
+    size_bytes: 0,
     layout: "single",
     symbols: null,
     ...over,

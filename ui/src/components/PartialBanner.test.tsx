@@ -19,6 +19,7 @@ function partialJob(over: Partial<Job> = {}): Job {
     error: null,
     run_id: "c059aa236e6a",
     artifacts: ["csv.zip", "manifest.json", "scores.parquet"],
+    cancel_requested: false,
     preflight: null,
     warnings: [],
     partial: {

@@ -3,7 +3,7 @@ import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import ResultsView, { requestEntries } from "./ResultsView";
 import type { Job, JobResults, Series } from "../lib/types";
-import { OPTIONS, jsonResponse, mockFetch } from "../test/helpers";
+import { OPTIONS, fanData, jobResults, jsonResponse, mockFetch } from "../test/helpers";
 
 // The charts draw on canvas, which jsdom has not: stand-ins that show what they were given.
 vi.mock("./CandleChart", () => ({
@@ -27,18 +27,19 @@ function job(request: Record<string, unknown>, over: Partial<Job> = {}): Job {
     started_at: null,
     finished_at: null,
     request: { dataset_id: "ds_1", n_samples: 2, min_fidelity: 80, ...request },
-    progress: null,
+    progress: { stage: "done", accepted: 2, requested: 2, attempts: 3, failed: 0, resumed: 0, elapsed_seconds: 1 },
     error: null,
     run_id: "abc",
     artifacts: ["csv.zip", "manifest.json"],
+    cancel_requested: false,
     ...over,
   };
 }
 
-const FAN = { index: ["2016-01-08"], original: [1], percentiles: {}, samples: [] };
+const FAN = fanData();
 
 function results(over: Partial<JobResults>): JobResults {
-  return {
+  return jobResults({
     reference_metrics: { volatility: 0.01 },
     weights: { volatility: 3 },
     scored_metrics: ["volatility"],
@@ -55,11 +56,11 @@ function results(over: Partial<JobResults>): JobResults {
     timeframes: {},
     regimes: null,
     ...over,
-  };
+  });
 }
 
 function series(over: Partial<Series> = {}): Series {
-  return { index: ["2016-01-08"], open: [1], high: [1], low: [1], close: [1], volume: null, bars: 1, ...over };
+  return { index: ["2016-01-08"], open: [1], high: [1], low: [1], close: [1], volume: null, bars: 1, step: 1, ...over };
 }
 
 /** Answers results and series requests; records the URLs asked for. */

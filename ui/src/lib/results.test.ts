@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { meanShares, symbolView } from "./results";
 import type { JobResults } from "./types";
+import { fanData, jobResults } from "../test/helpers";
 
-const RESULTS: JobResults = {
+const RESULTS: JobResults = jobResults({
   reference_metrics: { "SPX:volatility": 0.01, "NDX:volatility": 0.02, "SPX:hurst": 0.5, "corr:NDX|SPX": 0.9 },
   weights: { "SPX:volatility": 1.5, "NDX:volatility": 1.5, "corr:NDX|SPX": 1 },
   scored_metrics: ["SPX:volatility", "NDX:volatility", "corr:NDX|SPX"],
@@ -10,8 +11,8 @@ const RESULTS: JobResults = {
     { scenario: 1, score: 90, attempt: 0, metrics: { "SPX:volatility": 0.011, "NDX:volatility": 0.021 }, regime_shares: [0.2, 0.8] },
     { scenario: 2, score: 92, attempt: 0, metrics: { "SPX:volatility": 0.009, "NDX:volatility": 0.019 }, regime_shares: [0.4, 0.6] },
   ],
-  fan: { index: [], original: null, percentiles: {}, samples: [] },
-};
+  fan: fanData({ index: [], original: null, original_index: null }),
+});
 
 describe("symbolView", () => {
   it("keeps one asset's metrics without their prefix", () => {

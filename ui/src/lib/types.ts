@@ -1,29 +1,25 @@
-/** Objects of the REST API, as described in docs/rest_api.md. */
+/**
+ * Objects of the REST API (docs/rest_api.md).
+ *
+ * The response models come from the API's OpenAPI schema: `schema.gen.ts` is generated from it
+ * (`make types`: `python -m pipeline.api.openapi ui/openapi.json`, then `npm run gen:types`)
+ * and never edited by hand. Written here are only what the schema leaves open: objects the API
+ * passes through as JSON objects (a dataset's read report, the run's block choice, fitted
+ * regimes and GARCH fits, whose shapes the run owns), the job request as the form builds it,
+ * and `GET /api/options`, which has no response model.
+ */
+import type { components } from "./schema.gen";
+
+type Schemas = components["schemas"];
 
 export type MetricValues = Record<string, number | null>;
 
-export interface Dataset {
-  id: string;
-  name: string;
-  rows: number;
-  start: string;
-  end: string;
-  columns: string[];
-  frequency: string;
-  has_volume: boolean;
-  created_at: string;
-  reference_metrics: MetricValues;
-  size_bytes?: number;
-  notes?: string[];
-  /** single: one series; long/wide: a multi-asset table (as uploaded). */
-  layout?: Layout;
-  /** Assets of a multi-asset table. */
-  symbols?: string[] | null;
+export type Dataset = Omit<Schemas["Dataset"], "read_report" | "read_reports"> & {
   /** How the file was read (one series). */
   read_report?: ReadReport | null;
   /** How each asset of a multi-asset table was read. */
   read_reports?: Record<string, ReadReport> | null;
-}
+};
 
 /** How a file was read: the API's `read_report` (docs/rest_api.md). */
 export interface ReadReport {
@@ -74,79 +70,24 @@ export interface ReadOptions {
   date_format?: string | null;
 }
 
-export type Layout = "single" | "long" | "wide";
+/** single: one series; long/wide: a multi-asset table (as uploaded). */
+export type Layout = Schemas["Dataset"]["layout"];
 
 /** `partial`: the run ended with scenarios that found no candidate; the accepted ones are results. */
-export type JobStatus = "queued" | "running" | "succeeded" | "partial" | "failed" | "cancelled";
+export type JobStatus = Schemas["Job"]["status"];
 
-export interface JobProgress {
-  accepted: number;
-  requested: number;
-  attempts: number;
-  failed: number;
-  /** Scenarios taken over from an earlier session or from `resume_from`. */
-  resumed?: number;
-  acceptance_rate: number | null;
-  eta_seconds: number | null;
-  elapsed_seconds: number | null;
-  stage: string;
-}
+export type JobProgress = Schemas["JobProgress"];
 
 /** A job request: one dataset (`dataset_id`) or several as assets (`dataset_ids`: symbol → id). */
 export type JobRequest = Record<string, unknown> & { dataset_id?: string | null; dataset_ids?: Record<string, string> | null };
 
-export interface Job {
-  id: string;
-  dataset_id: string;
-  dataset_ids?: Record<string, string> | null;
-  symbols?: string[] | null;
-  dataset_name?: string | null;
-  status: JobStatus;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  request: JobRequest;
-  progress: JobProgress | null;
-  error: string | null;
-  run_id: string | null;
-  artifacts: string[];
-  /** The run's preflight, once the run has made it. */
-  preflight?: Preflight | null;
-  /** The preflight's message when it expects the run to be slow or to fail. */
-  warnings?: string[];
-  /** Why a partial job is partial, and the threshold at which a rerun completes. */
-  partial?: PartialRun | null;
-}
+export type Job = Omit<Schemas["Job"], "request"> & { request: JobRequest };
 
 /** The estimate of a run before any work (`POST /api/preflight`, `Job.preflight`). */
-export interface Preflight {
-  min_fidelity: number;
-  n_samples: number;
-  max_attempts: number;
-  pilot_candidates: number;
-  pilot_passed: number;
-  acceptance: number;
-  acceptance_interval: [number, number];
-  median_fidelity: number;
-  expected_attempts: number;
-  expected_candidates: number;
-  p_run_fails: number;
-  p_run_fails_high: number;
-  suggested_min_fidelity: number | null;
-  verdict: "ok" | "slow" | "may_fail" | "will_fail";
-  message: string;
-  expected_seconds?: number | null;
-  threads?: number | null;
-}
+export type Preflight = Schemas["Preflight"];
 
-export interface PartialRun {
-  reason: string;
-  accepted: number;
-  failed: number;
-  best_score: number;
-  /** Every scenario passes at this threshold: a rerun with `resume_from` completes. */
-  suggested_min_fidelity: number | null;
-}
+/** Why a partial job is partial, and the threshold at which a rerun completes. */
+export type PartialRun = Schemas["Partial"];
 
 /** How the block size was chosen (the manifest's `model.block_choice`). */
 export interface BlockChoice {
@@ -161,53 +102,17 @@ export interface BlockChoice {
   reason: string;
 }
 
-export interface Series {
-  index: string[];
-  open: number[];
-  high: number[];
-  low: number[];
-  close: number[];
-  volume: number[] | null;
-  bars?: number;
-  step?: number;
-  symbol?: string | null;
-  timeframe?: string | null;
-  /** The scenario's regime path (method regime). */
-  regimes?: RegimeBand[] | null;
-}
+export type Series = Schemas["Series"];
 
 /** A run of bars in one regime (0 = calmest). */
-export interface RegimeBand {
-  regime: number;
-  start: string;
-  end: string;
-  bars: number;
-}
+export type RegimeBand = Schemas["RegimeBand"];
 
-export interface Scenario {
-  scenario: number;
-  score: number;
-  attempt: number;
-  metrics: MetricValues;
-  /** Score and metrics at each higher timeframe. */
-  timeframes?: Record<string, { score: number | null; metrics: MetricValues }>;
-  /** Share of bars in each regime (method regime). */
-  regime_shares?: number[];
-}
+export type Scenario = Schemas["ScenarioResult"];
 
-export interface Spread {
-  min: number | null;
-  median: number | null;
-  max: number | null;
-}
+export type Spread = Schemas["Spread"];
 
 /** Original vs synthetic correlation of one asset pair. */
-export interface Correlation {
-  pair: string;
-  symbols: [string, string];
-  corr: Spread & { original: number | null };
-  abs_corr: Spread & { original: number | null };
-}
+export type Correlation = Schemas["Correlation"];
 
 export interface FittedRegimes {
   labelling: string;
@@ -218,40 +123,21 @@ export interface FittedRegimes {
   transition?: number[][];
 }
 
-export interface FanData {
-  index: string[];
-  original: number[] | null;
-  percentiles: Record<string, number[]>;
-  samples: number[][];
-  n_series?: number;
-  original_index?: string[] | null;
-  symbol?: string | null;
+/** The GARCH fit of one series (the manifest's `model.garch`). */
+export interface GarchFit {
+  vol: string;
+  dist: string;
+  persistence?: number;
+  params?: Record<string, number>;
 }
 
-export interface JobResults {
-  reference_metrics: MetricValues;
-  weights: Record<string, number>;
-  scored_metrics: string[];
-  scenarios: Scenario[];
-  fan: FanData;
-  run_id?: string;
-  status?: string;
-  method?: string;
-  /** "conditioned" when the reference is the conditioned regime mix. */
-  reference?: string;
-  block_size?: number;
-  /** Assets of a multi-asset run (metrics are keyed "SYM:metric"). */
-  symbols?: string[] | null;
-  symbol?: string | null;
-  correlations?: Correlation[];
-  timeframes?: Record<string, { bars: number; scored_metrics: string[]; score: Spread }>;
-  regimes?: FittedRegimes | null;
-  garch?: Record<string, { vol: string; dist: string; persistence?: number; params?: Record<string, number> }> | null;
-  /** A partial job's reason (null for a complete one). */
-  partial?: PartialRun | null;
-  preflight?: Preflight | null;
-  block_choice?: BlockChoice | null;
-}
+export type FanData = Schemas["FanChart"];
+
+export type JobResults = Omit<Schemas["JobResults"], "block_choice" | "regimes" | "garch"> & {
+  block_choice: BlockChoice | null;
+  regimes: FittedRegimes | null;
+  garch: Record<string, GarchFit> | null;
+};
 
 export interface MetricInfo {
   name: string;
@@ -309,11 +195,7 @@ export interface Options {
   layouts?: Layout[];
 }
 
-export interface Health {
-  status: string;
-  version: string;
-  workers: number;
-}
+export type Health = Schemas["Health"];
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "partial", "failed", "cancelled"];
 

@@ -1,6 +1,6 @@
 import { vi } from "vitest";
 import optionsJson from "./fixtures/options.json";
-import type { Options } from "../lib/types";
+import type { FanData, JobResults, Options } from "../lib/types";
 
 /** `GET /api/options` as the API answered it (saved from a live `sme serve`). */
 export const OPTIONS = optionsJson as unknown as Options;
@@ -16,4 +16,36 @@ export function mockFetch(handler: (url: string, init?: RequestInit) => Response
   );
   vi.stubGlobal("fetch", fn);
   return fn;
+}
+
+/** A fan chart with one point and no scenarios; tests override what they check. */
+export function fanData(over: Partial<FanData> = {}): FanData {
+  return { index: ["2016-01-08"], percentiles: {}, samples: [], n_series: 0, original: [1], original_index: ["2016-01-08"], symbol: null, ...over };
+}
+
+/** `GET /api/jobs/{id}/results` of a one-series run with no scenarios; tests override what they check. */
+export function jobResults(over: Partial<JobResults> = {}): JobResults {
+  return {
+    run_id: "abc",
+    status: "complete",
+    summary: {},
+    partial: null,
+    preflight: null,
+    block_choice: null,
+    method: "stationary",
+    reference: "original",
+    reference_metrics: {},
+    weights: {},
+    scored_metrics: [],
+    block_size: 20,
+    symbols: null,
+    symbol: null,
+    correlations: [],
+    timeframes: {},
+    regimes: null,
+    garch: null,
+    scenarios: [],
+    fan: fanData(),
+    ...over,
+  };
 }

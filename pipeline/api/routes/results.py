@@ -1,0 +1,170 @@
+"""A finished job's results: scores and fan chart, one scenario's series, the downloads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException
+
+from pipeline.io.assets import align_assets
+from pipeline.io.writers import OutputStore
+from pipeline.runner.tasks import all_files
+
+from ..charts import downsample_ohlcv, read_series
+from ..deps import (
+    AppStateDep,
+    job_or_404,
+    require_token,
+    require_token_or_query,
+    shown,
+    with_results_or_409,
+)
+from ..jobs import artifact_files, public_manifest
+from ..results import (
+    build_job_results,
+    check_run_shape,
+    entry_files,
+    read_manifest,
+    regime_bands,
+    series_file,
+)
+from ..schemas import JobResults, Series
+from ..state import AppState
+
+__all__ = ["links", "router"]
+
+_CHUNK = 1 << 20
+_MEDIA = {".zip": "application/zip", ".json": "application/json",
+          ".parquet": "application/vnd.apache.parquet"}
+
+router = APIRouter(prefix="/api", tags=["results"], dependencies=[Depends(require_token)])
+#: Routes a browser opens as a link (downloads): the token may be ``?token=``.
+links = APIRouter(prefix="/api", tags=["results"],
+                  dependencies=[Depends(require_token_or_query)])
+
+
+def _originals(job: dict, state: AppState) -> dict[str, pd.DataFrame] | None:
+    """The job's input frames by symbol (``""`` for one series), aligned as the run
+    aligned them; None when a dataset was deleted."""
+    ids = job.get("dataset_ids") or {"": job["dataset_id"]}
+    if any(state.datasets.get(i) is None for i in ids.values()):
+        return None
+    if job.get("dataset_ids"):
+        return align_assets({sym: state.datasets.frame(i) for sym, i in ids.items()})
+    return state.datasets.frames(job["dataset_id"])
+
+
+@router.get("/jobs/{job_id}/results", response_model=JobResults,
+            response_model_exclude_unset=True)
+def job_results(job_id: str, state: AppStateDep,
+                    max_points: int = Query(500, ge=2, le=20_000),
+                    symbol: str | None = Query(None, max_length=100, description=(
+                        "Asset of a multi-asset job whose fan chart to draw (default: the "
+                        "first)."))) -> dict:
+    """Scores, metrics and a fan chart of the accepted series; for multi-asset jobs the
+    symbols and the correlations of every pair, for timeframe jobs the scores at each
+    timeframe, for regime jobs the fitted regimes and each scenario's share of them. A
+    partial job's accepted scenarios, with ``partial`` saying why the others failed."""
+    # The lookup after the query's validation (see pipeline.api.deps).
+    job = with_results_or_409(job_or_404(job_id, state))
+    out = state.jobs.output_store(job_id)
+    manifest = read_manifest(out, job_id)
+    symbol = check_run_shape(manifest, symbol, None, job_id)
+    return build_job_results(job, out, manifest, symbol, max_points,
+                       lambda: _originals(job, state))
+
+
+@router.get("/jobs/{job_id}/series/{k}", response_model=Series)
+def job_series(job_id: str, k: int, state: AppStateDep,
+               max_points: int = Query(1000, ge=2, le=100_000),
+               symbol: str | None = Query(None, max_length=100, description=(
+                   "Asset of a multi-asset job (default: the first).")),
+               timeframe: str | None = Query(None, max_length=100, description=(
+                   "One of the job's timeframes (default: the base bars)."))) -> dict:
+    """Scenario ``k`` (1-based) as chart data, with its regime path for regime jobs."""
+    job = with_results_or_409(job_or_404(job_id, state))
+    out = state.jobs.output_store(job["id"])
+    manifest = read_manifest(out, job_id)
+    symbol = check_run_shape(manifest, symbol, timeframe, job_id)
+    entry = next((e for e in manifest.get("scenarios", []) if e.get("scenario") == k), None)
+    if entry is None:
+        numbers = [e.get("scenario") for e in manifest.get("scenarios", [])]
+        span = f"{min(numbers)}..{max(numbers)}" if numbers else "none"
+        raise HTTPException(404, f"job {job_id} has no accepted scenario {k} "
+                                 f"(accepted scenarios: {span})")
+    name = series_file(entry_files(entry, symbol, timeframe), k)
+    frame = read_series(out.read_bytes(name), name)
+    bands = None
+    if entry.get("regimes") is not None:
+        base_index = frame.index
+        if timeframe is not None:  # the path counts base bars
+            base = series_file(entry_files(entry, symbol, None), k)
+            base_index = read_series(out.read_bytes(base), base, ["Close"]).index
+        bands = regime_bands(entry["regimes"], base_index)
+    return {**downsample_ohlcv(frame, max_points), "symbol": symbol,
+            "timeframe": timeframe, "regimes": bands}
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+def _bundle_parquet(state: AppState, job: dict, out: OutputStore, name: str) -> None:
+    """Write the zip of the job's Parquet files once, on its first download."""
+    with state.jobs.bundle_lock(job["id"]):
+        if not out.exists(name):
+            manifest = read_manifest(out, job["id"])
+            members = [member for e in manifest.get("scenarios", [])
+                       for member in all_files(e) if member.endswith(".parquet")]
+            out.write_zip_from(name, members)
+
+
+def _file_response(out: OutputStore, name: str, filename: str) -> Response:
+    """The file, from disk when the data directory is local, streamed from fsspec otherwise."""
+    media = _MEDIA.get(Path(filename).suffix, "application/octet-stream")
+    protocol = out.fs.protocol
+    if ({protocol} if isinstance(protocol, str) else set(protocol)) & {"file", "local"}:
+        return FileResponse(out.path(name), media_type=media, filename=filename,
+                            content_disposition_type="attachment")
+
+    def chunks() -> Iterator[bytes]:
+        with out.fs.open(out.path(name), "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=media, headers=_attachment(filename))
+
+
+@links.get("/jobs/{job_id}/download/{artifact}",
+           responses={200: {"content": {"application/zip": {}, "application/json": {}}}})
+def download(job_id: str, artifact: str, state: AppStateDep) -> Response:
+    """Download ``csv.zip``, ``xlsx.zip``, ``parquet`` (a zip of the Parquet files),
+    ``manifest.json`` or ``scores.parquet``."""
+    # Not a JobRecord dependency: the schema lists job_id before artifact, as the path does.
+    job = job_or_404(job_id, state)
+    names = artifact_files(job.get("run_id") or "")
+    if artifact not in names:
+        raise HTTPException(404, f"unknown artifact {shown(artifact)}; choose one of "
+                                 f"{', '.join(names)}")
+    with_results_or_409(job)
+    if artifact not in job["artifacts"]:
+        formats = ", ".join(job["request"].get("formats", []))
+        raise HTTPException(404, f"job {job_id} did not produce {artifact} (its formats "
+                                 f"were {formats}); submit a job with that format")
+    name, filename = names[artifact]
+    out = state.jobs.output_store(job_id)
+    if artifact == "manifest.json":
+        # Served without credentials and without the server's paths.
+        manifest = read_manifest(out, job_id)
+        body = json.dumps(public_manifest(manifest, state.store.url), indent=2, sort_keys=True)
+        return Response(body, media_type=_MEDIA[".json"], headers=_attachment(filename))
+    if artifact == "parquet":
+        _bundle_parquet(state, job, out, name)
+    if not out.exists(name):
+        raise HTTPException(404, f"{artifact} of job {job_id} is missing from its output")
+    return _file_response(out, name, filename)
