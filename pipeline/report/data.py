@@ -360,7 +360,13 @@ def series_sources(run: Run, length: int, model: GenerationModel | None) -> np.n
     if run.manifest["model"].get("method") != "garch":
         return None
     if model is None:
-        model = fit_configured_model(run.original, run.manifest["config"])
+        try:
+            model = fit_configured_model(run.original, run.manifest["config"])
+        except KeyError as exc:
+            raise InputDataError(
+                f"the run's manifest has no {exc.args[0]!r} setting in its config, so its model "
+                "cannot be refitted here; pass the run's fitted model as model="
+            ) from None
     attempts = {int(e["scenario"]): int(e["attempt"]) for e in run.entries}
     idx, _ = model.indices(int(run.manifest["seed"]), [s - 1 for s in run.scenario_ids],
                            [attempts[s] for s in run.scenario_ids])
