@@ -12,7 +12,10 @@ are meant to produce different series; then recompute them with::
 
     .venv/bin/python -m tests.test_golden
 
-(it runs the Python path alone and prints both values) and paste them below.
+(it runs the Python path alone and prints both values) and paste them below. One outside
+cause moves the hash too: the Parquet files record the pyarrow and pandas versions that wrote
+them (``frame_to_bytes`` promises the same bytes for fixed library versions), so an upgrade
+of those needs the same recomputation; the three paths must still agree byte for byte.
 """
 
 from __future__ import annotations

@@ -16,15 +16,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputDataError, SMEWarning
+from pipeline.io.detect import normalize_name
 from pipeline.io.limits import LIBRARY_LIMITS, InputLimits
-from pipeline.io.readers import (
-    MIN_ROWS,
-    _normalize_name,
-    _parse_bytes,
-    _read_source,
-    load_ohlcv,
-    load_sample,
-)
+from pipeline.io.readers import MIN_ROWS, _read_table, load_ohlcv, load_sample
 
 __all__ = ["LAYOUTS", "SYMBOL_PATTERN", "align_assets", "combine_header_rows", "load_assets",
            "parse_wide_column", "split_long", "split_wide", "trim_unlisted"]
@@ -97,8 +91,8 @@ def align_assets(frames: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 def split_long(raw: pd.DataFrame, label: str, symbol_column: str = "symbol"
                ) -> dict[str, pd.DataFrame]:
     """Split a long table (one row per symbol and bar) into one raw table per symbol."""
-    wanted = _normalize_name(symbol_column)
-    matches = [c for c in raw.columns if _normalize_name(c) == wanted]
+    wanted = normalize_name(symbol_column)
+    matches = [c for c in raw.columns if normalize_name(c) == wanted]
     if not matches:
         raise InputDataError(
             f"{label}: no symbol column {symbol_column!r} in a long table; columns are "
@@ -120,10 +114,10 @@ def _field_of(tokens: list[str]) -> tuple[str, str] | None:
     for size in (1, 2):
         if len(tokens) <= size:
             continue
-        tail = _normalize_name("".join(tokens[-size:]))
+        tail = normalize_name("".join(tokens[-size:]))
         if tail in _FIELDS:
             return "".join(tokens[:-size]).strip(" _.:/-"), _FIELDS[tail]
-        head = _normalize_name("".join(tokens[:size]))
+        head = normalize_name("".join(tokens[:size]))
         if head in _FIELDS:
             return "".join(tokens[size:]).strip(" _.:/-"), _FIELDS[head]
     return None
@@ -138,10 +132,10 @@ def parse_wide_column(column: Any) -> tuple[str, str] | None:
     """
     if isinstance(column, tuple):
         a, b = (str(p).strip() for p in column[:2]) if len(column) >= 2 else ("", "")
-        if _normalize_name(b) in _FIELDS and a:
-            return a, _FIELDS[_normalize_name(b)]
-        if _normalize_name(a) in _FIELDS and b:
-            return b, _FIELDS[_normalize_name(a)]
+        if normalize_name(b) in _FIELDS and a:
+            return a, _FIELDS[normalize_name(b)]
+        if normalize_name(a) in _FIELDS and b:
+            return b, _FIELDS[normalize_name(a)]
         return None
     tokens = [t for t in _TOKENS.split(str(column).strip()) if t]
     found = _field_of(tokens)
@@ -229,7 +223,7 @@ _NUMBER = re.compile(r"^[+-]?[\d.,eE:/\s-]+$")
 
 
 def _mostly_fields(cells: list[str]) -> bool:
-    return bool(cells) and sum(_normalize_name(c) in _FIELDS for c in cells) * 2 > len(cells)
+    return bool(cells) and sum(normalize_name(c) in _FIELDS for c in cells) * 2 > len(cells)
 
 
 def combine_header_rows(raw: pd.DataFrame) -> pd.DataFrame:
@@ -280,8 +274,7 @@ def _raw_table(source: Any, storage_options: Mapping[str, Any] | None,
         if isinstance(frame.index, pd.DatetimeIndex):
             frame = frame.reset_index()
         return frame, "<DataFrame>"
-    data, label = _read_source(source, storage_options, None, limits)
-    raw, _ = _parse_bytes(data, label, 0, skiprows, limits)
+    raw, label, _ = _read_table(source, storage_options, None, 0, skiprows, limits)
     if isinstance(raw.index, pd.DatetimeIndex):
         # A Parquet file written from a frame keeps its time index (the engine's own long
         # outputs do): make it a column like any other table's.

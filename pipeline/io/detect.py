@@ -208,7 +208,7 @@ def skip_banner(text: str, skiprows: int | None, label: str) -> tuple[str, list[
     return text[pos:], banner, skip
 
 
-def suggest_skiprows(raw: pd.DataFrame, already: int, name: str | None = None) -> int | None:
+def _suggest_skiprows(raw: pd.DataFrame, already: int, name: str | None = None) -> int | None:
     """Lines to skip so that a row of ``raw`` holding price names (or ``name``) becomes the
     header; None when no such row is near the top."""
     wanted = {a for aliases in _PRICE_ALIASES.values() for a in aliases if len(a) > 1}
@@ -220,7 +220,7 @@ def suggest_skiprows(raw: pd.DataFrame, already: int, name: str | None = None) -
 
 
 def _header_below(raw: pd.DataFrame, name: str | None = None) -> str:
-    skip = suggest_skiprows(raw, int(raw.attrs.get("sme_read_info", {}).get("skipped_lines")
+    skip = _suggest_skiprows(raw, int(raw.attrs.get("sme_read_info", {}).get("skipped_lines")
                                      or 0), name)
     if skip is None:
         return ""

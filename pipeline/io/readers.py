@@ -15,6 +15,43 @@ works in three steps:
 
 Problems are reported as one :class:`~pipeline.errors.InputDataError` that names the file,
 each offending column and its first offending rows, and says what to fix.
+
+Reading rules
+-------------
+*Formats.* Binary formats are recognised by their magic bytes (``PK`` -> XLSX, ``PAR1`` ->
+Parquet, ``1f 8b`` -> gzip-compressed CSV), everything else is read as CSV text. A file named
+``.xlsx``/``.parquet`` whose bytes do not match is rejected rather than guessed at. The CSV
+delimiter (comma, semicolon, tab) is taken from the header line; with semicolon or tab
+delimiters a decimal comma (``1,25``, also ``1.234,5``) is recognised when most numeric cells
+use it.
+
+*Header.* Lines above the header (a banner such as ``Created on 10-17-2019,https://...``) are
+detected and skipped; ``skiprows`` overrides this.
+
+*Columns.* Names are matched ignoring case, blanks, ``_``, ``-``, ``.`` and ``<>``; aliases are
+``o/h/l/c/v`` and ``vol``; volume is taken by a documented precedence (plain volume, quote
+volume such as ``VolumeTo``, base volume such as ``volume_btc``, then ``turnover``/``value``;
+see :mod:`pipeline.io.detect`). A ``symbol`` column holding one symbol is set aside; holding
+several, the table is refused (load it with :func:`~pipeline.io.assets.load_assets` and
+``layout="long"``). Other columns are ignored. **Adj Close is dropped**: adjusted prices are not
+consistent with Open/High/Low, so it is never used as Close and is not kept, which keeps the
+output schema fixed for all downstream code.
+
+*Time.* In order of preference: a ``DateTime``/``Timestamp`` column, ``Date`` plus ``Time``
+(combined), ``Date``, ``Time``, an unnamed first column of dates (a saved pandas index), the
+DataFrame's ``DatetimeIndex``. Numeric values are read as ``YYYYMMDD`` when they all look like
+it, else as unix epochs in seconds, milliseconds, microseconds or nanoseconds, chosen by
+magnitude, from 1973 on (earlier values are more likely row counters); an unnamed first column
+is used only when it holds dates, never epochs. Text dates are parsed month-first and day-first
+and the reading with fewer failures (then the one in time order) wins; 12-hour clocks
+(``09-AM``, ``9:00 PM``) and dotted dates (``01.01.2017``, always day first) are recognised.
+tz-aware times are converted to UTC and made naive; a column mixing timestamps with and without
+a UTC offset is refused. Years must be in 1800..2199. Rows are sorted by time; unsorted input is
+not an error.
+
+*Row numbers* in messages count data rows from 1 (the header is not counted), in the order of
+the input, for every format; fully empty rows are skipped silently but still counted, so numbers
+stay aligned with the file's data rows.
 """
 
 from __future__ import annotations
@@ -22,11 +59,9 @@ from __future__ import annotations
 import importlib.resources
 import io
 import os
-import re
 import warnings
 import zlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 import fsspec
@@ -34,12 +69,26 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataRepairWarning, InputDataError, MissingVolumeWarning
-from pipeline.io import times as _times
+from pipeline.io.cells import (
+    MAX_SHOWN,
+    PRICE_COLUMNS,
+    CellTable,
+    Converted,
+    Problem,
+    cell_defects,
+    duplicate_rows,
+    high_low_problems,
+    show_time,
+    to_clock,
+    to_float,
+    to_times,
+    uses_decimal_comma,
+    widen_high_low,
+)
 from pipeline.io.detect import (
     Layout,
     check_read_options,
     find_layout,
-    normalize_name,
     option_hint,
     skip_banner,
 )
@@ -77,7 +126,6 @@ MIN_ROWS = 200
 
 #: The output columns, in this order (``Volume`` only when the input has volume).
 OHLCV_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
-PRICE_COLUMNS = ("Open", "High", "Low", "Close")
 
 #: Names accepted by :func:`load_sample`.
 SAMPLE_NAMES = ("sp500", "nasdaq", "sample")
@@ -93,8 +141,6 @@ REPAIR_REASONS = (
     "high_low_fixed",
 )
 
-_NA_TOKENS = frozenset({"", "nan", "na", "n/a", "null", "none", "nat", "#n/a", "-", "--"})
-_MAX_SHOWN = 5
 _ROW_NOTE = "rows are numbered from 1 = first data row, the header is not counted"
 
 _EXT_FORMATS = {
@@ -108,46 +154,11 @@ _EXT_FORMATS = {
 }
 
 
-_normalize_name = normalize_name  # the multi-asset readers compare names the same way
-
-
 # --------------------------------------------------------------------------- messages
-
-
-@dataclass
-class _Problem:
-    """One kind of defect in one column, with the 1-based rows where it occurs."""
-
-    column: str
-    what: str
-    rows: np.ndarray
-    values: list[str] = field(default_factory=list)
-    fix: str = ""
-
-    def render(self) -> str:
-        count = len(self.rows)
-        shown = []
-        for i, row in enumerate(self.rows[:_MAX_SHOWN]):
-            value = f" ({self.values[i]})" if i < len(self.values) else ""
-            shown.append(f"{int(row)}{value}")
-        more = f" and {count - _MAX_SHOWN} more" if count > _MAX_SHOWN else ""
-        word = "row" if count == 1 else "rows"
-        text = f"- column '{self.column}': {count} {self.what} at {word} {', '.join(shown)}{more}."
-        return f"{text} {self.fix}" if self.fix else text
 
 
 def _fail(label: str, problem: str) -> InputDataError:
     return InputDataError(f"Cannot use {label!r} as OHLCV input: {problem}")
-
-
-def _show(value: object) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 24 else text[:21] + "..."
-
-
-def _show_time(stamp: np.datetime64) -> str:
-    text = str(pd.Timestamp(stamp))
-    return text.removesuffix(" 00:00:00")
 
 
 # --------------------------------------------------------------------------- reading
@@ -260,6 +271,29 @@ def _parse_bytes(data: bytes, label: str, sheet_name: str | int,
         ) from exc
 
 
+def _source_label(source: Any, name: str | None) -> str:
+    """How messages name ``source`` before it is read (no credentials of a URL)."""
+    if name:
+        return name
+    if isinstance(source, pd.DataFrame):
+        return "<DataFrame>"
+    if isinstance(source, (str, os.PathLike)):
+        return redact_text(os.fspath(source))
+    return "<upload>"
+
+
+def _read_table(source: Any, storage_options: Mapping[str, Any] | None, name: str | None,
+                sheet_name: str | int, skiprows: int | None, limits: InputLimits
+                ) -> tuple[pd.DataFrame, str, bool]:
+    """The raw table of a path, URL or file-like ``source``, its label in messages (from the
+    file-like's name if it has one) and whether decimal commas may occur."""
+    data, label = _read_source(source, storage_options, name, limits)
+    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name, skiprows, limits)
+    if isinstance(raw, dict):  # sheet_name=None returns every sheet
+        raise _fail(label, "sheet_name must name one worksheet, not None.")
+    return raw, label, decimal_comma_allowed
+
+
 def _decode(data: bytes, label: str) -> str:
     if b"\x00" in data[:4096]:
         raise _fail(label, "this is a binary file, not a CSV, XLSX or Parquet table.")
@@ -329,236 +363,19 @@ def _read_csv_text(text: str, options: dict) -> pd.DataFrame:
     return raw.iloc[1:].reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- conversions
-
-
-_COMMA_DECIMAL = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")
-_DOT_DECIMAL = re.compile(r"^[+-]?\d*\.\d+$")
-_THOUSANDS_COMMA = r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$"
-_THOUSANDS_DOT = r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$"
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    text = values.astype("string").str.strip()
-    missing = text.isna() | text.str.lower().isin(_NA_TOKENS)
-    return text.mask(missing)
-
-
-def _uses_decimal_comma(columns: list[pd.Series]) -> bool:
-    """Decide once per file: more cells look like ``1,25`` than like ``1.25``."""
-    comma = dot = 0
-    for values in columns:
-        if pd.api.types.is_numeric_dtype(values.dtype):
-            continue
-        text = _as_text(values).dropna()
-        comma += int(text.str.match(_COMMA_DECIMAL).sum())
-        dot += int(text.str.match(_DOT_DECIMAL).sum())
-    return comma > dot
-
-
-@dataclass
-class _Converted:
-    """A column converted to an array, with masks of empty and unusable cells."""
-
-    values: np.ndarray
-    missing: np.ndarray
-    bad: np.ndarray
-    shown: np.ndarray  # the original cells, for messages
-    how: str = ""  # times: how the cells were written, for the read report
-    offsets: list[str] = field(default_factory=list)  # times: UTC offsets converted
-
-
-def _to_float(values: pd.Series, decimal_comma: bool) -> _Converted:
-    shown = values.to_numpy(dtype=object)
-    if pd.api.types.is_bool_dtype(values.dtype):
-        nan = np.full(len(values), np.nan)
-        return _Converted(nan, np.zeros(len(values), bool), np.ones(len(values), bool), shown)
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        # A copy: with copy-on-write the array may be a read-only view of the caller's frame.
-        out = np.array(values.to_numpy(dtype=np.float64, na_value=np.nan), copy=True)
-        missing = np.isnan(out)
-        bad = np.isinf(out)
-        out[bad] = np.nan
-        return _Converted(out, missing, bad, shown)
-    text = _as_text(values)
-    missing = text.isna().to_numpy()
-    if not decimal_comma:
-        # Most files hold plain numbers: parse them directly and clean only the cells that
-        # fail (thousands separators, inner blanks). 3x faster on a 1,000,000-row file.
-        out = np.array(pd.to_numeric(text, errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan), copy=True)
-        retry = ~missing & np.isnan(out)
-        if retry.any():
-            out[retry] = _clean_to_float(text[retry], missing[retry], shown[retry], False).values
-        bad = ~missing & ~np.isfinite(out)
-        out[bad] = np.nan
-        return _Converted(out, missing, bad, shown)
-    return _clean_to_float(text, missing, shown, decimal_comma)
-
-
-def _clean_to_float(text: pd.Series, missing: np.ndarray, shown: np.ndarray,
-                    decimal_comma: bool) -> _Converted:
-    cleaned = text.str.replace(r"[\s\u00a0\u202f']", "", regex=True)
-    if decimal_comma:
-        cleaned = cleaned.mask(
-            cleaned.str.match(_THOUSANDS_DOT).fillna(False), cleaned.str.replace(".", "")
-        )
-        cleaned = cleaned.str.replace(",", ".")
-    else:
-        cleaned = cleaned.mask(
-            cleaned.str.match(_THOUSANDS_COMMA).fillna(False), cleaned.str.replace(",", "")
-        )
-    out = np.array(
-        pd.to_numeric(cleaned, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan),
-        copy=True,
-    )
-    bad = ~missing & ~np.isfinite(out)
-    out[bad] = np.nan
-    return _Converted(out, missing, bad, shown)
-
-
-_EPOCH_MIN_NS = 1e17  # 1973-03-03 as unix nanoseconds
-_NS_MAX = pd.Timestamp("2200-01-01").value
-
-
-def _finish_times(parsed: pd.Series | pd.DatetimeIndex, missing: np.ndarray) -> np.ndarray:
-    """tz-aware -> UTC -> naive, nanosecond unit, implausible years turned into NaT."""
-    index = pd.DatetimeIndex(parsed)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    lo, hi = pd.Timestamp("1800-01-01"), pd.Timestamp("2200-01-01")
-    index = index.where((index >= lo) & (index < hi))
-    out = index.as_unit("ns").to_numpy().copy()  # copy: may be a read-only view
-    out[missing] = np.datetime64("NaT", "ns")
-    return out
-
-
-def _numeric_times(numbers: np.ndarray, allow_epoch: bool) -> tuple[np.ndarray, str]:
-    """``YYYYMMDD`` integers, else unix epochs in s/ms/us/ns chosen by magnitude; the times
-    and how they were read (for the read report)."""
-    out = np.full(len(numbers), np.datetime64("NaT", "ns"))
-    finite = np.isfinite(numbers)
-    if not finite.any():
-        return out, ""
-    values = numbers[finite]
-    integral = np.all(values == np.round(values))
-    if integral and np.all((values >= 18000101) & (values <= 22001231)):
-        text = pd.Series(values.astype(np.int64).astype(str))
-        parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
-        out[finite] = pd.DatetimeIndex(parsed).as_unit("ns").to_numpy()
-        return out, "YYYYMMDD numbers"
-    if not allow_epoch:
-        return out, ""
-    magnitude = np.median(np.abs(values))
-    scale = 1e9 if magnitude < 1e11 else 1e6 if magnitude < 1e14 else 1e3 if magnitude < 1e17 else 1
-    ns = values * scale
-    # Epochs before 1973 (below 1e8 seconds) are far more likely row counters than times.
-    ok = (ns >= _EPOCH_MIN_NS) & (ns < _NS_MAX)
-    stamps = np.full(len(values), np.datetime64("NaT", "ns"))
-    stamps[ok] = ns[ok].astype(np.int64).astype("datetime64[ns]")
-    out[finite] = stamps
-    unit = {1e9: "seconds", 1e6: "milliseconds", 1e3: "microseconds"}.get(scale, "nanoseconds")
-    return out, f"unix epoch {unit}"
-
-
-_CLOCK_ONLY = re.compile(r"^\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?$")
-
-
-def _to_times(values: pd.Series | pd.Index, *, allow_epoch: bool,
-              date_format: str | None = None, column: str = "", label: str = "") -> _Converted:
-    series = pd.Series(values).reset_index(drop=True)
-    shown = series.to_numpy(dtype=object)
-    n = len(series)
-    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
-        series.dtype
-    ):
-        missing = series.isna().to_numpy()
-        out = _finish_times(series, missing)
-        tz = getattr(series.dtype, "tz", None)
-        return _Converted(out, missing, np.isnat(out) & ~missing, shown, "datetime values",
-                          [str(tz)] if tz is not None else [])
-    if pd.api.types.is_bool_dtype(series.dtype):
-        nat = np.full(n, np.datetime64("NaT", "ns"))
-        return _Converted(nat, np.zeros(n, bool), np.ones(n, bool), shown)
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        missing = np.isnan(numbers)
-        out, how = _numeric_times(numbers, allow_epoch)
-        return _Converted(out, missing, np.isnat(out) & ~missing, shown, how)
-
-    # Text, or objects mixing datetimes and text (spreadsheets): datetimes go through as is.
-    is_stamp = series.map(
-        lambda v: (
-            isinstance(v, (pd.Timestamp, np.datetime64))
-            or (hasattr(v, "year") and hasattr(v, "month") and hasattr(v, "day"))
-        )
-    ).to_numpy(dtype=bool)
-    text = _as_text(series.where(~is_stamp))
-    missing = text.isna().to_numpy() & ~is_stamp
-    out = np.full(n, np.datetime64("NaT", "ns"))
-    if is_stamp.any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            stamps = pd.to_datetime(series[is_stamp].astype(object), errors="coerce", utc=True)
-        out[is_stamp] = _finish_times(stamps, np.zeros(int(is_stamp.sum()), bool))
-    has_text = ~missing & ~is_stamp
-    how, offsets = "datetime values" if is_stamp.any() else "", []
-    if has_text.any():
-        words = text[has_text]
-        numeric = pd.to_numeric(words, errors="coerce")
-        if numeric.notna().all() and date_format is None:
-            out[has_text], how = _numeric_times(numeric.to_numpy(dtype=np.float64), allow_epoch)
-        elif date_format is not None or not words.str.match(_CLOCK_ONLY).all():
-            offsets = _times.check_offsets(words, column, label)
-            parsed, how = _times.parse_text(words, date_format)
-            out[has_text] = _finish_times(parsed, np.zeros(len(words), bool))
-    return _Converted(out, missing, np.isnat(out) & ~missing, shown, how, offsets)
-
-
-def _to_clock(values: pd.Series) -> _Converted:
-    """Convert a ``Time`` column (``09:30``, ``09:30:00``, time objects, day fractions)."""
-    series = values.reset_index(drop=True)
-    shown = series.to_numpy(dtype=object)
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-        # Spreadsheets store a time of day as a fraction of a day.
-        days = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        missing = np.isnan(days)
-        ok = ~missing & (days >= 0) & (days < 1)
-        out = np.full(len(series), np.timedelta64("NaT", "ns"))
-        out[ok] = np.round(days[ok] * 86_400e9).astype(np.int64).astype("timedelta64[ns]")
-        return _Converted(out, missing, ~missing & ~ok, shown)
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        stamps = pd.DatetimeIndex(series)
-        out = (stamps - stamps.normalize()).as_unit("ns").to_numpy().copy()
-        missing = np.isnat(out)
-        return _Converted(out, missing, np.zeros(len(series), bool), shown)
-    text = _as_text(series.map(lambda v: v.strftime("%H:%M:%S.%f") if hasattr(v, "hour") else v))
-    missing = text.isna().to_numpy()
-    # "09:30" is read by to_timedelta as minutes:seconds; pad it to hours:minutes:seconds.
-    padded = text.where(~text.str.match(r"^\d{1,2}:\d{2}$").fillna(False), text + ":00")
-    clock = padded.where(padded.str.match(_CLOCK_ONLY).fillna(False))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        delta = pd.to_timedelta(clock, errors="coerce")
-    out = pd.TimedeltaIndex(delta).as_unit("ns").to_numpy().copy()
-    too_long = ~np.isnat(out) & (out >= np.timedelta64(1, "D"))
-    out[too_long] = np.timedelta64("NaT", "ns")
-    return _Converted(out, missing, np.isnat(out) & ~missing, shown)
-
-
 # --------------------------------------------------------------------------- normalize
 
 
 def _time_values(raw: pd.DataFrame, layout: Layout, date_format: str | None,
-                 label: str) -> tuple[_Converted, str]:
+                 label: str) -> tuple[Converted, str]:
     """Timestamps of every row and the column name used in messages."""
     if layout.time_kind == "index":
-        return _to_times(raw.index.to_series(), allow_epoch=True), str(raw.index.name or "index")
+        return to_times(raw.index.to_series(), allow_epoch=True), str(raw.index.name or "index")
     if layout.time_kind == "date+time":
         date_col, time_col = layout.time_columns
-        dates = _to_times(raw[date_col], allow_epoch=False, date_format=date_format,
+        dates = to_times(raw[date_col], allow_epoch=False, date_format=date_format,
                           column=date_col, label=label)
-        clock = _to_clock(raw[time_col])
+        clock = to_clock(raw[time_col])
         day = dates.values.astype("datetime64[D]").astype("datetime64[ns]")
         combined = day + clock.values
         missing = dates.missing | clock.missing
@@ -567,38 +384,23 @@ def _time_values(raw: pd.DataFrame, layout: Layout, date_format: str | None,
         shown = np.array(
             [f"{d} {t}" for d, t in zip(dates.shown, clock.shown, strict=True)], dtype=object
         )
-        return (_Converted(combined, missing, bad, shown, dates.how, dates.offsets),
+        return (Converted(combined, missing, bad, shown, dates.how, dates.offsets),
                 f"{date_col} + {time_col}")
     column = layout.time_columns[0]
     allow_epoch = layout.time_kind != "unnamed"  # a saved integer index is no time column
-    converted = _to_times(raw[column], allow_epoch=allow_epoch, date_format=date_format,
+    converted = to_times(raw[column], allow_epoch=allow_epoch, date_format=date_format,
                           column=column, label=label)
     return converted, str(column)
 
 
 def _mostly_times(values: pd.Series) -> bool:
-    probe = _to_times(values, allow_epoch=False)
+    probe = to_times(values, allow_epoch=False)
     filled = ~probe.missing
     return bool(filled.any() and (~probe.bad[filled]).mean() > 0.5)
 
 
-@dataclass
-class _Table:
-    """The converted input, one entry per input row, before any row is dropped."""
-
-    label: str
-    rows: np.ndarray  # 1-based data-row numbers, as in the input
-    times: _Converted
-    time_column: str
-    values: dict[str, _Converted]  # output name -> converted cells
-    columns: dict[str, str]  # output name -> input column name
-    blank: np.ndarray  # rows with every used cell empty
-    time_kind: str  # as in Layout
-    layout: Layout
-
-
 def _convert(raw: pd.DataFrame, label: str, decimal_comma_allowed: bool,
-             mapping: Mapping[str, str], date_format: str | None) -> _Table:
+             mapping: Mapping[str, str], date_format: str | None) -> CellTable:
     if raw.shape[1] == 0 or raw.shape[0] == 0:
         raise _fail(label, "the table has no data rows. Provide a header row and data rows.")
     raw = raw.copy()
@@ -608,10 +410,10 @@ def _convert(raw: pd.DataFrame, label: str, decimal_comma_allowed: bool,
     raw.columns = [str(c) for c in raw.columns]
     layout = find_layout(raw, label, mapping, _mostly_times)
 
-    decimal_comma = decimal_comma_allowed and _uses_decimal_comma(
+    decimal_comma = decimal_comma_allowed and uses_decimal_comma(
         [raw[col] for col in layout.values.values()]
     )
-    values = {name: _to_float(raw[col], decimal_comma) for name, col in layout.values.items()}
+    values = {name: to_float(raw[col], decimal_comma) for name, col in layout.values.items()}
     times, time_column = _time_values(raw, layout, date_format, label)
     # Blank lines and trailing ",,,,," rows that spreadsheets leave behind are not data.
     blank = times.missing.copy()
@@ -620,7 +422,7 @@ def _convert(raw: pd.DataFrame, label: str, decimal_comma_allowed: bool,
     if blank.all():
         raise _fail(label, "the table has no data rows (every row is empty).")
     rows = np.arange(1, len(raw) + 1)
-    table = _Table(
+    table = CellTable(
         label, rows, times, time_column, values, dict(layout.values), blank, layout.time_kind,
         layout,
     )
@@ -628,7 +430,7 @@ def _convert(raw: pd.DataFrame, label: str, decimal_comma_allowed: bool,
     return table
 
 
-def _drop_unusable_volume(table: _Table) -> None:
+def _drop_unusable_volume(table: CellTable) -> None:
     """Warn about absent volume; an all-empty or all-zero Volume column counts as absent."""
     if "Volume" not in table.values:
         warnings.warn(
@@ -660,160 +462,6 @@ def _drop_unusable_volume(table: _Table) -> None:
     del table.values["Volume"], table.columns["Volume"]
 
 
-_Defect = tuple[str, np.ndarray, Callable[[np.ndarray], _Problem]]
-
-
-def _cell_defects(table: _Table) -> list[_Defect]:
-    """Cell-level defects as ``(repair reason, row mask, problem maker)``, in repair order."""
-
-    def maker(conv: _Converted, column: str, what: str, fix: str, *, show: bool = True):
-        def make(hit: np.ndarray) -> _Problem:
-            idx = np.flatnonzero(hit)[:_MAX_SHOWN]
-            shown = [_show(conv.shown[i]) for i in idx] if show else []
-            return _Problem(column, what, table.rows[hit], shown, fix)
-
-        return make
-
-    times, values, columns = table.times, table.values, table.columns
-    defects: list[_Defect] = [
-        (
-            "bad_timestamp",
-            times.missing,
-            maker(
-                times,
-                table.time_column,
-                "empty timestamp cell(s)",
-                "Fill in the date or drop the row.",
-                show=False,
-            ),
-        ),
-        (
-            "bad_timestamp",
-            times.bad,
-            maker(
-                times,
-                table.time_column,
-                "unparseable timestamp(s)",
-                "Use one date format throughout, e.g. 2024-01-31 or 2024-01-31 09:30:00, "
-                "with years 1800-2199; numbers are read as YYYYMMDD or as unix epoch "
-                "seconds/milliseconds after 1973."
-                + (
-                    " A Time column alone must hold dates too: for clock times add a Date column."
-                    if table.time_kind == "time"
-                    else ""
-                )
-                + (
-                    f" The cells do not match date_format {table.times.how[13:-1]!r}."
-                    if table.times.how.startswith("date_format")
-                    else f" Or give the format with {option_hint('date_format')}."
-                ),
-            ),
-        ),
-    ]
-    defects += [
-        (
-            "missing_value",
-            conv.missing,
-            maker(
-                conv, columns[name], "empty cell(s)", f"Every row needs a {name} value.", show=False
-            ),
-        )
-        for name, conv in values.items()
-    ]
-    defects += [
-        (
-            "non_numeric_value",
-            conv.bad,
-            maker(
-                conv,
-                columns[name],
-                "non-numeric value(s)",
-                "Write plain finite numbers such as 101.25 (a decimal comma such as 101,25 "
-                "works with ';' or tab delimiters).",
-            ),
-        )
-        for name, conv in values.items()
-    ]
-    defects += [
-        (
-            "non_positive_price",
-            values[name].values <= 0,
-            maker(
-                values[name], columns[name], "non-positive price(s)", "Prices must be above zero."
-            ),
-        )
-        for name in PRICE_COLUMNS
-    ]
-    if "Volume" in values:
-        volume = values["Volume"]
-        defects.append(
-            (
-                "negative_volume",
-                volume.values < 0,
-                maker(
-                    volume, columns["Volume"], "negative volume(s)", "Volume must be zero or more."
-                ),
-            )
-        )
-    return defects
-
-
-def _duplicates(stamps: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows (among ``keep``) whose timestamp repeats: all of them, and all but the last."""
-    order = np.flatnonzero(keep)
-    order = order[np.argsort(stamps[order], kind="stable")]
-    same_as_next = stamps[order][:-1] == stamps[order][1:]
-    involved = np.zeros(len(stamps), bool)
-    earlier = np.zeros(len(stamps), bool)
-    # The stable sort keeps equal timestamps in input order, so the last one of a run is the
-    # row that repair keeps.
-    earlier[order[:-1][same_as_next]] = True
-    involved[order[:-1][same_as_next]] = True
-    involved[order[1:][same_as_next]] = True
-    return involved, earlier
-
-
-def _high_low_problems(table: _Table, keep: np.ndarray) -> list[_Problem]:
-    o, h, low, c = (table.values[name].values for name in PRICE_COLUMNS)
-
-    def problem(mask: np.ndarray, column: str, what: str, fix: str) -> list[_Problem]:
-        hit = keep & mask
-        if not hit.any():
-            return []
-        shown = [
-            f"O={o[i]:g} H={h[i]:g} L={low[i]:g} C={c[i]:g}"
-            for i in np.flatnonzero(hit)[:_MAX_SHOWN]
-        ]
-        return [_Problem(table.columns[column], what, table.rows[hit], shown, fix)]
-
-    with np.errstate(invalid="ignore"):
-        return [
-            *problem(h < low, "High", "High below Low", "High and Low look swapped."),
-            *problem(
-                h < np.fmax(o, c),
-                "High",
-                "High below max(Open, Close)",
-                "High must be the highest price of the bar.",
-            ),
-            *problem(
-                low > np.fmin(o, c),
-                "Low",
-                "Low above min(Open, Close)",
-                "Low must be the lowest price of the bar.",
-            ),
-        ]
-
-
-def _widen_high_low(table: _Table, keep: np.ndarray) -> int:
-    """Set High/Low to the max/min of the row's four prices where they are violated."""
-    stack = np.vstack([table.values[name].values for name in PRICE_COLUMNS])
-    high, low = stack.max(axis=0), stack.min(axis=0)
-    fix = keep & ((table.values["High"].values < high) | (table.values["Low"].values > low))
-    table.values["High"].values[fix] = high[fix]
-    table.values["Low"].values[fix] = low[fix]
-    return int(fix.sum())
-
-
 def _normalize(
     raw: pd.DataFrame,
     label: str,
@@ -830,8 +478,8 @@ def _normalize(
         raise _too_short(label, int(keep.sum()), "data rows")
     report = dict.fromkeys(REPAIR_REASONS, 0)
 
-    problems: list[_Problem] = []
-    for reason, mask, make_problem in _cell_defects(table):
+    problems: list[Problem] = []
+    for reason, mask, make_problem in cell_defects(table):
         hit = mask & keep
         if not hit.any():
             continue
@@ -846,24 +494,24 @@ def _normalize(
         raise _problems_error(label, problems, len(table.rows))
 
     stamps = table.times.values
-    involved, earlier = _duplicates(stamps, keep)
+    involved, earlier = duplicate_rows(stamps, keep)
     if repair:
         report["duplicate_timestamp"] = int(earlier.sum())
         keep &= ~earlier
-        report["high_low_fixed"] = _widen_high_low(table, keep)
+        report["high_low_fixed"] = widen_high_low(table, keep)
     else:
         if involved.any():
-            idx = np.flatnonzero(involved)[:_MAX_SHOWN]
+            idx = np.flatnonzero(involved)[:MAX_SHOWN]
             problems.append(
-                _Problem(
+                Problem(
                     table.time_column,
                     "rows sharing a timestamp with another row",
                     table.rows[involved],
-                    [_show_time(stamps[i]) for i in idx],
+                    [show_time(stamps[i]) for i in idx],
                     "Each timestamp may occur once; remove the duplicated rows.",
                 )
             )
-        problems += _high_low_problems(table, keep)
+        problems += high_low_problems(table, keep)
         if problems:
             raise _problems_error(label, problems, len(table.rows))
 
@@ -922,7 +570,7 @@ def _too_short(label: str, n_rows: int, what: str) -> InputDataError:
     )
 
 
-def _problems_error(label: str, problems: list[_Problem], n_rows: int) -> InputDataError:
+def _problems_error(label: str, problems: list[Problem], n_rows: int) -> InputDataError:
     count = len(problems)
     head = "1 problem" if count == 1 else f"{count} problems"
     body = "\n".join(p.render() for p in problems)
@@ -1017,61 +665,26 @@ def load_ohlcv(
 
     Notes
     -----
-    *Formats.* Binary formats are recognised by their magic bytes (``PK`` -> XLSX, ``PAR1`` ->
-    Parquet, ``1f 8b`` -> gzip-compressed CSV), everything else is read as CSV text. A file
-    named ``.xlsx``/``.parquet`` whose bytes do not match is rejected rather than guessed at.
-    The CSV delimiter (comma, semicolon, tab) is taken from the header line; with semicolon
-    or tab delimiters a decimal comma (``1,25``, also ``1.234,5``) is recognised when most
-    numeric cells use it.
-
-    *Header.* Lines above the header (a banner such as ``Created on 10-17-2019,https://...``)
-    are detected and skipped; ``skiprows`` overrides this.
-
-    *Columns.* Names are matched ignoring case, blanks, ``_``, ``-``, ``.`` and ``<>``;
-    aliases are ``o/h/l/c/v`` and ``vol``; volume is taken by a documented precedence (plain
-    volume, quote volume such as ``VolumeTo``, base volume such as ``volume_btc``, then
-    ``turnover``/``value``; see :mod:`pipeline.io.detect`). A ``symbol`` column holding one
-    symbol is set aside; holding several, the table is refused (load it with
-    :func:`~pipeline.io.assets.load_assets` and ``layout="long"``). Other columns are ignored. **Adj Close is
-    dropped**: adjusted prices are not consistent with Open/High/Low, so it is never used as
-    Close and is not kept, which keeps the output schema fixed for all downstream code.
-
-    *Time.* In order of preference: a ``DateTime``/``Timestamp`` column, ``Date`` plus
-    ``Time`` (combined), ``Date``, ``Time``, an unnamed first column of dates (a saved pandas
-    index), the DataFrame's ``DatetimeIndex``. Numeric values are read as ``YYYYMMDD`` when
-    they all look like it, else as unix epochs in seconds, milliseconds, microseconds or
-    nanoseconds, chosen by magnitude, from 1973 on (earlier values are more likely row
-    counters); an unnamed first column is used only when it holds dates, never epochs. Text dates are parsed month-first and
-    day-first and the reading with fewer failures (then the one in time order) wins;
-    12-hour clocks (``09-AM``, ``9:00 PM``) and dotted dates (``01.01.2017``, always day
-    first) are recognised. tz-aware times are converted to UTC and made naive; a column
-    mixing timestamps with and without a UTC offset is refused. Years must be in 1800..2199. Rows are
-    sorted by time; unsorted input is not an error.
-
-    *Row numbers* in messages count data rows from 1 (the header is not counted), in the
-    order of the input, for every format; fully empty rows are skipped silently but still
-    counted, so numbers stay aligned with the file's data rows.
+    How formats are recognised, header lines skipped, columns matched, times read and
+    rows numbered in messages: see the module's docstring
+    (``help(pipeline.io.readers)``).
     """
-    label = name or ("<DataFrame>" if isinstance(source, pd.DataFrame) else
-                     redact_text(os.fspath(source)) if isinstance(source, (str, os.PathLike))
-                     else "<upload>")
+    given = isinstance(source, pd.DataFrame)
+    label = _source_label(source, name)
     mapping = check_read_options(columns, skiprows, date_format, repr(label))
-    if isinstance(source, pd.DataFrame):
+    if given:
         if skiprows:
             raise _fail(label, "skiprows applies to files, not to a DataFrame; drop the rows "
                                "with frame.iloc[n:] instead.")
-        frame = _normalize(source, label, repair=repair, decimal_comma_allowed=True,
-                           mapping=mapping, date_format=date_format)
-        frame.attrs["source"] = "<DataFrame>"
-        return frame
-    limits = LIBRARY_LIMITS if limits is None else limits
-    data, label = _read_source(source, storage_options, name, limits)
-    raw, decimal_comma_allowed = _parse_bytes(data, label, sheet_name, skiprows, limits)
-    if isinstance(raw, dict):  # sheet_name=None returns every sheet
-        raise _fail(label, "sheet_name must name one worksheet, not None.")
+        raw, decimal_comma_allowed = source, True
+    else:
+        raw, label, decimal_comma_allowed = _read_table(
+            source, storage_options, name, sheet_name, skiprows,
+            LIBRARY_LIMITS if limits is None else limits)
+    # Called here, not in a helper: the warnings it issues point at load_ohlcv's caller.
     frame = _normalize(raw, label, repair=repair, decimal_comma_allowed=decimal_comma_allowed,
                        mapping=mapping, date_format=date_format)
-    frame.attrs["source"] = label
+    frame.attrs["source"] = "<DataFrame>" if given else label
     return frame
 
 
