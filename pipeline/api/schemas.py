@@ -342,6 +342,8 @@ class Series(BaseModel):
 
 
 class Health(BaseModel):
+    """``GET /api/health``: the server is up, its version and its Dask workers."""
+
     status: str
     version: str
     workers: int
