@@ -698,7 +698,7 @@ def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_h
         from pipeline.report import write_report
 
         write_report(output_path, storage_options=cfg.output.storage_options or None,
-                     original=frame)
+                     original=frame, model=model)
         files.append(REPORT)
     report("done", len(ledger), search.attempts, failed=len(failed), eta=0.0,
            accepted_now=search.accepted_now, evaluated=search.evaluated)

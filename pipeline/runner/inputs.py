@@ -8,13 +8,10 @@ import pickle
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from pipeline.core.factory import fit_model
 from pipeline.core.sampler import GenerationModel
-from pipeline.io.assets import load_assets
-from pipeline.io.readers import load_ohlcv, load_sample
+from pipeline.run_input import content_hash, fit_configured_model, load_configured_input
 from pipeline.runner.config import ENGINE_OUTPUT_VERSION, RunConfig
 
 __all__ = ["load_input", "content_hash", "fitted_model"]
@@ -23,33 +20,7 @@ __all__ = ["load_input", "content_hash", "fitted_model"]
 
 def load_input(config: RunConfig) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """Load and validate the configured input: one frame, or ``{symbol: frame}`` aligned."""
-    cfg = config.input
-    options = cfg.storage_options or None
-    if cfg.sample is not None:
-        return load_sample(cfg.sample)
-    read = cfg.read_options()  # part of the input's identity through the data they yield
-    if cfg.assets is not None:
-        return load_assets(assets=cfg.assets, repair=cfg.repair, storage_options=options, **read)
-    if cfg.layout != "single":
-        return load_assets(cfg.path, layout=cfg.layout, symbol_column=cfg.symbol_column,
-                           repair=cfg.repair, storage_options=options, **read)
-    return load_ohlcv(cfg.path, repair=cfg.repair, storage_options=options, **read)
-
-
-def content_hash(frame: pd.DataFrame | dict[str, pd.DataFrame]) -> str:
-    """SHA-256 of a normalized OHLCV frame's timestamps, column names and values.
-
-    For several assets: of each symbol and its frame's hash, in order.
-    """
-    if isinstance(frame, dict):
-        joined = "".join(f"{symbol}={content_hash(f)};" for symbol, f in frame.items())
-        return hashlib.sha256(joined.encode()).hexdigest()
-    h = hashlib.sha256()
-    h.update(",".join(map(str, frame.columns)).encode())
-    h.update(np.ascontiguousarray(frame.index.asi8 if isinstance(frame.index, pd.DatetimeIndex)
-                                  else np.arange(len(frame))).tobytes())
-    h.update(np.ascontiguousarray(frame.to_numpy(dtype=float)).tobytes())
-    return h.hexdigest()
+    return load_configured_input(config.model_dump())
 
 
 def fitted_model(frame: pd.DataFrame | dict[str, pd.DataFrame], config: RunConfig, input_hash: str) -> GenerationModel:
@@ -75,19 +46,7 @@ def fitted_model(frame: pd.DataFrame | dict[str, pd.DataFrame], config: RunConfi
                 return model
         except Exception:  # noqa: BLE001 - a damaged cache entry is refitted, not fatal
             pass
-    model = fit_model(
-        frame,
-        method=gen.method,
-        block_size=gen.block_size,
-        length=gen.length,
-        start_price=gen.start_price,
-        weights=sc.weights,
-        tolerance=sc.tolerance,
-        n_replicates=sc.n_replicates,
-        garch=gen.garch.model_dump(),
-        regime=gen.regime.model_dump(),
-        timeframes=gen.timeframes,
-    )
+    model = fit_configured_model(frame, config.model_dump())
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
