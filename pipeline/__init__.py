@@ -101,7 +101,7 @@ def __getattr__(name: str):
 
         return getattr(export, name)
     if name in ("load_config", "RunConfig"):
-        from pipeline.runner import config
+        from pipeline import config
 
         return getattr(config, name)
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipeline.config import validate_settings
 from pipeline.core.assets import Assets
 from pipeline.core.fit import fit_generation_model, frame_to_array
 from pipeline.core.preflight import Preflight, preflight
@@ -29,7 +30,6 @@ from pipeline.errors import (
 )
 from pipeline.io.assets import align_assets
 from pipeline.io.readers import load_ohlcv
-from pipeline.runner.config import validate_settings
 
 __all__ = [
     "DEFAULT_MAX_ATTEMPTS",

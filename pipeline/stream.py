@@ -59,9 +59,9 @@ def iter_scenarios(
     >>> for item in iter_scenarios({"generation": {"n_samples": 100}}):
     ...     train_step(item.data)
     """
+    from pipeline.config import load_config
     from pipeline.io.run import ScenarioRecord, read_record_series
     from pipeline.io.writers import OutputStore
-    from pipeline.runner.config import load_config
     from pipeline.runner.coordinator import RunCancelled, run_pipeline
 
     cfg = load_config(config, overrides)  # bad configs fail here, before any thread starts

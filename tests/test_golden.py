@@ -7,7 +7,7 @@ model (its own cache directory), so nothing is shared but the cluster.
 
 The GOLDEN constants are the run id and a sha256 over the compared files, computed on the
 engine as it is. They change only when the engine's output version
-(``pipeline.runner.config.ENGINE_OUTPUT_VERSION``) changes, i.e. when the same config and seed
+(``pipeline.config.ENGINE_OUTPUT_VERSION``) changes, i.e. when the same config and seed
 are meant to produce different series; then recompute them with::
 
     .venv/bin/python -m tests.test_golden

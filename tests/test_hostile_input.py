@@ -22,6 +22,7 @@ import requests
 
 from pipeline import SyntheticDataFactory, load_ohlcv
 from pipeline.cli import main
+from pipeline.config import MAX_YAML_NODES, load_config
 from pipeline.core.blocks import dependence_block_length, politis_white_block_length
 from pipeline.core.fit import check_settings
 from pipeline.core.generators import METHODS
@@ -36,7 +37,6 @@ from pipeline.io.limits import (
 )
 from pipeline.io.readers import load_sample
 from pipeline.redaction import REDACTED, RedactingFilter, redact, redact_text
-from pipeline.runner.config import MAX_YAML_NODES, load_config
 from pipeline.runner.coordinator import run_pipeline
 
 REPO = Path(__file__).resolve().parent.parent

@@ -20,9 +20,9 @@ import pytest
 from distributed import Client, LocalCluster
 from distributed import TimeoutError as DaskTimeoutError
 
+from pipeline.config import RunConfig, load_config
 from pipeline.errors import ConfigError, FidelityNotReachedError
 from pipeline.io.writers import OutputStore
-from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.coordinator import MANIFEST, SCORES, RunCancelled, run_pipeline
 from tests.netutil import free_port
 

@@ -15,10 +15,10 @@ import pytest
 from distributed import Client, LocalCluster
 
 from benchmarks.reference import make_intraday
+from pipeline.config import load_config
 from pipeline.core.timeframes import aggregate_frame
 from pipeline.errors import ConfigError, SMEWarning
 from pipeline.io.assets import load_assets
-from pipeline.runner.config import load_config
 from pipeline.runner.coordinator import MANIFEST, SCORES, run_pipeline
 
 REPO = Path(__file__).resolve().parent.parent

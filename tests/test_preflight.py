@@ -8,12 +8,12 @@ import math
 import numpy as np
 import pytest
 
+from pipeline.config import ClusterConfig
 from pipeline.core.preflight import estimate, preflight, rerun_threshold
 from pipeline.core.sampler import search_attempts, still_accepted
 from pipeline.factory import fit_model
 from pipeline.io.readers import load_sample
 from pipeline.runner.cluster import planned_threads
-from pipeline.runner.config import ClusterConfig
 
 SCORES = np.array([80.0, 85, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97])
 

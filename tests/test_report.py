@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import html
 import json
@@ -26,7 +27,8 @@ from pipeline.evaluation import (
     predictive_score,
     verbatim_share,
 )
-from pipeline.report import REPORT, _reload_input, build_report, write_report
+from pipeline.report import REPORT, build_report, write_report
+from pipeline.report.data import reload_input
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = str(REPO / "data" / "sample_ohlcv.csv")
@@ -282,6 +284,43 @@ def test_cli_report_on_a_bad_directory_exits_2(tmp_path, capsys):
     assert err.startswith("error: ") and "manifest.json" in err and "\n" not in err
 
 
+def _pipeline_imports(path: Path) -> set[str]:
+    """The ``pipeline.*`` modules a source file imports (any depth, lazy imports included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return {n for n in names if n.startswith("pipeline.")}
+
+
+def _module_file(name: str) -> Path | None:
+    base = REPO.joinpath(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def test_the_report_does_not_import_the_runner():
+    # The runner writes the report at the end of a run: the report must not depend on it,
+    # directly or through any module it imports (the top-level package's re-exports aside).
+    seen: set[str] = set()
+    todo = [f"pipeline.report.{p.stem}" for p in (REPO / "pipeline" / "report").glob("*.py")]
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if name in seen or path is None:
+            continue
+        seen.add(name)
+        todo.extend(_pipeline_imports(path))
+    assert {"pipeline.report.data", "pipeline.run_input", "pipeline.evaluation"} <= seen
+    assert not [n for n in seen if n.startswith(("pipeline.runner", "pipeline.api",
+                                                  "pipeline.cli"))]
+
+
 # -- single series: the sections of a plain run stay as they were -----------------------------
 
 
@@ -429,7 +468,7 @@ def test_each_asset_is_compared_with_its_own_original(multi_run):
     text, man = _text(multi_run), _manifest(multi_run)
     ref = man["reference_metrics"]
     data = _report_data(text)
-    frames = _reload_input(man)
+    frames = reload_input(man)
     seen = set()
     for s in SYMBOLS:
         rows = {r[0]: r for r in _cells(text, f"metric-table-{s}")}
@@ -457,7 +496,7 @@ def test_multi_asset_original_must_be_a_mapping(multi_run, run, original):
     with pytest.raises(InputDataError, match="one series"):
         build_report(run.output_path, original={"SPX": original})
     # Without original=, a multi-asset run's input reloads as {symbol: frame}, hash-checked.
-    frames = _reload_input(_manifest(multi_run))
+    frames = reload_input(_manifest(multi_run))
     assert list(frames) == list(SYMBOLS)
     assert frames["SPX"].equals(original)
 

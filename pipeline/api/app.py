@@ -28,9 +28,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import pipeline
+from pipeline.config import load_config
 from pipeline.io.limits import SERVER_LIMITS, InputLimits
 from pipeline.redaction import RedactingFilter
-from pipeline.runner.config import load_config
 
 from .errors import add_exception_handlers
 from .middleware import add_middleware

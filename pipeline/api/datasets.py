@@ -30,7 +30,8 @@ from pipeline.runner.tasks import long_frame
 
 from .schemas import DATASET_ID
 
-__all__ = ["DatasetStore", "describe_frequency", "display_name", "now_iso", "SYMBOL_COLUMN"]
+__all__ = ["DatasetStore", "describe_frequency", "display_name", "now_iso", "read_records",
+           "remove_tree", "SYMBOL_COLUMN"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ SYMBOL_COLUMN = "symbol"
 
 
 def now_iso() -> str:
+    """The current UTC time as an ISO 8601 string (the stores' timestamps)."""
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
 
 

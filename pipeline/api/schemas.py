@@ -3,9 +3,9 @@
 The job request is *derived* from the run configuration's models rather than written again:
 its generation fields (with the nested ``garch`` and ``regime`` models and ``timeframes``),
 ``formats``, ``weights`` and ``input_layout`` are the very fields (types, bounds, defaults,
-descriptions and validators) of :class:`~pipeline.runner.config.GenerationConfig`,
-:class:`~pipeline.runner.config.OutputConfig`, :class:`~pipeline.runner.config.ScoringConfig`
-and :class:`~pipeline.runner.config.InputConfig`, and the generation fields are checked once
+descriptions and validators) of :class:`~pipeline.config.GenerationConfig`,
+:class:`~pipeline.config.OutputConfig`, :class:`~pipeline.config.ScoringConfig`
+and :class:`~pipeline.config.InputConfig`, and the generation fields are checked once
 more together by ``GenerationConfig`` itself (its cross-field rules, such as
 ``regime.condition`` needing ``method: regime``). So a request is accepted or rejected exactly
 as the same keys in a YAML config would be.
@@ -35,9 +35,10 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.config import GenerationConfig, InputConfig, OutputConfig, ScoringConfig
+
 # The symbol rule of multi-asset inputs (the reader's, so a symbol the API accepts loads).
 from pipeline.io.assets import SYMBOL_PATTERN
-from pipeline.runner.config import GenerationConfig, InputConfig, OutputConfig, ScoringConfig
 
 __all__ = [
     "DATASET_ID",
@@ -342,6 +343,8 @@ class Series(BaseModel):
 
 
 class Health(BaseModel):
+    """``GET /api/health``: the server is up, its version and its Dask workers."""
+
     status: str
     version: str
     workers: int

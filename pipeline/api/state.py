@@ -16,10 +16,10 @@ from typing import Any
 import fsspec
 from distributed import Client
 
+from pipeline.config import ClusterConfig
 from pipeline.io.limits import SERVER_LIMITS, InputLimits
 from pipeline.io.writers import OutputStore
 from pipeline.runner.cluster import connect
-from pipeline.runner.config import ClusterConfig
 
 from .datasets import DatasetStore
 from .jobs import JobManager

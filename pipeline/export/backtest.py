@@ -16,6 +16,8 @@ LAYOUTS: tuple[str, ...] = ("backtesting.py", "backtrader", "vectorbt", "zipline
 
 
 def check_layout(layout: str) -> str:
+    """``layout`` if it is one of :data:`LAYOUTS`; a ConfigError naming the allowed values
+    otherwise."""
     if layout not in LAYOUTS:
         raise ConfigError(
             f"layout: unknown layout {layout!r}; allowed values are "

@@ -84,6 +84,8 @@ class WindowMeta:
 
 
 def check_window(window: Any, stride: Any) -> tuple[int, int]:
+    """``(window, stride)`` as positive integers (the stride defaults to the window: windows
+    that do not overlap); a ConfigError saying what to give otherwise."""
     try:
         w = int(window)
         st = w if stride is None else int(stride)
@@ -190,6 +192,10 @@ def scenario_features(data: pd.DataFrame | Mapping[str, pd.DataFrame], names: tu
 
 def cut_windows(values: np.ndarray, lag: int, window: int, stride: int, where: str
              ) -> tuple[np.ndarray, np.ndarray]:
+    """Windows of ``window`` rows every ``stride`` rows of ``values`` (rows, features) as
+    float32 (windows, window, features), and their start rows in the series, whose first ``lag``
+    rows ``values`` leaves out; ``where`` names the series in the error a series shorter than
+    one window gets."""
     usable = values.shape[0]
     if window > usable:
         extra = " that have every feature (bar 0 has no previous close)" if lag else ""

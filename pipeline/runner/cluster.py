@@ -9,8 +9,8 @@ from contextlib import contextmanager
 
 from distributed import Client, LocalCluster
 
+from pipeline.config import ClusterConfig
 from pipeline.errors import ConfigError
-from pipeline.runner.config import ClusterConfig
 
 __all__ = ["connect", "planned_threads", "total_threads"]
 

@@ -44,6 +44,7 @@ import pandas as pd
 from distributed import Client, Future, wait
 from distributed import TimeoutError as DaskTimeoutError
 
+from pipeline.config import RunConfig, load_config
 from pipeline.core.fit import check_settings
 from pipeline.core.metrics import METRIC_NAMES
 from pipeline.core.preflight import Preflight, preflight, rerun_threshold
@@ -69,7 +70,6 @@ from pipeline.io.run import (
 from pipeline.io.writers import OutputStore, frame_to_bytes
 from pipeline.redaction import redact_text
 from pipeline.runner.cluster import connect, planned_threads, total_threads
-from pipeline.runner.config import RunConfig, load_config
 from pipeline.runner.inputs import content_hash, fitted_model, load_input
 from pipeline.runner.manifest import (
     Ledger,
@@ -698,7 +698,7 @@ def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_h
         from pipeline.report import write_report
 
         write_report(output_path, storage_options=cfg.output.storage_options or None,
-                     original=frame.unwrap())
+                     original=frame.unwrap(), model=model)
         files.append(REPORT)
     report("done", len(ledger), search.attempts, failed=len(failed), eta=0.0,
            accepted_now=search.accepted_now, evaluated=search.evaluated)

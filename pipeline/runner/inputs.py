@@ -8,55 +8,17 @@ import pickle
 import tempfile
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
+from pipeline.config import ENGINE_OUTPUT_VERSION, RunConfig
 from pipeline.core.assets import Assets
-from pipeline.core.fit import fit_generation_model
 from pipeline.core.sampler import GenerationModel
-from pipeline.io.assets import load_assets
-from pipeline.io.readers import load_ohlcv, load_sample
-from pipeline.runner.config import ENGINE_OUTPUT_VERSION, RunConfig
+from pipeline.run_input import content_hash, fit_configured_model, load_configured_input
 
 __all__ = ["load_input", "content_hash", "fitted_model"]
 
 
-
 def load_input(config: RunConfig) -> Assets:
     """Load and validate the configured input: one series, or several assets aligned."""
-    cfg = config.input
-    options = cfg.storage_options or None
-    if cfg.sample is not None:
-        return Assets.single(load_sample(cfg.sample))
-    read = cfg.read_options()  # part of the input's identity through the data they yield
-    if cfg.assets is not None:
-        return Assets.of(load_assets(assets=cfg.assets, repair=cfg.repair,
-                                     storage_options=options, **read))
-    if cfg.layout != "single":
-        return Assets.of(load_assets(cfg.path, layout=cfg.layout, symbol_column=cfg.symbol_column,
-                                     repair=cfg.repair, storage_options=options, **read))
-    return Assets.single(load_ohlcv(cfg.path, repair=cfg.repair, storage_options=options,
-                                    **read))
-
-
-def content_hash(assets: Assets) -> str:
-    """SHA-256 of the normalized OHLCV input's timestamps, column names and values.
-
-    For several assets: of each symbol and its frame's hash, in order.
-    """
-    if assets.symbols:
-        joined = "".join(f"{symbol}={_frame_hash(f)};" for symbol, f in assets.items())
-        return hashlib.sha256(joined.encode()).hexdigest()
-    return _frame_hash(assets.first)
-
-
-def _frame_hash(frame: pd.DataFrame) -> str:
-    h = hashlib.sha256()
-    h.update(",".join(map(str, frame.columns)).encode())
-    h.update(np.ascontiguousarray(frame.index.asi8 if isinstance(frame.index, pd.DatetimeIndex)
-                                  else np.arange(len(frame))).tobytes())
-    h.update(np.ascontiguousarray(frame.to_numpy(dtype=float)).tobytes())
-    return h.hexdigest()
+    return load_configured_input(config)
 
 
 def fitted_model(assets: Assets, config: RunConfig, input_hash: str) -> GenerationModel:
@@ -82,7 +44,7 @@ def fitted_model(assets: Assets, config: RunConfig, input_hash: str) -> Generati
                 return model
         except Exception:  # noqa: BLE001 - a damaged cache entry is refitted, not fatal
             pass
-    model = fit_generation_model(assets, config.settings())
+    model = fit_configured_model(assets, config)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

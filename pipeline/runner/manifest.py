@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 import pipeline
+from pipeline.config import RunConfig
 from pipeline.core.metrics import METRIC_NAMES
 from pipeline.core.preflight import Preflight
 from pipeline.core.regimes import run_lengths
 from pipeline.errors import FidelityNotReachedError
 from pipeline.io.run import RunManifest, ScenarioRecord, scenario_number
 from pipeline.redaction import redact, redact_text
-from pipeline.runner.config import RunConfig
 from pipeline.runner.tasks import scenario_files
 
 __all__ = ["Ledger", "new_ledger", "record_files", "manifest_header", "manifest_chunks",

@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
+from pipeline.config import ColumnsConfig, InputConfig
 from pipeline.errors import InputDataError
 from pipeline.io.limits import InputLimitError
 from pipeline.io.readers import SAMPLE_NAMES, load_sample
-from pipeline.runner.config import ColumnsConfig, InputConfig
 
 from ..charts import downsample_ohlcv
 from ..datasets import display_name

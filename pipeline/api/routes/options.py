@@ -6,6 +6,7 @@ import json
 
 from fastapi import APIRouter, Depends
 
+from pipeline.config import RegimeConfig
 from pipeline.core.garch import GARCH_DISTS, GARCH_VOLS
 from pipeline.core.generators import METHODS
 from pipeline.core.metrics import METRIC_NAMES
@@ -15,7 +16,6 @@ from pipeline.core.timeframes import MIN_TIMEFRAME_BARS
 from pipeline.io.assets import LAYOUTS
 from pipeline.io.readers import SAMPLE_NAMES
 from pipeline.io.writers import FORMATS
-from pipeline.runner.config import RegimeConfig
 
 from ..deps import SettingsDep, require_token
 from ..schemas import METHOD_DESCRIPTIONS, METHOD_SECTIONS, METRIC_DESCRIPTIONS, JobRequest

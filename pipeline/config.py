@@ -40,6 +40,9 @@ __all__ = [
     "ClusterConfig",
     "OutputConfig",
     "RunConfig",
+    "CacheConfig",
+    "generation_settings",
+    "validate_section",
     "load_config",
     "validate_settings",
     "apply_overrides",
@@ -275,13 +278,7 @@ class RunConfig(_Model):
 
     def settings(self) -> GenerationSettings:
         """The generation and scoring settings as the core's fit takes them."""
-        gen, scoring = self.generation, self.scoring
-        return GenerationSettings(
-            method=gen.method, block_size=gen.block_size, length=gen.length,
-            start_price=gen.start_price, garch=GarchOptions(**gen.garch.model_dump()),
-            regime=RegimeOptions(**gen.regime.model_dump()), timeframes=tuple(gen.timeframes),
-            weights=dict(scoring.weights), tolerance=scoring.tolerance,
-            n_replicates=scoring.n_replicates)
+        return generation_settings(self.generation, self.scoring)
 
     def fingerprint(self, input_hash: str) -> str:
         """Hash of everything that decides the run's outputs (not where or how fast it runs).
@@ -327,6 +324,19 @@ _ACCEPTANCE_KEYS = ("n_samples", "min_fidelity", "max_attempts", "allow_partial"
 #: Most nodes a YAML document may expand to, aliases counted at their full size (a config has a
 #: few hundred; nine nested levels of ten aliases, a 900-byte file, expand to a billion).
 MAX_YAML_NODES = 100_000
+
+
+def generation_settings(generation: GenerationConfig, scoring: ScoringConfig
+                        ) -> GenerationSettings:
+    """The settings the core's fit takes, from the validated ``generation`` and ``scoring``
+    sections (the one place the config's fields become the core's)."""
+    return GenerationSettings(
+        method=generation.method, block_size=generation.block_size, length=generation.length,
+        start_price=generation.start_price,
+        garch=GarchOptions(**generation.garch.model_dump()),
+        regime=RegimeOptions(**generation.regime.model_dump()),
+        timeframes=tuple(generation.timeframes), weights=dict(scoring.weights),
+        tolerance=scoring.tolerance, n_replicates=scoring.n_replicates)
 
 
 def _expanded_size(root: yaml.Node) -> int:
@@ -461,6 +471,21 @@ def _model_at(loc: Sequence[Any]) -> type[BaseModel] | None:
             return None
         model = ann
     return model
+
+
+def validate_section(model: type[_Model], data: Any, source: str) -> Any:
+    """``data`` as one section's model (e.g. a run manifest's recorded ``generation``), with the
+    errors :func:`load_config` gives.
+
+    Raises
+    ------
+    ConfigError
+        ``data`` is not a valid section; each line names a bad key and what is allowed.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _format_errors(exc, source) from None
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
