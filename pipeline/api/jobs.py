@@ -68,11 +68,12 @@ class JobConflict(Exception):
     """The job is not in a state that allows the operation."""
 
 
-def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top`` laid over it, mapping by mapping (``top`` wins on other values)."""
     out = copy.deepcopy(dict(base))
     for key, value in top.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
+            out[key] = _deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -275,7 +276,7 @@ class JobManager:
                   "path": self.output_store(job_id).url if job_id else "preflight-only"}
         if request.get("resume_from") and job_id:
             output["resume_from"] = self.output_store(request["resume_from"]).url
-        data = deep_merge(self.run_overrides, {
+        data = _deep_merge(self.run_overrides, {
             **sections,
             "input": {**source, "storage_options": options},
             "output": output,

@@ -21,7 +21,7 @@ from pipeline.io.writers import EXTENSIONS, OutputStore
 
 __all__ = [
     "STATE_DIR", "all_files", "copy_task", "long_name", "marker_name", "scenario_files",
-    "search_task", "series_name", "tune_allocator", "write_accepted", "zip_task",
+    "search_task", "series_name", "tune_allocator", "write_accepted", "zip_task", "long_frame",
 ]
 
 
