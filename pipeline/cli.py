@@ -280,6 +280,7 @@ def _cmd_generate(args) -> int:
 
     from pipeline.core.factory import SyntheticDataFactory
     from pipeline.core.timeframes import timeframe_label
+    from pipeline.io.run import scenario_number
     from pipeline.io.writers import OutputStore
 
     block = args.block_size if args.block_size == "auto" else _int_arg("--block-size",
@@ -303,12 +304,13 @@ def _cmd_generate(args) -> int:
                                   max_attempts=args.max_attempts, progress=sys.stderr.isatty())
     store = OutputStore(args.out)
     aggregated = {rule: series.timeframe(rule) for rule in timeframes}
-    for k, s in enumerate(series, start=1):
+    for i, s in enumerate(series):
+        k = scenario_number(i)  # files count from 1
         store.write_frame(f"synthetic_{k}.csv", s, "csv")
         if args.xlsx:
             store.write_frame(f"synthetic_{k}.xlsx", s, "xlsx")
         for rule, frames in aggregated.items():
-            store.write_frame(f"synthetic_{k}_{timeframe_label(rule)}.csv", frames[k - 1], "csv")
+            store.write_frame(f"synthetic_{k}_{timeframe_label(rule)}.csv", frames[i], "csv")
     scores = series.metrics.assign(score=series.scores, attempt=series.attempts)
     for rule in timeframes:
         scores[f"score_{rule}"] = series.timeframe_scores[rule]

@@ -103,3 +103,35 @@ def test_local_manifest_download_has_no_absolute_paths(api):
     config = json.loads(text)["config"]
     assert config["output"]["path"] == f"jobs/{job['id']}/output"
     assert config["cache"]["path"] == "cache"
+
+
+def test_a_job_output_changed_behind_the_servers_back_is_a_500_without_server_paths(api,
+                                                                                    caplog):
+    """A series file or manifest of a finished job's output damaged or removed on disk: 500
+    naming the job (the file's full location only in the log), 404 once the manifest is gone."""
+    job = wait_job(api, start_job(api, api.dataset["id"], **SMALL_JOB,
+                                  formats=["parquet"])["id"], finished)
+    assert job["status"] == "succeeded", job["error"]
+    base = f"/api/jobs/{job['id']}"
+    out = api.data_dir / "jobs" / job["id"] / "output"
+    (gone,) = out.glob("synthetic_2_*.parquet")
+    gone.unlink()
+
+    def refused(route: str) -> None:
+        r = api.get(base + route)
+        assert r.status_code == 500, r.text
+        assert r.json()["detail"].startswith(f"job {job['id']}'s output cannot be read")
+        assert str(api.data_dir) not in r.text
+
+    assert api.get(f"{base}/series/1").status_code == 200
+    with caplog.at_level("WARNING", logger="pipeline.api.results"):
+        for route in ("/series/2", "/results"):
+            refused(route)
+    assert str(gone) in caplog.text  # the log names the missing file in full
+    (out / "manifest.json").write_text('{"run_id": ')
+    for route in ("/results", "/series/1", "/download/manifest.json"):
+        refused(route)
+    (out / "manifest.json").unlink()
+    r = api.get(f"{base}/series/1")
+    assert r.status_code == 404
+    assert r.json()["detail"] == f"job {job['id']} has no manifest.json; its output was removed"

@@ -10,14 +10,12 @@ downsampled bars of each series show.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
-from pipeline.io.run import parse_series, series_format
-
-__all__ = ["bucket_starts", "downsample_ohlcv", "fan_chart", "read_series", "PERCENTILES"]
+__all__ = ["bucket_starts", "downsample_ohlcv", "fan_chart", "PERCENTILES"]
 
 PERCENTILES = (5, 25, 50, 75, 95)
 
@@ -59,15 +57,6 @@ def downsample_ohlcv(frame: pd.DataFrame, max_points: int) -> dict:
         "step": step,
     }
     return out
-
-
-def read_series(data: bytes, name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read one written series (Parquet, CSV or XLSX bytes, chosen by ``name``'s extension).
-
-    The run folder's own parser (:func:`pipeline.io.run.parse_series`); a route that has the
-    run folder reads through :meth:`pipeline.io.run.RunFolder.read_series` instead.
-    """
-    return parse_series(data, series_format(name), columns)
 
 
 def fan_chart(

@@ -32,17 +32,11 @@ from typing import Any
 from distributed import Client
 
 from pipeline.errors import FidelityNotReachedError, SMEError
+from pipeline.io.run import MANIFEST, SCORES, RunFolder
 from pipeline.io.writers import OutputStore
 from pipeline.redaction import redact, redact_text
 from pipeline.runner.config import RunConfig, load_config
-from pipeline.runner.coordinator import (
-    MANIFEST,
-    SCORES,
-    Progress,
-    RunCancelled,
-    run_pipeline,
-    run_preflight,
-)
+from pipeline.runner.coordinator import Progress, RunCancelled, run_pipeline, run_preflight
 
 from .datasets import SYMBOL_COLUMN, DatasetStore, now_iso, read_records, remove_tree
 from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, RESULT_STATUSES, JobProgress
@@ -92,7 +86,11 @@ def job_dataset_ids(request: Mapping[str, Any]) -> list[str]:
 
 
 def artifact_files(run_id: str) -> dict[str, tuple[str, str]]:
-    """Artifact -> (file name in the job's output, download file name)."""
+    """Artifact -> (file name in the job's output, download file name).
+
+    The artifacts ``manifest.json`` and ``scores.parquet`` are the run folder's
+    :data:`~pipeline.io.run.MANIFEST` and :data:`~pipeline.io.run.SCORES`.
+    """
     return {
         "csv.zip": (f"synthetic_batch_{run_id}.zip", f"synthetic_batch_{run_id}.zip"),
         "xlsx.zip": (f"synthetic_batch_{run_id}_xlsx.zip", f"synthetic_batch_{run_id}_xlsx.zip"),
@@ -115,11 +113,13 @@ def _artifacts(config: RunConfig) -> list[str]:
     return [*out, "manifest.json", "scores.parquet"]
 
 
-def public_manifest(manifest: Mapping[str, Any], data_url: str) -> dict:
+def public_manifest(run: RunFolder, data_url: str) -> dict:
     """A job's manifest as the API serves it: no credentials, no server paths.
 
-    Paths below the data directory become relative to it (``datasets/ds_…/data.parquet``,
-    ``jobs/job_…/output``); other absolute paths keep their last component only.
+    The manifest of ``run`` as written (header and scenario records); in its ``config`` and
+    ``input``, paths below the data directory become relative to it
+    (``datasets/ds_…/data.parquet``, ``jobs/job_…/output``) and other absolute paths keep
+    their last component only.
     """
     prefix = data_url.rstrip("/") + "/"
 
@@ -135,7 +135,7 @@ def public_manifest(manifest: Mapping[str, Any], data_url: str) -> dict:
                 return value.rstrip("/").rsplit("/", 1)[-1]
         return value
 
-    out = dict(manifest)
+    out = {**run.manifest.to_json(), "scenarios": [rec.to_json() for rec in run.scenarios]}
     for key in ("config", "input"):
         if key in out:
             out[key] = clean(redact(out[key]))

@@ -1,44 +1,48 @@
-"""What the results and series routes show, computed from a job's manifest and series files.
+"""What the results and series routes show, computed from a job's run folder.
 
-The routes of :mod:`pipeline.api.routes.results` read a job's run folder through these
-functions: :func:`read_manifest` (its ``manifest.json``), :func:`entry_files` and
-:func:`series_file` (which file of a scenario to read) and :func:`build_job_results` (the
-body of ``GET /api/jobs/{id}/results``, reading up to :data:`FAN_SERIES` series for the fan
-chart).
+The routes of :mod:`pipeline.api.routes.results` read a job's output only through
+:mod:`pipeline.io.run`: :func:`open_job_run` opens it (its manifest checked),
+:func:`check_run_shape` checks the requested asset and timeframe against it, and
+:func:`build_job_results` computes the body of ``GET /api/jobs/{id}/results``, reading up to
+:data:`FAN_SERIES` series for the fan chart. A file of the output that cannot be read becomes
+a 500 with the API's own message (:func:`reading_output`): the run folder's messages name the
+server's paths, which only the log shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from starlette.exceptions import HTTPException
 
+from pipeline.errors import InputDataError
+from pipeline.io.run import MANIFEST, RunFolder, RunManifest, ScenarioRecord, open_run
 from pipeline.io.writers import OutputStore
-from pipeline.runner.coordinator import MANIFEST
 
-from .charts import fan_chart, read_series
+from .charts import fan_chart
 from .deps import shown
 
 __all__ = [
     "FAN_PATHS",
     "FAN_SERIES",
-    "check_run_shape",
-    "entry_files",
     "build_job_results",
-    "read_manifest",
+    "check_run_shape",
+    "open_job_run",
+    "reading_output",
     "regime_bands",
-    "series_file",
     "symbol_of",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Series read for a fan chart, and sample paths shown in it.
 FAN_SERIES = 200
 FAN_PATHS = 5
-#: Which written format of a series to read, first found first.
-_READ_PREFERENCE = ("parquet", "csv", "xlsx")
 
 
 def symbol_of(symbol: str | None, symbols: list[str], what: str) -> str | None:
@@ -54,38 +58,45 @@ def symbol_of(symbol: str | None, symbols: list[str], what: str) -> str | None:
     return symbol
 
 
-def read_manifest(out: OutputStore, job_id: str) -> dict:
-    """The job's ``manifest.json`` (404 when its output was removed)."""
+def _unreadable(job_id: str, exc: InputDataError) -> HTTPException:
+    """The 500 of an output file that cannot be read; the run folder's message (it names the
+    server's paths) goes to the log."""
+    log.warning("job %s: %s", job_id, exc)
+    return HTTPException(500, f"job {job_id}'s output cannot be read: a file of it was changed "
+                              "or removed since the job finished; the details are in the "
+                              "server log")
+
+
+@contextmanager
+def reading_output(job_id: str) -> Iterator[None]:
+    """Reads of the job's output in this block that fail (:class:`InputDataError`: a series
+    file missing, changed or unusable) answer 500 with the API's own message."""
     try:
-        return out.read_json(MANIFEST)
-    except FileNotFoundError:
-        raise HTTPException(404, f"job {job_id} has no manifest.json; its output was "
-                                 "removed") from None
+        yield
+    except InputDataError as exc:
+        raise _unreadable(job_id, exc) from None
 
 
-def series_file(files: Mapping[str, str], scenario: Any) -> str:
-    """The file of a scenario's series to read, by :data:`_READ_PREFERENCE` (404: none)."""
-    for fmt in _READ_PREFERENCE:
-        if fmt in files:
-            return files[fmt]
-    raise HTTPException(404, f"scenario {scenario} has no readable file")
+def open_job_run(out: OutputStore, job_id: str) -> RunFolder:
+    """The job's run folder, its manifest checked (series files are checked when read).
+
+    404 when its output was removed (no manifest), 500 when the manifest cannot be used.
+    """
+    try:
+        return open_run(out, check_files=False)
+    except InputDataError as exc:
+        if not out.exists(MANIFEST):
+            raise HTTPException(404, f"job {job_id} has no {MANIFEST}; its output was "
+                                     "removed") from None
+        raise _unreadable(job_id, exc) from None
 
 
-def entry_files(entry: dict, symbol: str | None, timeframe: str | None) -> dict:
-    """``{format: name}`` of a scenario's series of ``symbol`` at ``timeframe``."""
-    node = entry if timeframe is None else (entry.get("timeframes") or {}).get(timeframe, {})
-    if symbol is not None:
-        return (node.get("assets") or {}).get(symbol) or {}
-    return node.get("files") or {}
-
-
-def check_run_shape(manifest: dict, symbol: str | None, timeframe: str | None,
+def check_run_shape(manifest: RunManifest, symbol: str | None, timeframe: str | None,
                     job_id: str) -> str | None:
     """Checks ``symbol`` and ``timeframe`` against the run (422 naming the parameter);
     returns the asset to show (None for single-series runs)."""
-    model = manifest.get("model", {})
-    symbol = symbol_of(symbol, list(model.get("assets") or []), f"job {job_id}")
-    rules = list(model.get("timeframes") or {})
+    symbol = symbol_of(symbol, manifest.symbols, f"job {job_id}")
+    rules = manifest.timeframe_rules
     if timeframe is not None and timeframe not in rules:
         have = ", ".join(rules) if rules else "none (the job set no timeframes)"
         raise HTTPException(422, f"timeframe: {shown(timeframe)} is not a timeframe of job "
@@ -101,7 +112,8 @@ def _spread(values: list) -> dict[str, float | None]:
     return {"min": float(arr.min()), "median": float(np.median(arr)), "max": float(arr.max())}
 
 
-def _correlations(reference: Mapping[str, Any], scenarios: list[dict]) -> list[dict]:
+def _correlations(reference: Mapping[str, Any],
+                  scenarios: tuple[ScenarioRecord, ...]) -> list[dict]:
     """Original vs synthetic correlation of every asset pair (``corr:A|B``, ``abs_corr:A|B``)."""
     out = []
     for key in reference:
@@ -113,7 +125,7 @@ def _correlations(reference: Mapping[str, Any], scenarios: list[dict]) -> list[d
         for kind in ("corr", "abs_corr"):
             name = f"{kind}:{pair}"
             entry[kind] = {"original": reference.get(name),
-                           **_spread([(e.get("metrics") or {}).get(name) for e in scenarios])}
+                           **_spread([rec.metrics.get(name) for rec in scenarios])}
         out.append(entry)
     return out
 
@@ -140,27 +152,37 @@ def regime_bands(runs: list, index: pd.Index) -> list[dict]:
     return out
 
 
-def _scenario_rows(scenarios: list[dict], n_regimes: int) -> list[dict]:
+def _scenario_rows(scenarios: tuple[ScenarioRecord, ...], n_regimes: int) -> list[dict]:
     """Each accepted scenario's score and metrics (and timeframes, regime shares)."""
     rows = []
-    for e in scenarios:
-        row = {k: e.get(k) for k in ("scenario", "score", "attempt", "metrics")}
-        if e.get("timeframes"):
-            row["timeframes"] = {rule: {"score": tf.get("score"), "metrics": tf.get("metrics")}
-                                 for rule, tf in e["timeframes"].items()}
-        if e.get("regimes") is not None:
-            row["regime_shares"] = _regime_shares(e["regimes"], n_regimes)
+    for rec in scenarios:
+        row: dict[str, Any] = {"scenario": rec.scenario, "score": rec.score,
+                               "attempt": rec.attempt, "metrics": rec.metrics}
+        if rec.timeframes:
+            row["timeframes"] = {rule: {"score": tf.score, "metrics": tf.metrics}
+                                 for rule, tf in rec.timeframes.items()}
+        if rec.regimes is not None:
+            row["regime_shares"] = _regime_shares(rec.regimes, n_regimes)
         rows.append(row)
     return rows
 
 
-def _fan(out: OutputStore, scenarios: list[dict], symbol: str | None, max_points: int,
+def _timeframe_scores(run: RunFolder) -> dict[str, dict]:
+    """Each higher timeframe's bars and reference metrics, with the spread of its scores."""
+    out = {}
+    for rule, info in (run.manifest.model.timeframes or {}).items():
+        scores = [rec.timeframes[rule].score for rec in run.scenarios
+                  if rec.timeframes and rule in rec.timeframes]
+        out[rule] = {**info, "score": _spread(scores)}
+    return out
+
+
+def _fan(run: RunFolder, symbol: str | None, max_points: int,
          originals: Callable[[], dict[str, pd.DataFrame] | None]) -> dict:
     """The fan chart of the first :data:`FAN_SERIES` scenarios' closes, with the original's."""
     index, closes = None, []
-    for entry in scenarios[:FAN_SERIES]:
-        name = series_file(entry_files(entry, symbol, None), entry.get("scenario"))
-        frame = read_series(out.read_bytes(name), name, ["Close"])
+    for rec in run.scenarios[:FAN_SERIES]:
+        frame = run.read_series(rec, symbol, columns=["Close"])
         if index is None:
             index = frame.index
         closes.append(frame["Close"].to_numpy(dtype=float))
@@ -171,17 +193,16 @@ def _fan(out: OutputStore, scenarios: list[dict], symbol: str | None, max_points
     return {**fan_chart(closes, index, original, max_points, FAN_PATHS), "symbol": symbol}
 
 
-def build_job_results(job: dict, out: OutputStore, manifest: dict, symbol: str | None,
-                max_points: int,
-                originals: Callable[[], dict[str, pd.DataFrame] | None]) -> dict:
+def build_job_results(job: dict, run: RunFolder, symbol: str | None, max_points: int,
+                      originals: Callable[[], dict[str, pd.DataFrame] | None]) -> dict:
     """The body of ``GET /api/jobs/{id}/results`` (a :class:`~pipeline.api.schemas.JobResults`).
 
     Parameters
     ----------
     job : dict
         The job's record.
-    out, manifest
-        Its output store and manifest.
+    run : RunFolder
+        Its output (:func:`open_job_run`).
     symbol : str or None
         The asset of the fan chart, checked (:func:`check_run_shape`).
     max_points : int
@@ -189,36 +210,37 @@ def build_job_results(job: dict, out: OutputStore, manifest: dict, symbol: str |
     originals : callable
         The job's input frames by symbol, None when a dataset was deleted (then the fan
         chart has no original).
+
+    Raises
+    ------
+    HTTPException
+        500 when a series file of the fan chart cannot be read (:func:`reading_output`).
     """
-    scenarios = manifest.get("scenarios", [])
-    fan = _fan(out, scenarios, symbol, max_points, originals)
-    model = manifest.get("model", {})
-    regimes = model.get("regimes")
-    reference = manifest.get("reference_metrics", {})
-    timeframes = {
-        rule: {**info, "score": _spread([((e.get("timeframes") or {}).get(rule) or {})
-                                         .get("score") for e in scenarios])}
-        for rule, info in (model.get("timeframes") or {}).items()
-    }
+    with reading_output(job["id"]):
+        fan = _fan(run, symbol, max_points, originals)
+    manifest, scenarios = run.manifest, run.scenarios
+    model = manifest.model
+    regimes = model.regimes
+    reference = manifest.reference_metrics
     return {
-        "run_id": manifest.get("run_id"),
-        "status": manifest.get("status"),
-        "summary": manifest.get("summary", {}),
+        "run_id": manifest.run_id,
+        "status": manifest.status,
+        "summary": manifest.summary.to_json() if manifest.summary is not None else {},
         "partial": job.get("partial"),
-        "preflight": manifest.get("preflight"),
-        "block_choice": model.get("block_choice"),
-        "method": model.get("method"),
-        "reference": model.get("reference", "original"),
+        "preflight": manifest.preflight,
+        "block_choice": getattr(model, "block_choice", None),
+        "method": model.method,
+        "reference": model.reference or "original",
         "reference_metrics": reference,
-        "weights": model.get("weights", {}),
-        "scored_metrics": model.get("scored_metrics", []),
-        "block_size": model.get("block_size"),
-        "symbols": model.get("assets"),
+        "weights": model.weights or {},
+        "scored_metrics": model.scored_metrics or [],
+        "block_size": model.block_size,
+        "symbols": model.assets,
         "symbol": symbol,
         "correlations": _correlations(reference, scenarios),
-        "timeframes": timeframes,
+        "timeframes": _timeframe_scores(run),
         "regimes": regimes,
-        "garch": model.get("garch"),
+        "garch": getattr(model, "garch", None),
         "scenarios": _scenario_rows(scenarios, int(regimes.get("n_regimes", 0)) if regimes
                                     else 0),
         "fan": fan,

@@ -535,8 +535,9 @@ class RunFolder:
             A record lists no series file in a readable format.
         """
         out = []
+        location = self.location()  # redacting the location is not free: once, not per record
         for record in self.scenarios:
-            where = f"{self.location()}: scenario {record.scenario}"
+            where = f"{location}: scenario {record.scenario}"
             for node in (record, *(record.timeframes or {}).values()):
                 for symbol in sorted(node.assets) if node.assets else (None,):
                     out.append((record.scenario, _readable(node, symbol, where)[1]))

@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline.core.sampler import Accepted, GenerationModel, search_attempts
 from pipeline.core.timeframes import timeframe_label
-from pipeline.io.run import STATE_DIR  # completion markers: the resume record of a run
+from pipeline.io.run import STATE_DIR, scenario_number  # STATE_DIR: resume record of a run
 from pipeline.io.writers import EXTENSIONS, OutputStore
 
 __all__ = [
@@ -33,13 +33,13 @@ def series_name(scenario: int, run_id: str, fmt: str, symbol: str = "", timefram
     """
     asset = f"_{symbol}" if symbol else ""
     tf = f"_{timeframe}" if timeframe else ""
-    return f"synthetic_{scenario + 1}{asset}_batch_{run_id}{tf}{EXTENSIONS[fmt]}"
+    return f"synthetic_{scenario_number(scenario)}{asset}_batch_{run_id}{tf}{EXTENSIONS[fmt]}"
 
 
 def long_name(scenario: int, run_id: str, timeframe: str = "") -> str:
     """The long-format Parquet (all assets, a ``symbol`` column) of a multi-asset scenario."""
     tf = f"_{timeframe}" if timeframe else ""
-    return f"synthetic_{scenario + 1}_batch_{run_id}{tf}_long.parquet"
+    return f"synthetic_{scenario_number(scenario)}_batch_{run_id}{tf}_long.parquet"
 
 
 def scenario_files(scenario: int, run_id: str, formats: Sequence[str],

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
+from pipeline.errors import ConfigError
 from pipeline.io.assets import align_assets
+from pipeline.io.run import MANIFEST, RunFolder, ScenarioRecord
 from pipeline.io.writers import OutputStore
-from pipeline.runner.tasks import all_files
 
-from ..charts import downsample_ohlcv, read_series
+from ..charts import downsample_ohlcv
 from ..deps import (
     AppStateDep,
     job_or_404,
@@ -28,10 +29,9 @@ from ..jobs import artifact_files, public_manifest
 from ..results import (
     build_job_results,
     check_run_shape,
-    entry_files,
-    read_manifest,
+    open_job_run,
+    reading_output,
     regime_bands,
-    series_file,
 )
 from ..schemas import JobResults, Series
 from ..state import AppState
@@ -72,11 +72,20 @@ def job_results(job_id: str, state: AppStateDep,
     partial job's accepted scenarios, with ``partial`` saying why the others failed."""
     # The lookup after the query's validation (see pipeline.api.deps).
     job = with_results_or_409(job_or_404(job_id, state))
-    out = state.jobs.output_store(job_id)
-    manifest = read_manifest(out, job_id)
-    symbol = check_run_shape(manifest, symbol, None, job_id)
-    return build_job_results(job, out, manifest, symbol, max_points,
-                       lambda: _originals(job, state))
+    run = open_job_run(state.jobs.output_store(job_id), job_id)
+    symbol = check_run_shape(run.manifest, symbol, None, job_id)
+    return build_job_results(job, run, symbol, max_points, lambda: _originals(job, state))
+
+
+def _scenario_or_404(run: RunFolder, k: int, job_id: str) -> ScenarioRecord:
+    """The record of scenario ``k`` (1-based); 404 naming the accepted ones when none."""
+    try:
+        return run.scenario(k)
+    except ConfigError:
+        numbers = [rec.scenario for rec in run.scenarios]
+        span = f"{numbers[0]}..{numbers[-1]}" if numbers else "none"
+        raise HTTPException(404, f"job {job_id} has no accepted scenario {k} "
+                                 f"(accepted scenarios: {span})") from None
 
 
 @router.get("/jobs/{job_id}/series/{k}", response_model=Series)
@@ -88,24 +97,17 @@ def job_series(job_id: str, k: int, state: AppStateDep,
                    "One of the job's timeframes (default: the base bars)."))) -> dict:
     """Scenario ``k`` (1-based) as chart data, with its regime path for regime jobs."""
     job = with_results_or_409(job_or_404(job_id, state))
-    out = state.jobs.output_store(job["id"])
-    manifest = read_manifest(out, job_id)
-    symbol = check_run_shape(manifest, symbol, timeframe, job_id)
-    entry = next((e for e in manifest.get("scenarios", []) if e.get("scenario") == k), None)
-    if entry is None:
-        numbers = [e.get("scenario") for e in manifest.get("scenarios", [])]
-        span = f"{min(numbers)}..{max(numbers)}" if numbers else "none"
-        raise HTTPException(404, f"job {job_id} has no accepted scenario {k} "
-                                 f"(accepted scenarios: {span})")
-    name = series_file(entry_files(entry, symbol, timeframe), k)
-    frame = read_series(out.read_bytes(name), name)
+    run = open_job_run(state.jobs.output_store(job["id"]), job_id)
+    symbol = check_run_shape(run.manifest, symbol, timeframe, job_id)
+    record = _scenario_or_404(run, k, job_id)
     bands = None
-    if entry.get("regimes") is not None:
-        base_index = frame.index
-        if timeframe is not None:  # the path counts base bars
-            base = series_file(entry_files(entry, symbol, None), k)
-            base_index = read_series(out.read_bytes(base), base, ["Close"]).index
-        bands = regime_bands(entry["regimes"], base_index)
+    with reading_output(job_id):
+        frame = run.read_series(record, symbol, timeframe)
+        if record.regimes is not None:
+            # The path counts base bars.
+            base = frame if timeframe is None else run.read_series(record, symbol,
+                                                                   columns=["Close"])
+            bands = regime_bands(record.regimes, base.index)
     return {**downsample_ohlcv(frame, max_points), "symbol": symbol,
             "timeframe": timeframe, "regimes": bands}
 
@@ -118,9 +120,9 @@ def _bundle_parquet(state: AppState, job: dict, out: OutputStore, name: str) -> 
     """Write the zip of the job's Parquet files once, on its first download."""
     with state.jobs.bundle_lock(job["id"]):
         if not out.exists(name):
-            manifest = read_manifest(out, job["id"])
-            members = [member for e in manifest.get("scenarios", [])
-                       for member in all_files(e) if member.endswith(".parquet")]
+            run = open_job_run(out, job["id"])
+            members = [member for rec in run.scenarios
+                       for member in rec.all_files() if member.endswith(".parquet")]
             out.write_zip_from(name, members)
 
 
@@ -158,10 +160,10 @@ def download(job_id: str, artifact: str, state: AppStateDep) -> Response:
                                  f"were {formats}); submit a job with that format")
     name, filename = names[artifact]
     out = state.jobs.output_store(job_id)
-    if artifact == "manifest.json":
+    if name == MANIFEST:
         # Served without credentials and without the server's paths.
-        manifest = read_manifest(out, job_id)
-        body = json.dumps(public_manifest(manifest, state.store.url), indent=2, sort_keys=True)
+        body = json.dumps(public_manifest(open_job_run(out, job_id), state.store.url),
+                          indent=2, sort_keys=True)
         return Response(body, media_type=_MEDIA[".json"], headers=_attachment(filename))
     if artifact == "parquet":
         _bundle_parquet(state, job, out, name)

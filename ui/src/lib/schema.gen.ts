@@ -474,7 +474,10 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
-        /** Health */
+        /**
+         * Health
+         * @description ``GET /api/health``: the server is up, its version and its Dask workers.
+         */
         Health: {
             /** Status */
             status: string;
