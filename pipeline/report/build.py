@@ -78,19 +78,20 @@ def build_report(
     """
     run = data.load_run(str(run_dir), storage_options, max_series, original)
     m = run.manifest
-    model_info, cfg = m["model"], m["config"]
+    model_info, cfg = m.model, m.config or {}
     min_fidelity = float(cfg.get("generation", {}).get("min_fidelity", float("nan")))
     scores = run.scenarios["score"].to_numpy(dtype=float)
     multi = bool(run.symbols)
 
-    report_data: dict[str, Any] = {"run": {"status": m.get("status"),
-                                           "block_choice": model_info.get("block_choice"),
-                                           "preflight": m.get("preflight"),
-                                           "partial": m.get("partial")}}
+    report_data: dict[str, Any] = {"run": {"status": m.status,
+                                           "block_choice": data.model_setting(model_info,
+                                                                              "block_choice"),
+                                           "preflight": m.preflight,
+                                           "partial": m.partial}}
     sources = data.series_sources(run, run.assets[0].bars.shape[1], model)
     assets = [_asset_context(a, seed, sources, run.conditioned) for a in run.assets]
     context: dict[str, Any] = {
-        "run_id": m.get("run_id", ""),
+        "run_id": m.run_id,
         "header_rows": render.header_rows(run, scores, min_fidelity, max_series),
         "multi": multi,
         "conditioned": run.conditioned,
@@ -102,10 +103,10 @@ def build_report(
         "timeframes": None,
         "regimes": None,
     }
-    if model_info.get("timeframes"):
+    if model_info.timeframes:
         context["timeframes"], report_data["timeframes"] = _timeframes_section(
             run, scores, min_fidelity)
-    if model_info.get("regimes"):
+    if model_info.regimes:
         context["regimes"], report_data["regimes"] = _regimes_section(run)
     per_asset = {a["symbol"]: {"diversity": a["diversity"],
                                "indistinguishability": a["indistinguishability"]}
@@ -169,9 +170,9 @@ def _timeframes_section(run: Run, base: np.ndarray, min_fidelity: float
                         ) -> tuple[dict[str, Any], dict[str, Any]]:
     """What the timeframe section shows, and its numbers for the report's JSON."""
     tfs = data.timeframes(run)
-    model = run.manifest["model"]
-    rows = [render.timeframe_row("base", model.get("length", "?"),
-                                  len(model.get("scored_metrics", [])), base, math.nan,
+    model = run.manifest.model
+    rows = [render.timeframe_row("base", "?" if model.length is None else model.length,
+                                  len(model.scored_metrics or []), base, math.nan,
                                   min_fidelity)]
     details = []
     for rule, t in tfs.items():
@@ -229,9 +230,9 @@ def _nav(run: Run) -> list[tuple[str, str]]:
     """The contents of a multi-asset report: anchors and titles."""
     links = [("assets", "Asset overview"), ("cross-asset", "Cross-asset correlations"),
              ("scores", "Scores and drawdowns")]
-    if run.manifest["model"].get("timeframes"):
+    if run.manifest.model.timeframes:
         links.append(("timeframes", "Timeframes"))
-    if run.manifest["model"].get("regimes"):
+    if run.manifest.model.regimes:
         links.append(("regimes", "Regimes"))
     return links + [(f"asset-{render.slug(s)}", f"Asset {s}") for s in run.symbols]
 

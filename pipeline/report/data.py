@@ -1,14 +1,14 @@
 """What the report shows, loaded from a finished run and computed.
 
-:func:`load_run` is the one place that reads a run's output directory (the manifest and the
-series files) and gathers the run's original input; everything else here computes from the
-:class:`Run` it returns: spreads across scenarios, diversity, the indistinguishability tests
-(from :mod:`pipeline.evaluation`), cross-asset correlations, regimes and timeframes.
+:func:`load_run` is the one place that reads a run's output directory (through the typed run
+folder, :func:`pipeline.io.run.open_run`) and gathers the run's original input; everything
+else here computes from the :class:`Run` it returns: spreads across scenarios, diversity, the
+indistinguishability tests (from :mod:`pipeline.evaluation`), cross-asset correlations,
+regimes and timeframes.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -29,8 +29,14 @@ from pipeline.evaluation import (
     predictive_score,
     verbatim_share,
 )
-from pipeline.io.run import MANIFEST, SERIES_FORMATS
-from pipeline.io.writers import OutputStore
+from pipeline.io.run import (
+    ModelSummary,
+    RunFolder,
+    RunManifest,
+    ScenarioRecord,
+    open_run,
+    scenario_index,
+)
 from pipeline.redaction import drop_redacted
 from pipeline.run_input import content_hash, fit_configured_model, load_configured_input
 
@@ -41,6 +47,7 @@ __all__ = [
     "Asset",
     "Run",
     "load_run",
+    "model_setting",
     "reload_input",
     "series_sources",
     "acf",
@@ -106,22 +113,42 @@ class Asset:
 class Run:
     """A finished run as the report sees it: its manifest, original input and loaded series."""
 
-    manifest: dict
+    manifest: RunManifest
     original: pd.DataFrame | dict[str, pd.DataFrame]
     assets: list[Asset]
     scenario_ids: list[int]  # scenarios read for the plots and tests
     scenarios: pd.DataFrame  # all scenarios: scenario, score, metrics (manifest names)
-    entries: list[dict]  # the manifest's scenario records, by scenario number
+    entries: tuple[ScenarioRecord, ...]  # the manifest's scenario records, by scenario number
 
     @property
     def symbols(self) -> list[str]:
         """The run's assets in order; empty for a single-series run."""
-        return list(self.manifest["model"].get("assets") or [])
+        return self.manifest.symbols
 
     @property
     def conditioned(self) -> bool:
         """Whether the run's fidelity reference is the conditioned regime generator."""
-        return self.manifest["model"].get("reference") == "conditioned"
+        return self.manifest.model.reference == "conditioned"
+
+
+def model_setting(model: ModelSummary, key: str, default: Any = None) -> Any:
+    """A key of the fitted model's summary that :class:`~pipeline.io.run.ModelSummary` keeps
+    as given rather than models (``block_choice``, ``spreads``, ``start_price``, ...).
+
+    Parameters
+    ----------
+    model : ModelSummary
+        The manifest's ``model``.
+    key : str
+    default : optional
+        What a manifest without ``key`` gives.
+
+    Returns
+    -------
+    Any
+        The value as the manifest holds it.
+    """
+    return (model.model_extra or {}).get(key, default)
 
 
 def load_run(run_dir: str, storage_options: dict | None, max_series: int,
@@ -149,46 +176,37 @@ def load_run(run_dir: str, storage_options: dict | None, max_series: int,
         No manifest, an invalid one, no accepted scenarios, a missing series file, or an
         ``original`` that does not match the run's assets.
     """
-    store = OutputStore(run_dir, storage_options=storage_options)
-    if not store.exists(MANIFEST):
-        raise InputDataError(
-            f"{run_dir}: no {MANIFEST} found; pass a run's output directory (the output.path "
-            "of a finished `sme run`, which holds manifest.json and the series files)"
-        )
-    try:
-        manifest = store.read_json(MANIFEST)
-        entries = manifest["scenarios"]
-        manifest["model"], manifest["config"]  # noqa: B018 - required keys
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputDataError(f"{store.path(MANIFEST)}: not a run manifest ({exc})") from exc
-    if not entries:
-        raise InputDataError(f"{run_dir}: the run has no accepted scenarios to report on")
-    entries = sorted(entries, key=lambda e: int(e["scenario"]))
-
+    folder = open_run(run_dir, storage_options)
+    entries = folder.require_scenarios(" to report on")
     rows = []
     for e in entries:
-        row = {"scenario": int(e["scenario"]), "score": float(e["score"])}
-        row.update({k: np.nan if v is None else float(v) for k, v in e["metrics"].items()})
+        row = {"scenario": e.scenario, "score": float(e.score)}
+        row.update({k: np.nan if v is None else float(v) for k, v in e.metrics.items()})
         rows.append(row)
     scenarios = pd.DataFrame(rows).sort_values("scenario", kind="stable").reset_index(drop=True)
 
-    symbols = list(manifest["model"].get("assets") or [])
+    manifest = folder.manifest
     if original is None:
         original = reload_input(manifest)
-    original = _check_original(original, symbols)
+    original = _check_original(original, manifest.symbols)
     chosen = entries[: max(int(max_series), 1)]
-    per_asset = symbols or [""]
-    frames = {s: [] for s in per_asset}
+    frames = _read_frames(folder, chosen)
+    length = min(len(f) for fs in frames.values() for f in fs)
+    run = Run(manifest, original, [], [e.scenario for e in chosen], scenarios, entries)
+    for s, asset_frames in frames.items():
+        run.assets.append(_asset(run, s, asset_frames, length))
+    return run
+
+
+def _read_frames(folder: RunFolder, chosen: Sequence[ScenarioRecord]
+                 ) -> dict[str, list[pd.DataFrame]]:
+    """The base series of the chosen scenarios, per asset (``""`` for a single series)."""
+    per_asset = folder.manifest.symbols or [""]
+    frames: dict[str, list[pd.DataFrame]] = {s: [] for s in per_asset}
     for e in chosen:
         for s in per_asset:
-            files = e.get("assets", {}).get(s) if s else e.get("files")
-            frames[s].append(_read_series(store, {"scenario": e.get("scenario"),
-                                                  "files": files}))
-    length = min(len(f) for fs in frames.values() for f in fs)
-    run = Run(manifest, original, [], [int(e["scenario"]) for e in chosen], scenarios, entries)
-    for s in per_asset:
-        run.assets.append(_asset(run, s, frames[s], length))
-    return run
+            frames[s].append(folder.read_series(e, s or None))
+    return frames
 
 
 def _check_original(original: Any, symbols: Sequence[str]
@@ -211,7 +229,7 @@ def _check_original(original: Any, symbols: Sequence[str]
 
 def _asset(run: Run, symbol: str, frames: Sequence[pd.DataFrame], length: int) -> Asset:
     m = run.manifest
-    model = m["model"]
+    model = m.model
     prefix = f"{symbol}:" if symbol else ""
 
     def own(d: Mapping) -> dict:
@@ -227,18 +245,18 @@ def _asset(run: Run, symbol: str, frames: Sequence[pd.DataFrame], length: int) -
     scenarios = (run.scenarios[keep].rename(columns=lambda c: c[len(prefix):]
                                             if c.startswith(prefix) else c)
                  if prefix else run.scenarios)
-    reference = own(m["reference_metrics"])
+    reference = own(m.reference_metrics)
     if run.conditioned:
         original_metrics = {k: v for k, v in _metrics_of(
             [original], []).items() if not k.startswith(("corr:", "abs_corr:"))}
     else:
         original_metrics = reference
-    scored = [n for n in own(dict.fromkeys(model.get("scored_metrics", METRIC_NAMES)))
-              if n in scenarios]
+    scored_metrics = METRIC_NAMES if model.scored_metrics is None else model.scored_metrics
+    scored = [n for n in own(dict.fromkeys(scored_metrics)) if n in scenarios]
     if symbol:
-        start = (model.get("start_prices") or {}).get(symbol)
+        start = (model_setting(model, "start_prices") or {}).get(symbol)
     else:
-        start = model.get("start_price")
+        start = model_setting(model, "start_price")
     return Asset(
         symbol=symbol,
         original=original,
@@ -247,8 +265,8 @@ def _asset(run: Run, symbol: str, frames: Sequence[pd.DataFrame], length: int) -
         scenarios=scenarios,
         reference=reference,
         original_metrics=original_metrics,
-        weights=own(model.get("weights", {})),
-        spreads=own(model.get("spreads", {})),
+        weights=own(model.weights or {}),
+        spreads=own(model_setting(model, "spreads", {})),
         scored=scored,
         start_price=float(start or original["Close"].iloc[0]),
     )
@@ -272,13 +290,15 @@ def _frame_array(frame: pd.DataFrame) -> np.ndarray:
     return frame[cols].to_numpy(dtype=float)
 
 
-def reload_input(manifest: dict) -> pd.DataFrame | dict[str, pd.DataFrame]:
+def reload_input(manifest: RunManifest | Mapping[str, Any]
+                 ) -> pd.DataFrame | dict[str, pd.DataFrame]:
     """The run's input, reloaded from its manifest's configuration and checked by its hash.
 
     Parameters
     ----------
-    manifest : dict
-        The run's manifest. Credentials were redacted from it: they come from the environment.
+    manifest : RunManifest or mapping
+        The run's manifest (as read, or the parsed ``manifest.json``). Credentials were
+        redacted from it: they come from the environment.
 
     Returns
     -------
@@ -290,7 +310,10 @@ def reload_input(manifest: dict) -> pd.DataFrame | dict[str, pd.DataFrame]:
     InputDataError
         The input cannot be read from here, or its content hash differs from the manifest's.
     """
-    config = drop_redacted(manifest["config"])
+    if not isinstance(manifest, RunManifest):
+        manifest = RunManifest.model_validate(
+            {k: v for k, v in manifest.items() if k != "scenarios"})
+    config = drop_redacted(_config(manifest, "its input cannot be reloaded; pass original="))
     inp = config["input"]
     if inp.get("sample"):
         where = f"sample {inp['sample']!r}"
@@ -307,33 +330,13 @@ def reload_input(manifest: dict) -> pd.DataFrame | dict[str, pd.DataFrame]:
             "the directory the run was started in, or pass the original frame as original="
             + (" (a mapping {symbol: frame})" if several else "")
         ) from exc
-    expected = manifest.get("input", {}).get("content_sha256")
+    expected = (manifest.input or {}).get("content_sha256")
     if expected and content_hash(frame) != expected:
         raise InputDataError(
             f"the run's input {where} has changed since the run (content hash differs); pass "
             "the original frame as original="
         )
     return frame
-
-
-def _read_series(store: OutputStore, entry: Mapping) -> pd.DataFrame:
-    files = entry.get("files") or {}
-    for fmt in SERIES_FORMATS:
-        name = files.get(fmt)
-        if not name:
-            continue
-        try:
-            data = store.read_bytes(name)
-        except FileNotFoundError:
-            raise InputDataError(
-                f"{store.path(name)}: series file listed in the manifest is missing"
-            ) from None
-        if fmt == "parquet":
-            return pd.read_parquet(io.BytesIO(data))
-        if fmt == "csv":
-            return pd.read_csv(io.BytesIO(data), index_col=0, parse_dates=True)
-        return pd.read_excel(io.BytesIO(data), index_col=0)
-    raise InputDataError(f"scenario {entry.get('scenario')}: no readable series file in manifest")
 
 
 def series_sources(run: Run, length: int, model: GenerationModel | None) -> np.ndarray | None:
@@ -357,11 +360,12 @@ def series_sources(run: Run, length: int, model: GenerationModel | None) -> np.n
         ``(series, length)`` one-based input rows; None for other methods (their copies are
         traced by their returns).
     """
-    if run.manifest["model"].get("method") != "garch":
+    if run.manifest.model.method != "garch":
         return None
     if model is None:
+        config = _config(run.manifest, "its model cannot be refitted here; pass model=")
         try:
-            model = fit_configured_model(run.original, run.manifest["config"])
+            model = fit_configured_model(run.original, config)
         except KeyError as exc:
             raise InputDataError(
                 f"the run's manifest has no {exc.args[0]!r} setting in its config, so its model "
@@ -372,10 +376,18 @@ def series_sources(run: Run, length: int, model: GenerationModel | None) -> np.n
                 f"the run's manifest records settings this version cannot refit ({exc}); pass "
                 "the run's fitted model as model="
             ) from None
-    attempts = {int(e["scenario"]): int(e["attempt"]) for e in run.entries}
-    idx, _ = model.indices(int(run.manifest["seed"]), [s - 1 for s in run.scenario_ids],
+    attempts = {e.scenario: e.attempt for e in run.entries}
+    idx, _ = model.indices(int(run.manifest.seed), [scenario_index(s) for s in run.scenario_ids],
                            [attempts[s] for s in run.scenario_ids])
     return idx[:, :length] + 1
+
+
+def _config(manifest: RunManifest, consequence: str) -> dict[str, Any]:
+    """The run's configuration; InputDataError saying the ``consequence`` when the manifest
+    has none."""
+    if manifest.config is None:
+        raise InputDataError(f"the run's manifest has no config, so {consequence}")
+    return manifest.config
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,7 +424,9 @@ def spread_row(values: np.ndarray, original: float | None) -> dict:
     Parameters
     ----------
     values : ndarray
+        One number per scenario (NaN where undefined).
     original : float or None
+        The original's value, shown beside them.
 
     Returns
     -------
@@ -600,7 +614,8 @@ def cross_asset(run: Run) -> dict:
     symbols = run.symbols
     closes = {s: run.original[s]["Close"].to_numpy(dtype=float)[None] for s in symbols}
     original = {k: float(v[0]) for k, v in cross_asset_metrics(closes).items()}
-    model, ref = run.manifest["model"], run.manifest["reference_metrics"]
+    model, ref = run.manifest.model, run.manifest.reference_metrics
+    spreads, weights = model_setting(model, "spreads", {}), model.weights or {}
     n = len(symbols)
     out: dict[str, Any] = {"symbols": symbols, "n_scenarios": len(run.scenarios), "pairs": []}
     for kind in ("corr", "abs_corr"):
@@ -615,11 +630,11 @@ def cross_asset(run: Run) -> dict:
                 v = v[np.isfinite(v)]
                 o = original.get(key, float("nan"))
                 p5, med, p95 = _percentiles(v)
-                r, s = ref.get(key), model.get("spreads", {}).get(key)
+                r, s = ref.get(key), spreads.get(key)
                 out["pairs"].append({
                     "kind": kind, "a": a, "b": b, "key": key, "original": o,
                     "reference": r, "p5": p5, "median": med, "p95": p95,
-                    "rank": rank(v, o), "spread": s, "weight": model.get("weights", {}).get(key),
+                    "rank": rank(v, o), "spread": s, "weight": weights.get(key),
                     "median_distance": (float(np.median(np.abs(v - r)) / s)
                                         if r is not None and s and len(v) else float("nan")),
                     "n": int(len(v)),
@@ -636,6 +651,7 @@ def asset_overview(a: Asset, div: dict) -> dict:
     Parameters
     ----------
     a : Asset
+        The asset, with its scenarios' metrics and the original's.
     div : dict
         The asset's :func:`diversity`.
 
@@ -702,7 +718,7 @@ def regimes(run: Run) -> dict:
         Transition matrices (fitted, used), long-run shares, mean stays, per-regime
         volatility of the input and of the loaded series, the scenarios' shares and paths.
     """
-    info = run.manifest["model"]["regimes"]
+    info = run.manifest.model.regimes
     k = int(info["n_regimes"])
     fitted = np.asarray(info["fitted_transition"], dtype=float)
     used = np.asarray(info["transition"], dtype=float)
@@ -711,7 +727,7 @@ def regimes(run: Run) -> dict:
         d = np.diag(p)
         return [float(1.0 / (1.0 - v)) if v < 1 else float("inf") for v in d]
 
-    paths = {int(e["scenario"]): e["regimes"] for e in run.entries if e.get("regimes")}
+    paths = {e.scenario: e.regimes for e in run.entries if e.regimes}
     shares, runs_n, runs_bars = _regime_counts(paths, k)
     q = np.nanpercentile(shares, [5, 50, 95], axis=0) if len(shares) else np.full((3, k), np.nan)
     return {
@@ -734,7 +750,7 @@ def regimes(run: Run) -> dict:
         "paths": {str(s): p for s, p in list(paths.items())[:REGIME_PATHS]},
         "input_path": info.get("input_path"),
         "n_scenarios": len(paths),
-        "condition": run.manifest["config"].get("generation", {}).get("regime", {}),
+        "condition": (run.manifest.config or {}).get("generation", {}).get("regime", {}),
     }
 
 
@@ -760,23 +776,25 @@ def timeframes(run: Run) -> dict:
     Parameters
     ----------
     run : Run
-        A run with ``model.timeframes`` in its manifest.
+        A run with higher timeframes: its manifest's model lists them (``model.timeframes``)
+        with their bars and scored metrics.
 
     Returns
     -------
-    dict
+    dict of str to dict
         Per rule: ``bars``, ``original_bars``, ``scores`` (per scenario) and ``metrics`` (per
         scored metric: the original aggregated, the scenarios' percentiles and its rank).
     """
     out: dict[str, Any] = {}
     symbols = run.symbols
     frames = [run.original[s] for s in symbols] if symbols else [run.original]
-    for rule, info in run.manifest["model"]["timeframes"].items():
-        recs = [e.get("timeframes", {}).get(rule, {}) for e in run.entries]
-        scores = np.array([np.nan if r.get("score") is None else float(r["score"])
+    for rule, info in run.manifest.model.timeframes.items():
+        recs = [(e.timeframes or {}).get(rule) for e in run.entries]
+        scores = np.array([np.nan if r is None or r.score is None else float(r.score)
                            for r in recs])
         metrics = pd.DataFrame([{k: np.nan if v is None else float(v)
-                                 for k, v in r.get("metrics", {}).items()} for r in recs])
+                                 for k, v in (r.metrics if r is not None else {}).items()}
+                                for r in recs])
         original, original_bars = _aggregated_metrics(frames, symbols, rule)
         rows = []
         for name in info.get("scored_metrics", []):

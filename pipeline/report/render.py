@@ -22,7 +22,8 @@ import numpy as np
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from pipeline.report.data import P_VALUE_METRICS, Asset, Run, median_distance
+from pipeline.io.run import ModelSummary, RunManifest
+from pipeline.report.data import P_VALUE_METRICS, Asset, Run, median_distance, model_setting
 
 __all__ = [
     "render_report",
@@ -189,16 +190,15 @@ def header_rows(run: Run, scores: np.ndarray, min_fidelity: float, max_series: i
     list of (str, str or Markup)
     """
     m = run.manifest
-    model = m["model"]
-    inp = m.get("input", {})
-    summary = m.get("summary", {})
+    model = m.model
+    inp = m.input or {}
     first = run.assets[0]
     n_acc = len(run.scenarios)
     source = inp.get("source", "?")
     if isinstance(source, Mapping):
         source = ", ".join(f"{k}: {v}" for k, v in source.items())
     rows: list[tuple[str, Any]] = [
-        ("run id", text(m.get("run_id", "?")) + ("" if m.get("status") == "complete"
+        ("run id", text(m.run_id) + ("" if m.status == "complete"
                                                  else Markup(" ") + warn("(partial)"))),
         ("input", f"{source}: {inp.get('rows', len(first.original))} rows, "
                   f"{_date(inp.get('start', first.original.index[0]))} .. "
@@ -212,10 +212,11 @@ def header_rows(run: Run, scores: np.ndarray, min_fidelity: float, max_series: i
                      + (f" (aligned on shared timestamps; rows dropped: {dropped})"
                         if dropped else "")))
     rows += [
-        ("method", model.get("method")),
+        ("method", model.method),
         *_block_rows(model),
-        ("bars per series", model.get("length", first.bars.shape[1])),
-        ("series", f"{n_acc} accepted of {summary.get('requested', n_acc)} requested"
+        ("bars per series", first.bars.shape[1] if model.length is None else model.length),
+        ("series", f"{n_acc} accepted of "
+                   f"{n_acc if m.summary is None else m.summary.requested} requested"
                    f" ({len(first.bars)} read for plots and tests, max_series={max_series})"),
         ("fidelity min / median / max",
          f"{scores.min():.2f} / {np.median(scores):.2f} / {scores.max():.2f}"),
@@ -225,20 +226,21 @@ def header_rows(run: Run, scores: np.ndarray, min_fidelity: float, max_series: i
         rows.append(("fidelity reference", warn("conditioned") + Markup(
             ": scores measure distance to the conditioned regime generator, not to the "
             "original (") + link("regimes", "Regimes") + Markup(")")))
-    if model.get("timeframes"):
-        rows.append(("higher timeframes", text(", ".join(model["timeframes"])) + Markup(" (")
+    if model.timeframes:
+        rows.append(("higher timeframes", text(", ".join(model.timeframes)) + Markup(" (")
                      + link("timeframes", "Timeframes") + Markup(")")))
     rows += _preflight_rows(m)
-    rows += [("seed", m.get("seed", "?")), ("package version", m.get("package_version", "?"))]
+    rows += [("seed", "?" if m.seed is None else m.seed),
+             ("package version", "?" if m.package_version is None else m.package_version)]
     return rows
 
 
-def _block_rows(model: Mapping) -> list[tuple[str, Any]]:
+def _block_rows(model: ModelSummary) -> list[tuple[str, Any]]:
     """The block size, and how it was chosen: the dependence length, the pilot's median
     fidelity at each length it tried, and the reason."""
-    choice = model.get("block_choice")
+    choice = model_setting(model, "block_choice")
     if not choice:
-        return [("block size", model.get("block_size"))]
+        return [("block size", model.block_size)]
     rows = [("block size", f"{choice['block_size']} ({choice['mode']}; dependence "
                            f"length {choice['reference']} bars)")]
     grid, medians = choice.get("grid") or [], choice.get("median_fidelity") or []
@@ -250,16 +252,16 @@ def _block_rows(model: Mapping) -> list[tuple[str, Any]]:
     return rows
 
 
-def _preflight_rows(m: Mapping) -> list[tuple[str, Any]]:
+def _preflight_rows(m: RunManifest) -> list[tuple[str, Any]]:
     """The preflight's estimate, and for a partial run why it is partial."""
     rows: list[tuple[str, Any]] = []
-    check = m.get("preflight")
+    check = m.preflight
     if check:
         verdict = check.get("verdict", "?")
         shown = text(verdict) if verdict == "ok" else warn(verdict)
         rows.append(("preflight", shown + text(f": {check.get('message', '')}")))
-    partial = m.get("partial")
-    if m.get("status") == "partial" and partial:
+    partial = m.partial
+    if m.status == "partial" and partial:
         failed = partial.get("failed_scenarios") or []
         rows.append(("partial run", warn(f"{len(failed)} scenario(s) found no candidate")
                      + text(f": {partial.get('reason', '')}")))
@@ -379,7 +381,7 @@ def overview_rows(run: Run, overview: Mapping[str, Mapping]) -> list[list[Any]]:
     list of list
     """
     rows = []
-    sources = run.manifest.get("input", {}).get("source")
+    sources = (run.manifest.input or {}).get("source")
     for a in run.assets:
         o = overview[a.symbol]
         src = sources.get(a.symbol, "") if isinstance(sources, Mapping) else ""
@@ -444,7 +446,8 @@ def regime_rows(reg: Mapping) -> list[list[Any]]:
     Parameters
     ----------
     reg : mapping
-        :func:`~pipeline.report.data.regimes`.
+        What :func:`~pipeline.report.data.regimes` found: the regime model of the run and
+        its scenarios' regime paths.
 
     Returns
     -------
