@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputDataError, SMEWarning
-from pipeline.io.detect import normalize_name
+from pipeline.io.detect import WIDE_FIELDS, normalize_name, parse_wide_column
 from pipeline.io.limits import LIBRARY_LIMITS, InputLimits
 from pipeline.io.readers import MIN_ROWS, _read_table, load_ohlcv, load_sample
 
@@ -24,9 +24,6 @@ __all__ = ["LAYOUTS", "SYMBOL_PATTERN", "align_assets", "combine_header_rows", "
            "parse_wide_column", "split_long", "split_wide", "trim_unlisted"]
 
 LAYOUTS = ("long", "wide")
-_FIELDS = {"open": "Open", "o": "Open", "high": "High", "h": "High", "low": "Low", "l": "Low",
-           "close": "Close", "c": "Close", "volume": "Volume", "vol": "Volume", "v": "Volume",
-           "adjclose": "Adj Close"}
 #: What a symbol may be: it names files and metric keys (``SYM:metric``, ``corr:A|B``).
 SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9_.^=\-]{1,40}$")
 _FIELD_NAMES = ("Open", "High", "Low", "Close", "Volume")
@@ -109,40 +106,6 @@ def split_long(raw: pd.DataFrame, label: str, symbol_column: str = "symbol"
     return out
 
 
-def _field_of(tokens: list[str]) -> tuple[str, str] | None:
-    """``(symbol, field)`` when the first or last one or two tokens name a field."""
-    for size in (1, 2):
-        if len(tokens) <= size:
-            continue
-        tail = normalize_name("".join(tokens[-size:]))
-        if tail in _FIELDS:
-            return "".join(tokens[:-size]).strip(" _.:/-"), _FIELDS[tail]
-        head = normalize_name("".join(tokens[:size]))
-        if head in _FIELDS:
-            return "".join(tokens[size:]).strip(" _.:/-"), _FIELDS[head]
-    return None
-
-
-def parse_wide_column(column: Any) -> tuple[str, str] | None:
-    """``(symbol as written, field)`` of a wide table's column, or None for a shared column.
-
-    Accepts ``SYM:field``, ``SYM_field``, ``SYM.field``, ``field_SYM`` (any of the
-    separators ``: _ . / - space``, the symbol itself may contain them: ``BTC/USD:close``) and
-    ``(symbol, field)`` or ``(field, symbol)`` pairs of a two-row header.
-    """
-    if isinstance(column, tuple):
-        a, b = (str(p).strip() for p in column[:2]) if len(column) >= 2 else ("", "")
-        if normalize_name(b) in _FIELDS and a:
-            return a, _FIELDS[normalize_name(b)]
-        if normalize_name(a) in _FIELDS and b:
-            return b, _FIELDS[normalize_name(a)]
-        return None
-    tokens = [t for t in _TOKENS.split(str(column).strip()) if t]
-    found = _field_of(tokens)
-    return found if found and found[0] else None
-
-
-_TOKENS = re.compile(r"([ _.:/\-])")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.^=\-]+")
 
 
@@ -223,7 +186,7 @@ _NUMBER = re.compile(r"^[+-]?[\d.,eE:/\s-]+$")
 
 
 def _mostly_fields(cells: list[str]) -> bool:
-    return bool(cells) and sum(normalize_name(c) in _FIELDS for c in cells) * 2 > len(cells)
+    return bool(cells) and sum(normalize_name(c) in WIDE_FIELDS for c in cells) * 2 > len(cells)
 
 
 def combine_header_rows(raw: pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,8 @@ from pipeline.errors import InputDataError
 
 __all__ = [
     "FIELDS",
+    "WIDE_FIELDS",
+    "parse_wide_column",
     "HEADER_SEARCH_LINES",
     "MIN_FIELDS",
     "VOLUME_KINDS",
@@ -343,10 +345,49 @@ def _missing_prices(cols: _Columns, missing: list[str]) -> InputDataError:
         f"{missing[0].lower()}=<column>).{hint}")
 
 
+#: The field names a wide table's columns carry beside their symbol (``SPX:close``), by their
+#: normalized spelling.
+WIDE_FIELDS = {"open": "Open", "o": "Open", "high": "High", "h": "High", "low": "Low",
+               "l": "Low", "close": "Close", "c": "Close", "volume": "Volume", "vol": "Volume",
+               "v": "Volume", "adjclose": "Adj Close"}
+_TOKENS = re.compile(r"([ _.:/\-])")
+
+
+def _field_of(tokens: list[str]) -> tuple[str, str] | None:
+    """``(symbol, field)`` when the first or last one or two tokens name a field."""
+    for size in (1, 2):
+        if len(tokens) <= size:
+            continue
+        tail = normalize_name("".join(tokens[-size:]))
+        if tail in WIDE_FIELDS:
+            return "".join(tokens[:-size]).strip(" _.:/-"), WIDE_FIELDS[tail]
+        head = normalize_name("".join(tokens[:size]))
+        if head in WIDE_FIELDS:
+            return "".join(tokens[size:]).strip(" _.:/-"), WIDE_FIELDS[head]
+    return None
+
+
+def parse_wide_column(column: Any) -> tuple[str, str] | None:
+    """``(symbol as written, field)`` of a wide table's column, or None for a shared column.
+
+    Accepts ``SYM:field``, ``SYM_field``, ``SYM.field``, ``field_SYM`` (any of the
+    separators ``: _ . / - space``, the symbol itself may contain them: ``BTC/USD:close``) and
+    ``(symbol, field)`` or ``(field, symbol)`` pairs of a two-row header.
+    """
+    if isinstance(column, tuple):
+        a, b = (str(p).strip() for p in column[:2]) if len(column) >= 2 else ("", "")
+        if normalize_name(b) in WIDE_FIELDS and a:
+            return a, WIDE_FIELDS[normalize_name(b)]
+        if normalize_name(a) in WIDE_FIELDS and b:
+            return b, WIDE_FIELDS[normalize_name(a)]
+        return None
+    tokens = [t for t in _TOKENS.split(str(column).strip()) if t]
+    found = _field_of(tokens)
+    return found if found and found[0] else None
+
+
 def _wide_symbols(columns: Sequence[Any]) -> list[str]:
     """Symbols of ``SYM:field`` / ``SYM_field`` / ``field.SYM`` columns, when there are several."""
-    from pipeline.io.assets import parse_wide_column
-
     symbols = []
     for column in columns:
         found = parse_wide_column(column)
