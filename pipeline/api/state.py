@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import fsspec
 from distributed import Client
 
 from pipeline.config import ClusterConfig
@@ -95,8 +94,7 @@ class AppState:
                  processes: bool, settings: ServerSettings,
                  run_overrides: Mapping[str, Any] | None) -> None:
         self.store = OutputStore(data_dir, dict(storage_options or {}) or None)
-        protocol = fsspec.core.split_protocol(self.store.url)[0]
-        cache = self.store.path("cache") if protocol in (None, "file", "local") else None
+        cache = self.store.path("cache") if self.store.is_local else None
         self.datasets = DatasetStore(self.store)
         self.jobs = JobManager(self.store, self.datasets, self.get_client,
                                max_concurrent=settings.max_concurrent_jobs,

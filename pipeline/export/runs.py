@@ -175,7 +175,7 @@ def _dest_file(run: OutputStore, dest: str | os.PathLike | None, default: str,
 
 def _first_missing_dir(out: OutputStore) -> str | None:
     """The outermost directory of ``out.url`` that does not exist yet (local stores only)."""
-    if not out._is_local:
+    if not out.is_local:
         return None
     path, missing = out.url, None
     while not os.path.exists(path):

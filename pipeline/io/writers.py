@@ -430,7 +430,8 @@ class OutputStore:
         return {protocol} if isinstance(protocol, str) else set(protocol)
 
     @property
-    def _is_local(self) -> bool:
+    def is_local(self) -> bool:
+        """The store is on this machine's filesystem (paths can be opened directly)."""
         return bool(self._protocols & _LOCAL_PROTOCOLS)
 
     @property
@@ -478,7 +479,7 @@ class OutputStore:
         data = bytes(data)
         target = self._fs_path(name)
         try:
-            if self._is_local:
+            if self.is_local:
                 self._write_local(target, data)
             elif self._atomic_put:
                 self.fs.pipe_file(target, data)
@@ -553,7 +554,7 @@ class OutputStore:
 
     def remove_empty_dir(self, name: str) -> None:
         """Remove the directory ``name`` if it is empty (object stores have none to remove)."""
-        if not self._is_local:
+        if not self.is_local:
             return
         try:
             os.rmdir(self._fs_path(name))
@@ -620,7 +621,7 @@ class OutputStore:
         """
         probe = f".sme-write-check-{uuid.uuid4().hex}"
         created = []
-        if self._is_local:
+        if self.is_local:
             path = self._root_path
             while path and not os.path.exists(path):
                 created.append(path)
@@ -683,7 +684,7 @@ class OutputStore:
         """
         target = self._fs_path(name)
         try:
-            if self._is_local:
+            if self.is_local:
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 tmp = self._tmp_sibling(target)
                 try:

@@ -129,8 +129,7 @@ def _bundle_parquet(state: AppState, job: dict, out: OutputStore, name: str) -> 
 def _file_response(out: OutputStore, name: str, filename: str) -> Response:
     """The file, from disk when the data directory is local, streamed from fsspec otherwise."""
     media = _MEDIA.get(Path(filename).suffix, "application/octet-stream")
-    protocol = out.fs.protocol
-    if ({protocol} if isinstance(protocol, str) else set(protocol)) & {"file", "local"}:
+    if out.is_local:
         return FileResponse(out.path(name), media_type=media, filename=filename,
                             content_disposition_type="attachment")
 
