@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipeline.config import validate_settings
 from pipeline.core.assets import Assets
 from pipeline.core.fit import fit_generation_model, frame_to_array
 from pipeline.core.preflight import Preflight, preflight
@@ -42,6 +41,17 @@ __all__ = [
 DEFAULT_MAX_ATTEMPTS = 200
 
 
+def _validated(settings: dict, source: str) -> GenerationSettings:
+    """``settings`` through the configuration's models (:func:`pipeline.config.validate_settings`).
+
+    Imported here, not at the top: the models bring pydantic and PyYAML (about 0.1 s), which
+    ``import pipeline`` and ``sme --help`` need not load before a factory is made.
+    """
+    from pipeline.config import validate_settings
+
+    return validate_settings(settings, source)
+
+
 def fit_model(data, **settings) -> GenerationModel:
     """Fit the generation model of validated OHLCV input (what the factory is built on).
 
@@ -64,7 +74,7 @@ def fit_model(data, **settings) -> GenerationModel:
     ConfigError
         A bad setting, or one the input cannot support.
     """
-    return fit_generation_model(Assets.of(data), validate_settings(settings, "fit_model"))
+    return fit_generation_model(Assets.of(data), _validated(settings, "fit_model"))
 
 
 @dataclass(frozen=True)
@@ -215,7 +225,7 @@ class SyntheticDataFactory:
         timeframes: Sequence[str] = (),
     ) -> None:
         #: The validated settings (:class:`~pipeline.core.settings.GenerationSettings`).
-        self.settings: GenerationSettings = validate_settings(
+        self.settings: GenerationSettings = _validated(
             {"method": method, "block_size": block_size, "length": length,
              "start_price": start_price, "weights": weights, "tolerance": tolerance,
              "garch": garch, "regime": regime, "timeframes": timeframes},
