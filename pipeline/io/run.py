@@ -46,6 +46,7 @@ __all__ = [
     "OHLC",
     "scenario_number",
     "scenario_index",
+    "listed_files",
     "SeriesFiles",
     "TimeframeRecord",
     "ScenarioRecord",
@@ -96,6 +97,22 @@ def scenario_index(number: int | str) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def listed_files(entry: Mapping[str, Any]) -> list[str]:
+    """Every file name a scenario record lists, once each: its series in each format, each
+    asset's, the multi-asset ``long`` table, and the same of each higher timeframe.
+
+    ``entry`` is a manifest record or a task's record of a scenario (they list files alike).
+    """
+    names = list(entry.get("files", {}).values())
+    for per_asset in (entry.get("assets") or {}).values():
+        names.extend(per_asset.values())
+    if entry.get("long"):
+        names.append(entry["long"])
+    for tf in (entry.get("timeframes") or {}).values():
+        names.extend(listed_files(tf))
+    return list(dict.fromkeys(names))
+
+
 class _Record(BaseModel):
     # Keys this engine version does not model are kept as they are (a manifest read and dumped
     # again is unchanged), and a record, once read, is not changed in place.
@@ -134,13 +151,8 @@ class SeriesFiles(_Record):
         raise KeyError(symbol)
 
     def all_files(self) -> list[str]:
-        """Every file name the record lists (series of each asset and format, ``long``)."""
-        names = list(self.files.values())
-        for per_asset in (self.assets or {}).values():
-            names.extend(per_asset.values())
-        if self.long:
-            names.append(self.long)
-        return list(dict.fromkeys(names))
+        """Every file name the record lists (see :func:`listed_files`)."""
+        return listed_files(self.to_json())
 
 
 class TimeframeRecord(SeriesFiles):
@@ -192,13 +204,6 @@ class ScenarioRecord(SeriesFiles):
     def to_task(self) -> dict[str, Any]:
         """The record as tasks and ``on_accept`` callbacks see it (``scenario`` from 0)."""
         return {**self.to_json(), "scenario": self.index}
-
-    def all_files(self) -> list[str]:
-        """Every file name the record lists, higher timeframes included."""
-        names = super().all_files()
-        for tf in (self.timeframes or {}).values():
-            names.extend(tf.all_files())
-        return list(dict.fromkeys(names))
 
 
 class RunSummary(_Record):

@@ -63,6 +63,7 @@ from pipeline.io.run import (
     STATE_DIR,
     RunFolder,
     ScenarioRecord,
+    listed_files,
     open_run,
     scenario_index,
     scenario_number,
@@ -79,7 +80,6 @@ from pipeline.runner.manifest import (
     record_files,
 )
 from pipeline.runner.tasks import (
-    all_files,
     copy_task,
     scenario_files,
     search_task,
@@ -414,7 +414,7 @@ def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
         for record in records:
             try:
                 s = int(record["scenario"])
-                if 0 <= s < requested and all(store.exists(f) for f in all_files(record)):
+                if 0 <= s < requested and all(store.exists(f) for f in listed_files(record)):
                     out[s] = record
             except (ValueError, KeyError, TypeError, AttributeError, OSError):
                 continue
@@ -501,7 +501,7 @@ def _copy_reused(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, mo
                 record["regimes"] = entry.regimes
             old = scenario_files(s, source_run_id, formats, model.symbols,
                                  [tf.rule for tf, _ in model.timeframes])
-            names += list(zip(all_files(old), all_files(record), strict=True))
+            names += list(zip(listed_files(old), listed_files(record), strict=True))
             records.append(record)
         jobs.append(cl.submit(copy_task, source, store, records, names, pure=False, retries=2))
     return [record for job in jobs for record in job.result()]
@@ -637,7 +637,7 @@ def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
                           ("xlsx", f"synthetic_batch_{run_id}_xlsx.zip")):
         if fmt in cfg.output.formats:
             members = [name for s in ledger.scenarios()
-                       for name in all_files(record_files(cfg, run_id, model, int(s)))
+                       for name in listed_files(record_files(cfg, run_id, model, int(s)))
                        if name.endswith(f".{fmt}")]
             jobs.append(cl.submit(zip_task, store, zip_name, members, pure=False, retries=2))
     return [f.result() for f in jobs]

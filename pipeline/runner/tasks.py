@@ -20,7 +20,7 @@ from pipeline.io.run import STATE_DIR, scenario_number  # STATE_DIR: resume reco
 from pipeline.io.writers import EXTENSIONS, OutputStore
 
 __all__ = [
-    "STATE_DIR", "all_files", "copy_task", "long_name", "marker_name", "scenario_files",
+    "STATE_DIR", "copy_task", "long_name", "marker_name", "scenario_files",
     "search_task", "series_name", "tune_allocator", "write_accepted", "zip_task", "long_frame",
 ]
 
@@ -67,18 +67,6 @@ def scenario_files(scenario: int, run_id: str, formats: Sequence[str],
     if timeframes:
         out["timeframes"] = {rule: one(timeframe_label(rule)) for rule in timeframes}
     return out
-
-
-def all_files(entry: Mapping) -> list[str]:
-    """Every file name a :func:`scenario_files` entry (or manifest record) lists."""
-    names = list(entry.get("files", {}).values())
-    for per_asset in entry.get("assets", {}).values():
-        names.extend(per_asset.values())
-    if entry.get("long"):
-        names.append(entry["long"])
-    for tf in entry.get("timeframes", {}).values():
-        names.extend(all_files(tf))
-    return list(dict.fromkeys(names))
 
 
 def marker_name(first_scenario: int, kind: str = "accepted") -> str:
