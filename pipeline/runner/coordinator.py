@@ -33,7 +33,7 @@ import time
 import uuid
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,33 +295,34 @@ def run_pipeline(
     gen = cfg.generation
     report = _Reporter(progress, run_id, gen.n_samples, started)
 
-    done = _completed_scenarios(store, gen.n_samples)
-    report.resumed = len(done)
-    report("preparing", len(done), _spent(done.values()))
     model = fitted_model(frame, cfg, input_hash)
+    # The ledger's layout (metrics, timeframes) is the model's, so the markers are read after
+    # the fit (a cached model loads in milliseconds).
+    done = _completed_scenarios(store, new_ledger(model, gen.n_samples))
+    report.resumed = len(done)
+    report("preparing", len(done), done.attempts_spent())
     finished = _finished_manifest(store, cfg, input_hash)
     if finished is not None:
         return _finished_result(finished, model, cfg, output_path, started, on_accept)
     reuse = _reusable(cfg, input_hash, done) if cfg.output.resume_from else None
     if cancel is not None and cancel.is_set():
-        raise _cancelled(run_id, gen.n_samples, len(done), _spent(done.values()), len(done))
+        raise _cancelled(run_id, gen.n_samples, len(done), done.attempts_spent(), len(done))
 
     def accepted(record: Mapping[str, Any]) -> None:
         if on_accept is not None:
             on_accept(output_path, record)
 
-    for record in sorted(done.values(), key=lambda r: int(r["scenario"])):
-        accepted(record)
+    if on_accept is not None:
+        for s in done.scenarios():
+            accepted(done.record(s, record_files(cfg, run_id, model, int(s))))
     with connect(cfg.cluster, client) as cl:
         report.link = getattr(cl, "dashboard_link", None)
         check = _preflight(model, cfg, total_threads(cl))
-        report("preflight", len(done), _spent(done.values()), preflight=check)
+        report("preflight", len(done), done.attempts_spent(), preflight=check)
         if progress is None and not check.ok:
             warnings.warn(check.message, PreflightWarning, stacklevel=2)
         if reuse is not None:
-            for record in _copy_reused(cl, store, cfg, run_id, model, *reuse):
-                done[int(record["scenario"])] = record
-                accepted(record)
+            _copy_reused(cl, store, cfg, run_id, model, *reuse, ledger=done, accepted=accepted)
             report.resumed = len(done)
         search = _Search(cl, model, store, cfg, run_id, done, report, accepted).run(cancel)
         report("bundling", len(search.ledger), search.attempts, failed=len(search.failed),
@@ -373,11 +374,6 @@ class _Reporter:
             evaluated, preflight))
 
 
-def _spent(records: Iterable[Mapping[str, Any]]) -> int:
-    """Attempts the accepted scenarios of ``records`` spent."""
-    return sum(int(r["attempt"]) + 1 for r in records)
-
-
 def _cancelled(run_id: str, requested: int, accepted: int, attempts: int,
                resumed: int) -> RunCancelled:
     return RunCancelled(
@@ -401,10 +397,10 @@ def _check_settings(frame, cfg: RunConfig) -> None:
                    regime=gen.regime.model_dump(), timeframes=gen.timeframes)
 
 
-def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
-    """Records of scenarios finished by an earlier, interrupted run of the same config (or
-    copied from ``output.resume_from`` by it)."""
-    out: dict[int, dict] = {}
+def _completed_scenarios(store: OutputStore, ledger: Ledger) -> Ledger:
+    """``ledger`` with the scenarios finished by an earlier, interrupted run of the same config
+    (or copied from ``output.resume_from`` by it), read one marker at a time."""
+    requested = len(ledger.accepted)
     for name in store.list(STATE_DIR):
         rel = name if name.startswith(STATE_DIR) else _join(STATE_DIR, name)
         try:
@@ -415,10 +411,10 @@ def _completed_scenarios(store: OutputStore, requested: int) -> dict[int, dict]:
             try:
                 s = int(record["scenario"])
                 if 0 <= s < requested and all(store.exists(f) for f in listed_files(record)):
-                    out[s] = record
+                    ledger.add(record)
             except (ValueError, KeyError, TypeError, AttributeError, OSError):
                 continue
-    return out
+    return ledger
 
 
 def _finished_manifest(store: OutputStore, cfg: RunConfig, input_hash: str) -> RunFolder | None:
@@ -448,7 +444,7 @@ def _finished_result(run: RunFolder, model, cfg: RunConfig, output_path: str, st
 
 
 def _reusable(cfg: RunConfig, input_hash: str,
-              done: Mapping[int, dict]) -> tuple[OutputStore, str, list[ScenarioRecord]]:
+              done: Ledger) -> tuple[OutputStore, str, list[ScenarioRecord]]:
     """The scenarios of the run at ``output.resume_from`` this run would accept as they are.
 
     Returns the run's store, its run id and its manifest records to copy. Messages name the
@@ -483,12 +479,29 @@ def _reusable(cfg: RunConfig, input_hash: str,
 
 
 def _copy_reused(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
-                 source: OutputStore, source_run_id: str,
-                 entries: list[ScenarioRecord]) -> list[dict]:
-    """Copy the reusable scenarios of another run (on workers); their records, renamed."""
+                 source: OutputStore, source_run_id: str, entries: list[ScenarioRecord], *,
+                 ledger: Ledger, accepted: Callable[[Mapping[str, Any]], None]) -> None:
+    """Copy the reusable scenarios of another run (on workers) into ``ledger``, renamed; each
+    record goes to ``accepted`` as its copy task finishes.
+
+    At most ``2 x threads`` copy tasks are in flight, as in the search: a task carries the
+    records of its scenarios, so submitting them all at once would hold every record.
+    """
     formats = list(cfg.output.formats)
-    jobs = []
+    limit = 2 * total_threads(cl)
+    jobs: set[Future] = set()
+
+    def collect(return_when: str) -> None:
+        for job in _wait_on(cl, list(jobs), None, return_when).done:
+            jobs.discard(job)
+            for record in job.result():
+                ledger.add(record)
+                accepted(record)
+            job.release()
+
     for lo in range(0, len(entries), _COPY_CHUNK):
+        if len(jobs) >= limit:
+            collect("FIRST_COMPLETED")
         records, names = [], []
         for entry in entries[lo:lo + _COPY_CHUNK]:
             s = entry.index
@@ -503,26 +516,35 @@ def _copy_reused(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, mo
                                  [tf.rule for tf, _ in model.timeframes])
             names += list(zip(listed_files(old), listed_files(record), strict=True))
             records.append(record)
-        jobs.append(cl.submit(copy_task, source, store, records, names, pure=False, retries=2))
-    return [record for job in jobs for record in job.result()]
+        jobs.add(cl.submit(copy_task, source, store, records, names, pure=False, retries=2))
+    if jobs:
+        collect("ALL_COMPLETED")
 
 
 class _Search:
     """The search of one run: windows of attempts out to tasks, results back, until every
-    scenario is accepted or has spent ``max_attempts``."""
+    scenario is accepted or has spent ``max_attempts``.
+
+    The task graph stays bounded: at most ``in_flight_target`` (2 x the cluster's threads)
+    search tasks exist at once, each with the attempt windows of at most
+    ``cluster.task_candidates`` scenarios; a new one is submitted as one finishes. The client's
+    state does not grow with ``n_samples`` as Python objects: per-scenario state is in arrays
+    (the ledger, ``next_attempt``, ``best``), scenarios not yet searched are taken from a
+    cursor over ``0 .. n_samples - 1``, and only scenarios searched without a pass wait in
+    ``reopened`` (at most those of the tasks in flight); they go out before fresh ones.
+    """
 
     def __init__(self, cl: Client, model, store: OutputStore, cfg: RunConfig, run_id: str,
-                 done: Mapping[int, dict], report: _Reporter, accepted) -> None:
+                 done: Ledger, report: _Reporter, accepted) -> None:
         self.cl, self.model, self.store, self.cfg, self.run_id = cl, model, store, cfg, run_id
         self.report, self.on_accepted = report, accepted
         gen = cfg.generation
-        self.ledger = new_ledger(model, gen.n_samples)
-        for record in done.values():
-            self.ledger.add(record)
+        self.ledger = done
         self.failed: dict[int, float] = {}
-        self.queue: deque[int] = deque(s for s in range(gen.n_samples) if s not in done)
-        self.next_attempt = dict.fromkeys(self.queue, 0)
-        self.best = dict.fromkeys(self.queue, -math.inf)
+        self.cursor = 0  # scenarios below it were searched or resumed
+        self.reopened: deque[int] = deque()
+        self.next_attempt = np.zeros(gen.n_samples, dtype=np.int64)
+        self.best = np.full(gen.n_samples, -np.inf)
         self.attempts = self.ledger.attempts_spent()
         self.evaluated = self.accepted_now = self.lost_tasks = 0
         self.futures: dict[Future, dict[int, tuple[int, int]]] = {}  # future -> its windows
@@ -534,19 +556,33 @@ class _Search:
             return _PRIOR_ACCEPTANCE
         return max(self.accepted_now / self.evaluated, 1.0 / _MAX_WINDOW / 4)
 
+    def pending(self) -> bool:
+        """Whether scenarios wait to be searched (moves the cursor past resumed ones)."""
+        accepted, n = self.ledger.accepted, len(self.ledger.accepted)
+        while self.cursor < n and accepted[self.cursor]:
+            self.cursor += 1
+        return bool(self.reopened) or self.cursor < n
+
+    def next_scenario(self) -> int:
+        """The next scenario to search: a reopened one first, else the cursor's."""
+        if self.reopened:
+            return self.reopened.popleft()
+        self.cursor += 1
+        return self.cursor - 1
+
     def submit(self) -> None:
         gen = self.cfg.generation
-        while self.queue and len(self.futures) < self.in_flight_target:
+        while len(self.futures) < self.in_flight_target and self.pending():
             p = self.acceptance()
             window = int(min(_MAX_WINDOW, max(1, math.ceil(1.5 / p))))
             n_scen = max(1, int(self.cfg.cluster.task_candidates * min(1.0, p)))
             windows, prior = {}, {}
-            while self.queue and len(windows) < n_scen:
-                s = self.queue.popleft()
-                a = self.next_attempt[s]
+            while len(windows) < n_scen and self.pending():
+                s = self.next_scenario()
+                a = int(self.next_attempt[s])
                 windows[s] = (a, min(a + window, gen.max_attempts))
                 if self.best[s] > -math.inf:
-                    prior[s] = self.best[s]
+                    prior[s] = float(self.best[s])
             fut = self.cl.submit(search_task, self.model_future, self.store, self.run_id,
                                  gen.seed, windows, gen.min_fidelity, list(self.cfg.output.formats),
                                  math.ceil(1.0 / p), prior, pure=False, retries=2)
@@ -563,7 +599,7 @@ class _Search:
             self.lost_tasks += 1
             if self.lost_tasks > _MAX_LOST_TASKS:
                 raise
-            self.queue.extendleft(windows)
+            self.reopened.extendleft(windows)
             return
         self.evaluated += out["evaluated"]
         for rec in out["accepted"]:
@@ -578,15 +614,15 @@ class _Search:
             self.attempts += windows[s][1] - windows[s][0]
             self.next_attempt[s] = windows[s][1]
             if self.next_attempt[s] >= self.cfg.generation.max_attempts:
-                self.failed[s] = self.best[s]
+                self.failed[s] = float(self.best[s])
             else:
-                self.queue.appendleft(s)
+                self.reopened.appendleft(s)
         fut.release()
 
     def run(self, cancel: threading.Event | None) -> _Search:
         n_samples = self.cfg.generation.n_samples
         self.report("generating", len(self.ledger), self.attempts)
-        if not self.queue:
+        if not self.pending():
             return self
         started = time.perf_counter()
         # A task, not scattered data: if every worker holding the model is lost, the scheduler

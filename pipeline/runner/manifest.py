@@ -60,18 +60,48 @@ class Ledger:
     def add(self, record: Mapping[str, Any]) -> None:
         """Record an accepted scenario from its task record (``scenario`` counted from 0)."""
         s = int(record["scenario"])
-        self.accepted[s] = True
-        self.attempt[s] = int(record["attempt"])
-        self.score[s] = float(record["score"])
+        # Everything is read before anything is stored: a malformed record (a damaged marker)
+        # raises and leaves the ledger as it was.
+        attempt, score = int(record["attempt"]), float(record["score"])
         before = record.get("best_before")
+        metrics = self._row(record["metrics"])
+        tfs = [record["timeframes"][rule] for rule in self.timeframes]
+        tf_rows = [(float(tf["score"]), self._row(tf["metrics"])) for tf in tfs]
+        regimes = record.get("regimes")
+        if regimes is not None:
+            regimes = np.asarray(regimes, dtype=np.int32).reshape(-1, 2)
+        self.attempt[s], self.score[s], self.metrics[s] = attempt, score, metrics
         self.best_before[s] = np.nan if before is None else float(before)
-        self.metrics[s] = self._row(record["metrics"])
+        for j, (tf_score, tf_metrics) in enumerate(tf_rows):
+            self.tf_score[s, j], self.tf_metrics[s, j] = tf_score, tf_metrics
+        if regimes is not None:
+            self.regimes[s] = regimes
+        self.accepted[s] = True
+
+    def record(self, scenario: int, files: Mapping[str, Any]) -> dict:
+        """Scenario ``scenario``'s record as its task returned it (``scenario`` from 0), rebuilt
+        from the arrays; ``files`` are its file names (a new :func:`record_files` dict, which
+        the record takes over and completes).
+
+        Missing metrics (NaN) come back as None, as the manifest writes them.
+        """
+        s = int(scenario)
+        names = self.metric_names
+        record = {
+            "scenario": s,
+            "attempt": int(self.attempt[s]),
+            "score": float(self.score[s]),
+            "best_before": finite(self.best_before[s]),
+            "metrics": {k: finite(v) for k, v in zip(names, self.metrics[s], strict=True)},
+            **files,
+        }
         for j, rule in enumerate(self.timeframes):
-            tf = record["timeframes"][rule]
-            self.tf_score[s, j] = float(tf["score"])
-            self.tf_metrics[s, j] = self._row(tf["metrics"])
-        if record.get("regimes") is not None:
-            self.regimes[s] = np.asarray(record["regimes"], dtype=np.int32).reshape(-1, 2)
+            record["timeframes"][rule]["score"] = float(self.tf_score[s, j])
+            record["timeframes"][rule]["metrics"] = {
+                k: finite(v) for k, v in zip(names, self.tf_metrics[s, j], strict=True)}
+        if s in self.regimes:
+            record["regimes"] = self.regimes[s].tolist()
+        return record
 
     def __len__(self) -> int:
         return int(self.accepted.sum())
@@ -162,24 +192,10 @@ def manifest_chunks(header: RunManifest, cfg: RunConfig, run_id: str, model,
     # The header with its closing brace cut off, so the scenarios can follow as one more key.
     yield (json.dumps(header.to_json(), indent=2, sort_keys=True)[:-2]
            + ',\n  "scenarios": [').encode()
-    names = ledger.metric_names
     for i, s in enumerate(ledger.scenarios()):
         s = int(s)
-        entry = {
-            "scenario": scenario_number(s),
-            "attempt": int(ledger.attempt[s]),
-            "score": float(ledger.score[s]),
-            "best_before": finite(ledger.best_before[s]),
-            "metrics": {k: finite(v) for k, v in zip(names, ledger.metrics[s], strict=True)},
-            **record_files(cfg, run_id, model, s),
-        }
-        for j, rule in enumerate(ledger.timeframes):
-            entry["timeframes"][rule]["score"] = float(ledger.tf_score[s, j])
-            entry["timeframes"][rule]["metrics"] = {
-                k: finite(v) for k, v in zip(names, ledger.tf_metrics[s, j], strict=True)}
-        if s in ledger.regimes:
-            entry["regimes"] = ledger.regimes[s].tolist()
-        record = ScenarioRecord.model_validate(entry).to_json()
+        record = ScenarioRecord.from_task(
+            ledger.record(s, record_files(cfg, run_id, model, s))).to_json()
         yield (("\n    " if i == 0 else ",\n    ") + json.dumps(record, sort_keys=True)).encode()
     yield b"\n  ]\n}\n"
 
