@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 from distributed import TimeoutError as DaskTimeoutError
+from distributed.diagnostics.plugin import SchedulerPlugin
 
 from pipeline.config import RunConfig, load_config
 from pipeline.errors import ConfigError, FidelityNotReachedError
@@ -123,6 +124,55 @@ def test_identical_outputs_on_one_or_two_workers_threads_or_processes(tmp_path, 
     b = run_pipeline(one)
     assert a.run_id == b.run_id
     assert file_digests(tmp_path / "a") == file_digests(tmp_path / "b")
+
+
+class _SearchTasks(SchedulerPlugin):
+    """Search tasks on the scheduler: the most at once in flight (submitted, not finished) and
+    held (until forgotten: a finished task waits for the client's release), and the scenarios
+    each one searches (its ``windows`` argument)."""
+
+    def __init__(self, scheduler) -> None:
+        self.scheduler = scheduler
+        self.running: set[str] = set()
+        self.held: set[str] = set()
+        self.most_running = self.most_held = 0
+        self.scenarios: list[int] = []
+
+    def transition(self, key, start, finish, *args, **kwargs) -> None:
+        if not str(key).startswith("search_task-"):
+            return
+        if start == "released" and finish != "forgotten" and key not in self.held:
+            self.held.add(key)
+            self.running.add(key)
+            # search_task(model, store, run_id, root_seed, windows, ...)
+            self.scenarios.append(len(self.scheduler.tasks[key].run_spec.args[4]))
+        if finish in ("memory", "erred", "forgotten"):
+            self.running.discard(key)
+        if finish == "forgotten":
+            self.held.discard(key)
+        self.most_running = max(self.most_running, len(self.running))
+        self.most_held = max(self.most_held, len(self.held))
+
+
+def test_search_keeps_at_most_two_tasks_per_thread_in_flight(tmp_path, local_client):
+    tasks = _SearchTasks(local_client.cluster.scheduler)
+    local_client.cluster.scheduler.add_plugin(tasks, name="test-search-tasks")
+    try:
+        cfg = small_config(tmp_path, n_samples=60)
+        cfg["cluster"]["task_candidates"] = 4
+        cfg["output"].update(formats=["parquet"], zip=False)
+        result = run_pipeline(cfg, client=local_client)
+    finally:
+        local_client.cluster.scheduler.remove_plugin(name="test-search-tasks")
+    assert result.n_accepted == 60
+    threads = sum(local_client.nthreads().values())
+    # Many rounds of tasks, never more than 2 per worker thread in flight, none over 4
+    # scenarios. A finished task stays on the scheduler until the client's release arrives,
+    # which may be after the next submission: at most one more round is held.
+    assert len(tasks.scenarios) >= 60 / 4
+    assert tasks.most_running == 2 * threads
+    assert tasks.most_held <= 4 * threads
+    assert 1 <= min(tasks.scenarios) and max(tasks.scenarios) <= 4
 
 
 @pytest.mark.filterwarnings("ignore::pipeline.errors.PreflightWarning")
