@@ -593,20 +593,39 @@ class OutputStore:
         """
         root = self._root_path
         self.fs.invalidate_cache(root)
-        try:
-            found = self.fs.find(root)
-        except FileNotFoundError:
-            return 0
         removed = 0
-        for path in found:
-            if _TMP_NAME.match(path.rpartition("/")[2]):
-                try:
-                    self.fs.rm_file(path)
-                    removed += 1
-                except FileNotFoundError:
-                    pass
+        for path in self._temporaries(root):
+            try:
+                self.fs.rm_file(path)
+                removed += 1
+            except FileNotFoundError:
+                pass
         self.fs.invalidate_cache(root)
         return removed
+
+    def _temporaries(self, root: str) -> list[str]:
+        """Paths of the temporary files under ``root``.
+
+        A local store is walked with ``os.scandir``, one entry at a time: ``fs.find`` would
+        hold a details dict of every file (about 170 MB for a run of 100,000 scenarios).
+        """
+        if not self.is_local:
+            try:
+                return [p for p in self.fs.find(root) if _TMP_NAME.match(p.rpartition("/")[2])]
+            except FileNotFoundError:
+                return []
+        found, folders = [], [root]
+        while folders:
+            try:
+                with os.scandir(folders.pop()) as entries:
+                    for entry in entries:
+                        if entry.is_dir(follow_symlinks=False):
+                            folders.append(entry.path)
+                        elif _TMP_NAME.match(entry.name):
+                            found.append(entry.path)
+            except FileNotFoundError:
+                continue
+        return found
 
     def ensure_writable(self) -> None:
         """Write and remove a probe file, so a bad location fails before any work is spent.

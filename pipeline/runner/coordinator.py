@@ -401,10 +401,10 @@ def _completed_scenarios(store: OutputStore, ledger: Ledger) -> Ledger:
     """``ledger`` with the scenarios finished by an earlier, interrupted run of the same config
     (or copied from ``output.resume_from`` by it), read one marker at a time."""
     requested = len(ledger.accepted)
-    for name in store.list(STATE_DIR):
-        rel = name if name.startswith(STATE_DIR) else _join(STATE_DIR, name)
+    # The trailing slash keeps the listing to the markers' folder, not the whole output.
+    for name in store.list(STATE_DIR + "/"):
         try:
-            records = store.read_json(rel)["accepted"]
+            records = store.read_json(name)["accepted"]
         except (ValueError, KeyError, TypeError, OSError):
             continue  # an unreadable marker means its scenarios are simply redone
         for record in records:
@@ -727,8 +727,8 @@ def _write_results(store: OutputStore, output_path: str, cfg: RunConfig, input_h
     # Every task has finished: what temporaries remain belong to writers that were killed.
     store.remove_orphaned_temporaries()
     # The markers are the resume record of an unfinished run; the manifest now replaces them.
-    for name in store.list(STATE_DIR):
-        store.remove(name if name.startswith(STATE_DIR) else _join(STATE_DIR, name))
+    for name in store.list(STATE_DIR + "/"):
+        store.remove(name)
     store.remove_empty_dir(STATE_DIR)
     if cfg.report and len(ledger):
         from pipeline.report import write_report
