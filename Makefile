@@ -37,9 +37,11 @@ ui-test: ui
 test: lint ui-test
 	$(BIN)/python -m pytest -q
 
+# One table: core candidates/s, the pipeline at 1,000/10,000/100,000 scenarios, 2 vs 1 workers,
+# client memory, Dask overhead. About 6-8 minutes and up to 5 GB of temporary disk (deleted);
+# BENCH_ARGS=--quick leaves out the 100,000-scenario run, --write-docs updates docs/methodology.md.
 bench: install
-	$(BIN)/python benchmarks/bench_core.py
-	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 # Memory per batch at 10x length and at 1,000,000 bars (a few minutes).
 bench-long: install
