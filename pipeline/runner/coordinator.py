@@ -261,7 +261,9 @@ def run_pipeline(
     on_accept : callable, optional
         Called as ``on_accept(output_path, record)`` for every accepted scenario as soon as its
         files are written (scenarios of a resumed or finished run first); ``record`` is the
-        task's record, scenario numbered from 0. :func:`pipeline.iter_scenarios` is built on it.
+        task's record, scenario numbered from 0 (a resumed or finished scenario's as the
+        manifest keeps it: reported metrics, no test statistics). :func:`pipeline.iter_scenarios`
+        is built on it.
 
     Returns
     -------
