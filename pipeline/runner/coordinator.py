@@ -80,6 +80,7 @@ from pipeline.runner.manifest import (
     record_files,
 )
 from pipeline.runner.tasks import (
+    BundleMembers,
     copy_task,
     scenario_files,
     search_task,
@@ -674,9 +675,9 @@ def _bundle(cl: Client, store: OutputStore, cfg: RunConfig, run_id: str, model,
     for fmt, zip_name in (("csv", f"synthetic_batch_{run_id}.zip"),
                           ("xlsx", f"synthetic_batch_{run_id}_xlsx.zip")):
         if fmt in cfg.output.formats:
-            members = [name for s in ledger.scenarios()
-                       for name in listed_files(record_files(cfg, run_id, model, int(s)))
-                       if name.endswith(f".{fmt}")]
+            members = BundleMembers(ledger.scenarios(), run_id, tuple(cfg.output.formats),
+                                    tuple(model.symbols),
+                                    tuple(tf.rule for tf, _ in model.timeframes), f".{fmt}")
             jobs.append(cl.submit(zip_task, store, zip_name, members, pure=False, retries=2))
     return [f.result() for f in jobs]
 

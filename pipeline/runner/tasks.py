@@ -9,18 +9,24 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.assets import Assets
 from pipeline.core.sampler import Accepted, GenerationModel, search_attempts
 from pipeline.core.timeframes import timeframe_label
-from pipeline.io.run import STATE_DIR, scenario_number  # STATE_DIR: resume record of a run
+from pipeline.io.run import (  # STATE_DIR: resume record of a run
+    STATE_DIR,
+    listed_files,
+    scenario_number,
+)
 from pipeline.io.writers import EXTENSIONS, OutputStore
 
 __all__ = [
-    "STATE_DIR", "copy_task", "long_name", "marker_name", "scenario_files",
+    "STATE_DIR", "BundleMembers", "copy_task", "long_name", "marker_name", "scenario_files",
     "search_task", "series_name", "tune_allocator", "write_accepted", "zip_task", "long_frame",
 ]
 
@@ -213,7 +219,30 @@ def copy_task(source: OutputStore, store: OutputStore, records: Sequence[dict],
     return list(records)
 
 
-def zip_task(store: OutputStore, name: str, members: Sequence[str]) -> str:
+@dataclass(frozen=True)
+class BundleMembers:
+    """The files of one format of a run's accepted scenarios, in scenario order.
+
+    It travels to the worker that builds the ZIP instead of the list of names: an array of
+    scenario numbers (8 bytes each) rather than a name per file, so neither the client nor the
+    task's message grows by a string per scenario.
+    """
+
+    scenarios: np.ndarray  # accepted scenarios, 0-based, in order
+    run_id: str
+    formats: tuple[str, ...]
+    symbols: tuple[str, ...]
+    timeframes: tuple[str, ...]
+    extension: str  # ".csv", ".xlsx"
+
+    def __iter__(self) -> Iterator[str]:
+        for s in self.scenarios:
+            files = scenario_files(int(s), self.run_id, self.formats, self.symbols,
+                                   self.timeframes)
+            yield from (name for name in listed_files(files) if name.endswith(self.extension))
+
+
+def zip_task(store: OutputStore, name: str, members: Iterable[str]) -> str:
     """Bundle ``members`` of the store into the ZIP ``name``; returns ``name``."""
     store.write_zip_from(name, list(members))
     return name
