@@ -65,8 +65,10 @@ def table(core: dict[str, float], pipe: dict) -> str:
         rows.append((f"Dask overhead at {size:,} (share of worker time not in a task)",
                      f"{r.overhead:.1%}"))
     largest = runs[max(runs)]
-    rows.append((f"search tasks at {largest.scenarios:,}: in all; most in flight; most held",
-                 f"{largest.tasks:,}; {largest.most_running}; {largest.most_held}"))
+    rows.append((f"search tasks at {largest.scenarios:,}: in all; most in flight; most held; "
+                 "most scenarios in one",
+                 f"{largest.tasks:,}; {largest.most_running}; {largest.most_held}; "
+                 f"{largest.task_scenarios}"))
     lines = ["| figure | value |", "|---|---:|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
     return "\n".join(lines)

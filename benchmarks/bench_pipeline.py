@@ -3,7 +3,7 @@
 Run from the repository root (writes up to about 5 GB of Parquet under a temporary directory,
 deleted as it goes)::
 
-    python benchmarks/bench_pipeline.py [--sizes 1000,10000,100000] [--scaling 10000] [--quick]
+    python benchmarks/bench_pipeline.py [--sizes 1000,10000,100000] [--scaling 10000]
 
 Each run is ``run_pipeline`` on the S&P 500 sample as ``sme run`` does it on a local cluster
 (one single-threaded worker process per core here, the scheduler in this process):
@@ -28,7 +28,7 @@ For every size in ``--sizes`` (2 workers) it measures
 
 and then the same ``--scaling`` scenarios on 1 worker, for the 2 workers / 1 worker ratio of
 scenarios/s. The 100,000-scenario run takes about 3 minutes and 4.7 GB of disk on a quiet
-2-core machine; ``--quick`` runs 1,000 and 10,000 only (scaling at 1,000). Nothing is asserted.
+2-core machine. ``benchmarks/bench.py`` prints these figures in its table. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -102,13 +102,16 @@ class PeakMemory:
 
 
 class TaskCount(SchedulerPlugin):
-    """Search tasks: in all, and the most at once in flight (submitted, not finished) and held
-    by the scheduler (until forgotten: a finished task waits for the client's release)."""
+    """Search tasks on ``scheduler``: in all, the most at once in flight (submitted, not
+    finished) and held (until forgotten: a finished task waits for the client's release), and
+    the scenarios each one searches (the length of its ``windows`` argument)."""
 
-    def __init__(self) -> None:
+    def __init__(self, scheduler) -> None:
+        self.scheduler = scheduler
         self.running: set[str] = set()
         self.held: set[str] = set()
-        self.total = self.most_running = self.most_held = 0
+        self.most_running = self.most_held = 0
+        self.scenarios: list[int] = []
 
     def transition(self, key, start, finish, *args, **kwargs) -> None:
         if not str(key).startswith("search_task-"):
@@ -116,7 +119,8 @@ class TaskCount(SchedulerPlugin):
         if start == "released" and finish != "forgotten" and key not in self.held:
             self.held.add(key)
             self.running.add(key)
-            self.total += 1
+            # search_task(model, store, run_id, root_seed, windows, ...)
+            self.scenarios.append(len(self.scheduler.tasks[key].run_spec.args[4]))
         if finish in ("memory", "erred", "forgotten"):
             self.running.discard(key)
         if finish == "forgotten":
@@ -138,6 +142,7 @@ class RunFigures:
     tasks: int
     most_running: int
     most_held: int
+    task_scenarios: int  # the most scenarios one task searched
     busy: float
 
     @property
@@ -164,7 +169,7 @@ def pipeline_run(workers: int, scenarios: int, out: Path, cache: Path) -> RunFig
     with LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         client.run(lambda: None)
-        count = TaskCount()
+        count = TaskCount(cluster.scheduler)
         cluster.scheduler.add_plugin(count, name="sme-bench-task-count")
         marks: dict[str, float] = {}
 
@@ -180,8 +185,8 @@ def pipeline_run(workers: int, scenarios: int, out: Path, cache: Path) -> RunFig
     busy = sum(ss["stop"] - ss["start"] for task in stream.data
                for ss in task["startstops"] if ss["action"] == "compute")
     return RunFigures(scenarios, workers, wall, marks["bundling"] - marks["generating"],
-                      mem.rss, mem.heap, count.total, count.most_running, count.most_held,
-                      busy)
+                      mem.rss, mem.heap, len(count.scenarios), count.most_running,
+                      count.most_held, max(count.scenarios), busy)
 
 
 def pipeline_figures(sizes=SIZES, scaling: int = 10_000, *, echo=print) -> dict:
@@ -216,7 +221,8 @@ def describe(run: RunFigures) -> str:
     return (f"{run.scenarios:>7} scenarios, {run.workers} worker(s): {run.rate:7.1f} scenarios/s "
             f"({run.generation:.1f} s generating, {run.wall:.1f} s in all), client +"
             f"{run.rss / 2**20:.0f} MiB RSS / {run.heap / 2**20:.0f} MiB heap, "
-            f"{run.tasks} tasks (at most {run.most_running} in flight, {run.most_held} held), "
+            f"{run.tasks} tasks (at most {run.most_running} in flight, {run.most_held} held, "
+            f"{run.task_scenarios} scenarios each), "
             f"Dask overhead {run.overhead:.1%}")
 
 
@@ -231,12 +237,9 @@ def main() -> None:
                         help="scenarios per run, comma-separated (default 1000,10000,100000)")
     parser.add_argument("--scaling", type=int, default=10_000,
                         help="scenarios of the 1-worker vs 2-worker comparison")
-    parser.add_argument("--quick", action="store_true",
-                        help="1,000 and 10,000 scenarios, scaling at 1,000 (about a minute)")
     args = parser.parse_args()
-    sizes, scaling = ((1_000, 10_000), 1_000) if args.quick else (args.sizes, args.scaling)
-    figures = pipeline_figures(sizes, scaling)
-    print(f"2 workers / 1 worker at {scaling} scenarios: {figures['scaling']:.2f}x")
+    figures = pipeline_figures(args.sizes, args.scaling)
+    print(f"2 workers / 1 worker at {args.scaling} scenarios: {figures['scaling']:.2f}x")
 
 
 if __name__ == "__main__":

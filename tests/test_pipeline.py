@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 from distributed import TimeoutError as DaskTimeoutError
-from distributed.diagnostics.plugin import SchedulerPlugin
 
+from benchmarks.bench_pipeline import TaskCount
 from pipeline.config import RunConfig, load_config
 from pipeline.errors import ConfigError, FidelityNotReachedError
 from pipeline.io.writers import OutputStore
@@ -126,36 +126,8 @@ def test_identical_outputs_on_one_or_two_workers_threads_or_processes(tmp_path, 
     assert file_digests(tmp_path / "a") == file_digests(tmp_path / "b")
 
 
-class _SearchTasks(SchedulerPlugin):
-    """Search tasks on the scheduler: the most at once in flight (submitted, not finished) and
-    held (until forgotten: a finished task waits for the client's release), and the scenarios
-    each one searches (its ``windows`` argument)."""
-
-    def __init__(self, scheduler) -> None:
-        self.scheduler = scheduler
-        self.running: set[str] = set()
-        self.held: set[str] = set()
-        self.most_running = self.most_held = 0
-        self.scenarios: list[int] = []
-
-    def transition(self, key, start, finish, *args, **kwargs) -> None:
-        if not str(key).startswith("search_task-"):
-            return
-        if start == "released" and finish != "forgotten" and key not in self.held:
-            self.held.add(key)
-            self.running.add(key)
-            # search_task(model, store, run_id, root_seed, windows, ...)
-            self.scenarios.append(len(self.scheduler.tasks[key].run_spec.args[4]))
-        if finish in ("memory", "erred", "forgotten"):
-            self.running.discard(key)
-        if finish == "forgotten":
-            self.held.discard(key)
-        self.most_running = max(self.most_running, len(self.running))
-        self.most_held = max(self.most_held, len(self.held))
-
-
 def test_search_keeps_at_most_two_tasks_per_thread_in_flight(tmp_path, local_client):
-    tasks = _SearchTasks(local_client.cluster.scheduler)
+    tasks = TaskCount(local_client.cluster.scheduler)
     local_client.cluster.scheduler.add_plugin(tasks, name="test-search-tasks")
     try:
         cfg = small_config(tmp_path, n_samples=60)
