@@ -529,8 +529,10 @@ class _Search:
     scenario is accepted or has spent ``max_attempts``.
 
     The task graph stays bounded: at most ``in_flight_target`` (2 x the cluster's threads)
-    search tasks exist at once, each with the attempt windows of at most
-    ``cluster.task_candidates`` scenarios; a new one is submitted as one finishes. The client's
+    search tasks are in flight, each with the attempt windows of at most
+    ``cluster.task_candidates`` scenarios; a new one is submitted as one finishes (a finished
+    task stays on the scheduler until its release, sent after the results are taken, reaches
+    it: the scheduler may hold one more round of finished tasks for a moment). The client's
     state does not grow with ``n_samples`` as Python objects: per-scenario state is in arrays
     (the ledger, ``next_attempt``, ``best``), scenarios not yet searched are taken from a
     cursor over ``0 .. n_samples - 1``, and only scenarios searched without a pass wait in
