@@ -84,19 +84,23 @@ def main() -> None:
                         help="rewrite the table in docs/methodology.md")
     args = parser.parse_args()
     sizes, scaling = ((1_000, 10_000), 1_000) if args.quick else (SIZES, 10_000)
+    load_before = os.getloadavg()[0]
     print("core figures ...", file=sys.stderr)
     core = core_figures(args.seconds)
     print("pipeline runs ...", file=sys.stderr)
     pipe = pipeline_figures(sizes, scaling,
                             echo=lambda line: print("  " + line, file=sys.stderr))
     text = table(core, pipe)
+    # Other processes on the machine slow every figure; the load says whether there were any.
+    machine = (f"a machine with {os.cpu_count()} cores (1-minute load average "
+               f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end)")
     print(text)
+    print(f"on {machine}")
     if args.write_docs:
         from benchmarks.docs_block import write_block
 
         command = "python benchmarks/bench.py" + (" --quick" if args.quick else "")
-        write_block("bench", f"Made by `{command}` (`make bench`) on a machine with "
-                             f"{os.cpu_count()} cores:\n\n{text}")
+        write_block("bench", f"Made by `{command}` (`make bench`) on {machine}:\n\n{text}")
 
 
 if __name__ == "__main__":
