@@ -292,38 +292,14 @@ class BlockJoins:
     def _starts(self, lengths: np.ndarray, draws: np.ndarray, last_start: int | None
                 ) -> np.ndarray:
         # The hot loop of a joined bootstrap, one join per block: each step is a few scalars,
-        # so it runs compiled (pipeline.core.kernel.join_starts, the same integer arithmetic
-        # as _starts_reference, so the same starts).
+        # so it runs compiled (pipeline.core.kernel.join_starts: integer arithmetic and
+        # truncation as in Python, so the same starts as the loop run by the interpreter).
         from pipeline.core.kernel import join_starts
 
         cap = len(self.order) if last_start is None else last_start
         return join_starts(np.asarray(lengths, dtype=np.int64),
                            np.asarray(draws, dtype=np.float64), int(self.first(draws[0])), cap,
                            *self._per_row, self.order)
-
-    def _starts_reference(self, lengths: np.ndarray, draws: np.ndarray,
-                          last_start: int | None) -> np.ndarray:
-        """:meth:`_starts` in plain Python, the definition the compiled loop is tested against."""
-        start, size, span, base, order = self._lists
-        n = len(order)
-        cap = n if last_start is None else last_start
-        s = min(int(self.first(draws[0])), cap)
-        out = [s]
-        for step, u in zip((lengths[:-1] - 1).tolist(), draws[1:].tolist(), strict=True):
-            e = (s + step) % n
-            k = base[e] + int(u * span[e])
-            m = size[e]
-            if k < 0:
-                k = -k - 1
-            elif k >= m:
-                k = 2 * m - 1 - k
-            s = order[start[e] + k] + 1
-            if s == n:
-                s = 0
-            if s > cap:
-                s = cap
-            out.append(s)
-        return np.asarray(out, dtype=np.int64)
 
     def __repr__(self) -> str:
         slots = "" if self.phase is None else f", slots={int(self.phase.max()) + 1}"

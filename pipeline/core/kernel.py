@@ -477,8 +477,8 @@ def join_starts(lengths, draws, first, cap, start, size, span, base, order):  # 
     joins' per-row lookup tables. Integer arithmetic and ``int(u * span)`` as in Python, so the
     starts are exactly those of the Python loop.
     """
-    n = order.shape[0]
-    m_blocks = lengths.shape[0]
+    n = len(order)
+    m_blocks = len(lengths)
     out = np.empty(m_blocks, dtype=np.int64)
     s = min(first, cap)
     out[0] = s

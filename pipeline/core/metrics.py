@@ -2,10 +2,12 @@ r"""Statistical metrics of OHLCV series, computed on whole batches of candidates
 
 Every metric is a number per series; the fidelity score compares a candidate's metrics with the
 original's. The kernel, :func:`compute_metrics_batch`, takes an array of shape
-``(batch, length, fields)`` and returns one ``(batch,)`` array per metric. It is pure NumPy/SciPy
-and vectorized over the batch axis: intermediate arrays (log prices, returns, demeaned returns,
-absolute returns, their prefix sums and lagged dot products) are computed once per batch and
-shared by the metrics that need them.
+``(batch, length, fields)`` and returns one ``(batch,)`` array per metric. It has two engines:
+the compiled kernel of :mod:`pipeline.core.kernel` (the default), which takes each candidate's
+bars through a few fused passes, and the NumPy reference, vectorized over the batch axis, whose
+intermediate arrays (log prices, returns, demeaned returns, absolute returns, their prefix sums
+and lagged dot products) are computed once per batch and shared by the metrics that need them.
+They agree to rounding (``tests/test_kernel.py``).
 
 Notation
 --------
@@ -543,16 +545,21 @@ def _compiled(block: Float64Array, plan: _Plan, use_volume: bool) -> dict[str, F
     kernel = _compiled_kernel()
     ws = _WORKSPACE
     b, length, _ = block.shape
-    logs = ws.array("logs", (3 if use_volume else 2, b, length))
-    kernel.prepare_logs(block, use_volume, logs)
-    # NumPy's SIMD logarithms on contiguous rows: several times faster than compiled libm calls
-    np.log(logs[:2], out=logs[:2])
-    if use_volume:
-        np.log1p(logs[2], out=logs[2])
+    logs = ws.array("logs", (3 if use_volume else 2, 1, length))
     table = np.empty((b, kernel.N_OUT))
     cov = np.empty((b, _MAX_LAG + 1, _MAX_LAG + 1))
-    kernel.metrics_kernel(block, logs, use_volume, plan.hurst_window_array, plan.log_windows,
-                          plan.tail_k, plan.var_lo, plan.var_hi, plan.var_frac, table, cov)
+    # One candidate at a time: its bars, logarithms and scratch arrays stay in the core's cache
+    # from one step to the next.
+    for i in range(b):
+        one = block[i : i + 1]
+        kernel.prepare_logs(one, use_volume, logs)
+        # NumPy's SIMD logarithms: several times faster than the libm calls compiled code makes
+        np.log(logs[:2], out=logs[:2])
+        if use_volume:
+            np.log1p(logs[2], out=logs[2])
+        kernel.metrics_kernel(one, logs, use_volume, plan.hurst_window_array, plan.log_windows,
+                              plan.tail_k, plan.var_lo, plan.var_hi, plan.var_frac,
+                              table[i : i + 1], cov[i : i + 1])
     out = {name: table[:, j] for j, name in enumerate(kernel.OUT_NAMES)}
     out["arch_lm_stat"] = _lm_from_cov(cov, plan.n - _MAX_LAG)
     out["ljung_box_p"] = special.chdtrc(_MAX_LAG, out["ljung_box_stat"])

@@ -94,28 +94,7 @@ def reconstruct_reference(
 ) -> np.ndarray:
     """:func:`reconstruct` in NumPy: the definition of the bars, and the GARCH variants' path.
 
-    Parameters
-    ----------
-    components : ndarray, shape (n_rows, 4) or (n_rows, 5)
-        Component rows (see :mod:`pipeline.core.preprocessing`).
-    indices : ndarray of int, shape (batch, length)
-        Rows to take, per candidate.
-    start_price : float or ndarray of shape (batch,)
-        Close before the first bar.
-    volume_level : float
-        Mean ``log1p(volume)`` the detrended log-volume is added back to.
-    log_returns : ndarray, shape (batch, length), optional
-        Close log-returns to use instead of the rows' own (the GARCH-filtered bootstrap).
-    scale : ndarray, shape (batch, length), optional
-        Factor on each bar's gap and high/low excesses (the new volatility over the matched
-        bar's); the excesses stay non-negative, so the invariants still hold.
-    volume_shift : ndarray, shape (batch, length), optional
-        Added to each bar's log-volume (volume following the bar's new volatility).
-
-    Returns
-    -------
-    ndarray, shape (batch, length, 5) or (batch, length, 4)
-        Fields ``Open High Low Close [Volume]``.
+    Same parameters and result as :func:`reconstruct`.
     """
     # Per-row factors first (n_rows exponentials), then gathers per bar: far cheaper than
     # exponentiating every gathered bar of every candidate. Fields are kept as separate
