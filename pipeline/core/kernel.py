@@ -116,22 +116,24 @@ def _lag_dots(x, y, n, dots):  # pragma: no cover - compiled
 
 
 @numba.njit(**_JIT)
-def _chunk_range(prefix, a, w, mu):  # pragma: no cover - compiled
-    """``max_j y_j - min_j y_j`` of ``y_j = P_{a+j} - j mu``, ``j = 1 .. w``: a chunk's R."""
+def _chunk_range(prefix, steps, a, w, mu):  # pragma: no cover - compiled
+    """``max_j y_j - min_j y_j`` of ``y_j = P_{a+j} - j mu``, ``j = 1 .. w``: a chunk's R.
+
+    ``steps[j - 1] = j`` as floats: loading ``j`` is a third faster than converting it.
+    """
     hi = -np.inf
     lo = np.inf
-    for j in range(1, w + 1):
-        y = prefix[a + j] - j * mu
-        if y > hi:
-            hi = y
-        if y < lo:
-            lo = y
+    for j in range(w):
+        y = prefix[a + 1 + j] - steps[j] * mu
+        hi = y if y > hi else hi
+        lo = y if y < lo else lo
     return hi - lo
 
 
 @numba.njit(**_JIT)
-def _hurst(prefix, prefix2, var, windows, log_windows, log_rs):  # pragma: no cover
-    """R/S Hurst exponent from prefix sums of demeaned returns and of their squares."""
+def _hurst(prefix, prefix2, var, windows, log_windows, steps, log_rs):  # pragma: no cover
+    """R/S Hurst exponent from prefix sums of demeaned returns and of their squares
+    (``steps``: 1.0, 2.0, ... up to the largest window)."""
     n = prefix.shape[0] - 1
     nwin = windows.shape[0]
     for i in range(nwin):
@@ -143,7 +145,7 @@ def _hurst(prefix, prefix2, var, windows, log_windows, log_rs):  # pragma: no co
             mu = (prefix[a + w] - prefix[a]) / w
             chunk_var = (prefix2[a + w] - prefix2[a]) / w - mu * mu
             if chunk_var > _FLAT_CHUNK * var:
-                total += _chunk_range(prefix, a, w, mu) / math.sqrt(chunk_var)
+                total += _chunk_range(prefix, steps, a, w, mu) / math.sqrt(chunk_var)
                 count += 1
         log_rs[i] = math.log(total / count) if count > 0 else np.nan
     cnt = 0
@@ -386,6 +388,7 @@ def metrics_kernel(ohlcv, logs, use_volume, windows, log_windows, tail_k, var_lo
     log_rs = np.empty(windows.shape[0])
     vol_v = np.empty(n // _VOL_WINDOW)
     close = np.empty(n + 1)
+    steps = np.arange(1.0, n + 1.0)
     for i in range(b):
         lc = logs[0, i]
         # pass 1: returns and their sums; drawdown and intrabar range of the bars
@@ -453,7 +456,7 @@ def metrics_kernel(ohlcv, logs, use_volume, windows, log_windows, tail_k, var_lo
         o[4] = dots[0, 1] / dots[0, 0]
         o[5] = acf_sum
         o[6] = acf_abs / _P
-        o[7] = _hurst(prefix, prefix2, m2, windows, log_windows, log_rs)
+        o[7] = _hurst(prefix, prefix2, m2, windows, log_windows, steps, log_rs)
         o[8] = _rsi_correlation(close, x, n, scratch)
         o[9] = _vol_persistence(prefix, prefix2, mean_r, vol_v)
         # leverage: corr(r_t, |r_{t+1}|) over the n - 1 pairs
