@@ -26,6 +26,15 @@ import math
 import numba
 import numpy as np
 
+from pipeline.core.metrics import (
+    _FLAT_CHUNK,
+    _MAX_LAG,
+    _RSI_PERIOD,
+    _VOL_FLOOR,
+    _VOL_WINDOW,
+    VOLUME_TREND_WINDOW,
+)
+
 __all__ = [
     "N_OUT",
     "OUT_NAMES",
@@ -49,12 +58,10 @@ OUT_NAMES = (
 )
 N_OUT = len(OUT_NAMES)
 
-_P = 10  # lags of the ACF sums and tests (metrics._MAX_LAG)
-_RSI_PERIOD = 14
-_VOL_WINDOW = 21
-_VOL_FLOOR = 1e-12
-_FLAT_CHUNK = 1e-10
-_VOLUME_HALF = 31  # half of metrics.VOLUME_TREND_WINDOW (63)
+# The definitions' constants, from the module that defines the metrics (compiled in as
+# constants).
+_P = _MAX_LAG  # lags of the ACF sums and tests
+_VOLUME_HALF = VOLUME_TREND_WINDOW // 2
 _EPS = np.finfo(np.float64).eps
 _TINY = np.finfo(np.float64).tiny
 
