@@ -52,6 +52,7 @@ export default function ScenarioPicker({ jobId, total, value, onChange, pageSize
   }, [jobId, offset, pageSize, sort]);
 
   const rows = page?.scenarios ?? [];
+  const loading = page == null || page.offset !== offset || page.sort !== sort || page.limit !== pageSize;
   const onPage = value != null && rows.some((s) => s.scenario === value);
   const last = Math.max(0, Math.ceil(total / pageSize) - 1) * pageSize;
   return (
@@ -100,10 +101,13 @@ export default function ScenarioPicker({ jobId, total, value, onChange, pageSize
         >
           ‹
         </button>
-        <span className="muted small" data-testid="scenario-range">
-          {total === 0
-            ? "none"
-            : `${formatCount(offset + 1)}–${formatCount(Math.min(offset + pageSize, total))} of ${formatCount(total)}`}
+        {/* What is listed: the page loaded, which lags behind the one asked for while it loads. */}
+        <span className="muted small" data-testid="scenario-range" aria-busy={loading}>
+          {page == null || page.scenarios.length === 0
+            ? total === 0
+              ? "none"
+              : "…"
+            : `${formatCount(page.offset + 1)}–${formatCount(page.offset + page.scenarios.length)} of ${formatCount(total)}`}
         </span>
         <button
           type="button"
