@@ -12,7 +12,8 @@ the asset switcher, the correlation table and the regime strip. Screenshots go u
 Two more tests share one server: the preflight note beside the threshold (the server's estimate,
 its warning, and the suggested threshold applied with one click), and a run that ends partial —
 its accepted scenarios shown and downloaded, then rerun with one click at the threshold where
-every scenario passes, resuming from them.
+every scenario passes, resuming from them. A third, on the same server, pages through the
+scenarios of a job of 150 (20 a page, ``?page_size=20``) and opens one of its fourth page.
 """
 
 from __future__ import annotations
