@@ -1,5 +1,6 @@
 /**
  * A finished job's results: fan chart, score histogram, metric table, single series, downloads;
+ * every count and spread comes summed up from the server and the scenarios a page at a time, however many;
  * for multi-asset runs a symbol switcher and the assets' correlations, for timeframe runs a
  * timeframe switcher, for regime runs the fitted regimes and each series' regime path.
  */
@@ -353,6 +354,7 @@ export default function ResultsView({ job, options }: Props) {
             </label>
           )}
           <ScenarioPicker
+            key={job.id /* another job starts at its first page */}
             jobId={job.id}
             total={results.n_scenarios}
             value={scenario}
