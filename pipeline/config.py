@@ -52,7 +52,7 @@ __all__ = [
 
 OutputFormat = Literal["csv", "xlsx", "parquet"]
 #: Bumped whenever a change makes the same config and seed produce different files.
-ENGINE_OUTPUT_VERSION = 3
+ENGINE_OUTPUT_VERSION = 4
 
 
 class _Model(BaseModel):

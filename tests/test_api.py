@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from pipeline.api import create_app
 from pipeline.api.jobs import RESTART_ERROR
+from pipeline.api.runs import RunCache, score_histogram
 from pipeline.core.generators import METHODS
 from pipeline.io.limits import SERVER_LIMITS
 from pipeline.io.readers import load_sample
@@ -436,6 +437,89 @@ def test_results_shape(api):
     assert len(default["fan"]["index"]) == 375  # default max_points 500: 2 bars a point
     assert api.get(f"/api/jobs/{job['id']}/results",
                    params={"max_points": 1}).status_code == 422
+
+
+def test_results_sum_up_every_scenario_and_list_a_page(api):
+    """The results' counts, score summary, histogram and metric spreads are those of every
+    scenario of the manifest; ``scenarios`` lists the first ``limit`` in the order ``sort``,
+    and GET /scenarios pages through all of them."""
+    job = api.job
+    base = f"/api/jobs/{job['id']}"
+    manifest = json.loads((api.data_dir / "jobs" / job["id"] / "output" /
+                           "manifest.json").read_text())
+    records = manifest["scenarios"]
+    scores = np.array([r["score"] for r in records])
+    res = api.get(f"{base}/results", params={"limit": 2, "sort": "-score"}).json()
+    assert res["n_scenarios"] == 5
+    by_score = [r["scenario"] for r in sorted(records, key=lambda r: (-r["score"],
+                                                                      r["scenario"]))]
+    assert [s["scenario"] for s in res["scenarios"]] == by_score[:2]
+    summary = res["score_summary"]
+    assert summary["count"] == 5 and summary["best_scenario"] == by_score[0]
+    np.testing.assert_allclose([summary[k] for k in ("min", "median", "max", "mean")],
+                               [scores.min(), np.median(scores), scores.max(), scores.mean()])
+    assert summary["mean_attempts"] == pytest.approx(np.mean([r["attempt"] + 1
+                                                              for r in records]))
+    hist = res["score_histogram"]
+    assert sum(hist["counts"]) == 5
+    for score in scores:  # each score counted in the bin around it
+        (i,) = [i for i, c in enumerate(hist["centers"])
+                if c - hist["width"] / 2 - 1e-9 <= score < c + hist["width"] / 2]
+        assert hist["counts"][i] >= 1
+    vol = [r["metrics"]["volatility"] for r in records]
+    assert res["metric_spreads"]["volatility"] == pytest.approx(
+        {"min": min(vol), "median": float(np.median(vol)), "max": max(vol)})
+    assert set(res["metric_spreads"]) == set(records[0]["metrics"])
+    assert api.get(f"{base}/results", params={"limit": 0}).json()["scenarios"] == []
+
+    page = api.get(f"{base}/scenarios", params={"offset": 1, "limit": 2, "sort": "score"})
+    assert page.status_code == 200
+    page = page.json()
+    assert (page["total"], page["offset"], page["limit"], page["sort"]) == (5, 1, 2, "score")
+    assert [s["scenario"] for s in page["scenarios"]] == by_score[::-1][1:3]
+    every = api.get(f"{base}/scenarios").json()["scenarios"]  # default: by number, 100
+    assert every == api.get(f"{base}/results").json()["scenarios"]
+    assert [s["scenario"] for s in every] == [1, 2, 3, 4, 5]
+    last_first = api.get(f"{base}/scenarios", params={"sort": "-scenario"}).json()
+    assert [s["scenario"] for s in last_first["scenarios"]] == [5, 4, 3, 2, 1]
+    assert api.get(f"{base}/scenarios", params={"offset": 5}).json()["scenarios"] == []
+    for params in ({"sort": "attempt"}, {"limit": 0}, {"limit": 1001}, {"offset": -1}):
+        r = api.get(f"{base}/scenarios", params=params)
+        assert r.status_code == 422, params
+    assert api.get(f"/api/jobs/{UNKNOWN_JOB}/scenarios").status_code == 404
+
+
+def test_score_histogram_bins():
+    """About sqrt(n) bins (5 to 30) of a round width, aligned to it; non-finite scores left
+    out."""
+    assert score_histogram(np.array([91.0, 95.0, np.nan])) == {
+        "centers": [91.5, 92.5, 93.5, 94.5, 95.5], "counts": [1, 0, 0, 0, 1], "width": 1.0}
+    wide = score_histogram(np.linspace(60.0, 99.9, 10_000))
+    assert len(wide["counts"]) <= 30 and sum(wide["counts"]) == 10_000
+    assert wide["width"] == 2.0 and wide["centers"][0] == 61.0
+    assert score_histogram(np.array([np.inf])) == {"centers": [], "counts": [], "width": 1.0}
+
+
+def test_a_finished_jobs_run_is_opened_once(api):
+    """The run cache keeps an opened run until its manifest changes or the job is forgotten,
+    and lets the least recently read go past its size."""
+    job_id = api.job["id"]
+    out = OutputStore(str(api.data_dir / "jobs" / job_id / "output"))
+    runs = RunCache()
+    first = runs.get(out, job_id)
+    assert runs.get(out, job_id) is first and len(first.run.scenarios) == 5
+    manifest = api.data_dir / "jobs" / job_id / "output" / "manifest.json"
+    later = manifest.stat().st_mtime_ns + 10**9
+    os.utime(manifest, ns=(later, later))  # the same bytes, written again
+    second = runs.get(out, job_id)
+    assert second is not first and second.run.manifest == first.run.manifest
+    runs.forget(job_id)
+    assert runs.get(out, job_id) is not second
+    small = RunCache(max_scenarios=5)
+    a = small.get(out, "a")
+    assert small.get(out, "b") is not a
+    assert small.get(out, "b") is small.get(out, "b")
+    assert small.get(out, "a") is not a  # let go when "b" came
 
 
 def test_series_of_a_scenario(api):

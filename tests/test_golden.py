@@ -40,8 +40,8 @@ from pipeline.runner.coordinator import MANIFEST, SCORES, run_pipeline
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_ohlcv.csv"
 
-GOLDEN_RUN_ID = "f028e29e4630"
-GOLDEN_SHA256 = "3eef8ea5c385257af6d39bde0b5c6d72380fbef34ac60ff6ab49009e9b4bfc35"
+GOLDEN_RUN_ID = "a1d780f62583"
+GOLDEN_SHA256 = "93a9377ec8e6192b2838164d054ad66507640b702ca1ff1d269524ed843d4d8f"
 
 #: What decides the outputs, shared by the three paths. The REST job request carries the
 #: ``generation`` and ``output.formats`` keys; the server-side settings (``scoring``,

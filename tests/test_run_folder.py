@@ -18,6 +18,7 @@ from pipeline.io.run import (
     MANIFEST,
     SCORES,
     ScenarioRecord,
+    _parse_fast,
     open_run,
     parse_series,
     scenario_index,
@@ -81,6 +82,31 @@ def test_a_finished_run_reads_back_as_written(finished):
     scores = run.scores()
     assert scores["scenario"].tolist() == [1, 2, 3]
     np.testing.assert_allclose(scores["score"], [s.score for s in run.scenarios])
+
+
+def test_the_one_pass_parse_reads_what_the_record_by_record_check_reads(finished, tmp_path):
+    # A manifest as the runner writes it is parsed in one pass; one that only the lax check
+    # accepts (an attempt written as 2.0, a score as a string) takes the record-by-record path
+    # and opens with the same values.
+    out, _ = finished
+    data = (out / MANIFEST).read_bytes()
+    fast = _parse_fast(data)
+    assert fast is not None
+    header, records = fast
+    run = open_run(out)
+    assert header == run.manifest and header.to_json() == run.manifest.to_json()
+    assert list(records) == list(run.scenarios)
+    assert [r.to_json() for r in records] == [r.to_json() for r in run.scenarios]
+
+    def loosen(manifest):
+        manifest["scenarios"][1]["attempt"] = float(manifest["scenarios"][1]["attempt"])
+        manifest["scenarios"][2]["score"] = str(manifest["scenarios"][2]["score"])
+
+    loose = _copy(out, tmp_path / "loose", loosen)
+    assert _parse_fast((loose / MANIFEST).read_bytes()) is None
+    relaxed = open_run(loose)
+    assert [r.model_dump() for r in relaxed.scenarios] == [r.model_dump() for r in run.scenarios]
+    assert relaxed.manifest == run.manifest
 
 
 def test_scenario_numbers_convert_in_one_place(finished):

@@ -12,7 +12,8 @@ the asset switcher, the correlation table and the regime strip. Screenshots go u
 Two more tests share one server: the preflight note beside the threshold (the server's estimate,
 its warning, and the suggested threshold applied with one click), and a run that ends partial —
 its accepted scenarios shown and downloaded, then rerun with one click at the threshold where
-every scenario passes, resuming from them.
+every scenario passes, resuming from them. A third, on the same server, pages through the
+scenarios of a job of 150 (20 a page, ``?page_size=20``) and opens one of its fourth page.
 """
 
 from __future__ import annotations
@@ -508,4 +509,55 @@ def test_partial_job_results_download_and_resume(shared_server, browser, tmp_pat
         job = _get_json(f"{base}/api/jobs/{second}")
         assert job["request"]["resume_from"] == first
         assert job["request"]["min_fidelity"] == threshold < 96
+    assert not problems, problems
+
+
+def _wait_job(base: str, job_id: str, timeout: float = JOB_TIMEOUT_MS / 1000) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = _get_json(f"{base}/api/jobs/{job_id}")
+        if job["status"] in ("succeeded", "partial", "failed", "cancelled"):
+            return job
+        if time.monotonic() > deadline:
+            pytest.fail(f"job {job_id} still {job['status']} after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def test_scenarios_of_a_large_job_are_listed_a_page_at_a_time(shared_server, browser, tmp_path):
+    """A job with more scenarios than a page: the picker lists one page (``?page_size=20``),
+    pages forward and by score, and opens a scenario of a later page."""
+    base, _ = shared_server
+    ds = _get_json(f"{base}/api/datasets")[0]["id"]
+    job = _post_json(f"{base}/api/jobs", {"dataset_id": ds, "n_samples": 150, "length": 200,
+                                          "min_fidelity": 50, "seed": 3,
+                                          "formats": ["parquet"]})
+    assert _wait_job(base, job["id"])["status"] == "succeeded"
+    best = _get_json(f"{base}/api/jobs/{job['id']}/results?limit=0")["score_summary"]
+    problems: list[str] = []
+    with _local_page(browser, problems) as page:
+        page.goto(base + "/?page_size=20", wait_until="domcontentloaded")
+        page.click(f"[data-testid=jobs-list] button:has-text('{job['id']}')")
+        page.wait_for_selector("[data-testid=scenario-range]:has-text('1–20 of 150')")
+        assert "150" in page.inner_text("[data-testid=kpi-accepted]")
+        options = page.locator("[data-testid=scenario-select] option")
+        assert options.count() <= 21  # a page, and the scenario shown when on another page
+        for shown in ("21–40", "41–60", "61–80"):
+            page.click("[data-testid=scenario-next]")
+            page.wait_for_selector(f"[data-testid=scenario-range]:has-text('{shown} of 150')")
+        assert page.locator("[data-testid=scenario-select] option[value='73']").count() == 1
+        with page.expect_response(lambda r: "/series/73?" in r.url) as answer:
+            page.select_option("[data-testid=scenario-select]", "73")
+        assert answer.value.status == 200
+        page.wait_for_selector("[data-testid=series-chart] canvas")
+        assert page.input_value("[data-testid=scenario-select]") == "73"
+        page.screenshot(path=str(tmp_path / "scenario_pages.png"))
+        page.select_option("[data-testid=scenario-sort]", "-score")
+        page.wait_for_selector("[data-testid=scenario-range]:has-text('1–20 of 150')")
+        first_best = f"#{best['best_scenario']} · score {best['max']:.1f}"
+        first = page.locator("[data-testid=scenario-select] option:not([disabled])").first
+        page.wait_for_function(
+            "want => [...document.querySelectorAll('[data-testid=scenario-select] option')]"
+            ".find(o => !o.disabled)?.textContent === want", arg=first_best)
+        assert first.inner_text() == first_best
+        assert options.count() <= 21
     assert not problems, problems

@@ -20,12 +20,13 @@ directory's location (:meth:`JobManager.public_text`); the full text goes to the
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ from .datasets import SYMBOL_COLUMN, DatasetStore, now_iso, read_records, remove
 from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, RESULT_STATUSES, JobProgress
 
 __all__ = ["JobManager", "TooManyJobs", "JobConflict", "JobNotFound", "RESTART_ERROR",
-           "artifact_files", "job_dataset_ids", "public_manifest"]
+           "artifact_files", "job_dataset_ids", "public_manifest_chunks"]
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +115,11 @@ def _artifacts(config: RunConfig) -> list[str]:
     return [*out, "manifest.json", "scores.parquet"]
 
 
-def public_manifest(run: RunFolder, data_url: str) -> dict:
-    """A job's manifest as the API serves it: no credentials, no server paths.
-
-    The manifest of ``run`` as written (header and scenario records); in its ``config`` and
-    ``input``, paths below the data directory become relative to it
-    (``datasets/ds_…/data.parquet``, ``jobs/job_…/output``) and other absolute paths keep
-    their last component only.
-    """
+def _public_header(run: RunFolder, data_url: str) -> dict:
+    """The manifest's header as the API serves it: in its ``config`` and ``input``, paths
+    below the data directory become relative to it (``datasets/ds_…/data.parquet``,
+    ``jobs/job_…/output``) and other absolute paths keep their last component only;
+    credentials are redacted."""
     prefix = data_url.rstrip("/") + "/"
 
     def clean(value: Any) -> Any:
@@ -136,11 +134,33 @@ def public_manifest(run: RunFolder, data_url: str) -> dict:
                 return value.rstrip("/").rsplit("/", 1)[-1]
         return value
 
-    out = {**run.manifest.to_json(), "scenarios": [rec.to_json() for rec in run.scenarios]}
+    out = run.manifest.to_json()
     for key in ("config", "input"):
         if key in out:
             out[key] = clean(redact(out[key]))
     return out
+
+
+def public_manifest_chunks(run: RunFolder, data_url: str) -> Iterator[bytes]:
+    """A job's manifest as the API serves it, JSON text in chunks: no credentials, no server
+    paths.
+
+    The manifest of ``run`` as written: its header (cleaned as :func:`_public_header` says)
+    and its scenario records, laid out as the run writes them (the header indented, one line
+    per record, keys sorted) and produced a thousand records at a time, so that a manifest of
+    100,000 scenarios (some 80 MB) starts at once and is never held whole in memory.
+    """
+    header = json.dumps(_public_header(run, data_url), indent=2, sort_keys=True)
+    # The header with its closing brace cut off, so the scenarios follow as one more key.
+    yield (header[:-2] + ',\n  "scenarios": [').encode()
+    batch = []
+    for i, rec in enumerate(run.scenarios):
+        batch.append(("\n    " if i == 0 else ",\n    ") + json.dumps(rec.to_json(),
+                                                                    sort_keys=True))
+        if len(batch) == 1000:
+            yield "".join(batch).encode()
+            batch = []
+    yield ("".join(batch) + "\n  ]\n}\n").encode()
 
 
 @dataclass

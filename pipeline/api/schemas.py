@@ -59,7 +59,12 @@ __all__ = [
     "Correlation",
     "TimeframeScore",
     "TimeframeSummary",
+    "ScenarioPage",
     "ScenarioResult",
+    "ScenarioSort",
+    "SCENARIO_SORT_DESCRIPTION",
+    "ScoreHistogram",
+    "ScoreSummary",
     "FanChart",
     "JobResults",
     "METRIC_DESCRIPTIONS",
@@ -416,6 +421,46 @@ class ScenarioResult(BaseModel):
         None, description="Share of bars in each regime (method regime).")
 
 
+class ScoreSummary(BaseModel):
+    """The fidelity scores of every accepted scenario, summed up."""
+
+    count: int = Field(description="Accepted scenarios.")
+    min: float | None
+    median: float | None
+    max: float | None
+    mean: float | None
+    mean_attempts: float | None = Field(
+        description="Candidates searched per accepted scenario (its attempt + 1), on average.")
+    best_scenario: int | None = Field(
+        description="The scenario with the best score (the lowest number among ties).")
+
+
+class ScoreHistogram(BaseModel):
+    """Equal-width bins of every accepted scenario's score: about sqrt(n) bins (5 to 30) of
+    a round width (0.1 to 20), aligned to the width."""
+
+    centers: list[float] = Field(description="Each bin's middle.")
+    counts: list[int] = Field(description="Scenarios in each bin.")
+    width: float = Field(description="The bins' width (1 when there are none).")
+
+
+#: The orders of a page of scenarios (see :data:`pipeline.api.runs.SCENARIO_ORDERS`).
+ScenarioSort = Literal["scenario", "-scenario", "score", "-score"]
+SCENARIO_SORT_DESCRIPTION = ("Order of the scenarios: scenario (by number), score (ties by "
+                             "number), or either with a leading - for descending.")
+
+
+class ScenarioPage(BaseModel):
+    """A page of a job's accepted scenarios, in the order asked for."""
+
+    total: int = Field(description="Accepted scenarios in all.")
+    offset: int = Field(description="Position of the first scenario of the page in the order.")
+    limit: int = Field(description="The most scenarios a page holds.")
+    sort: ScenarioSort = Field(
+        description=SCENARIO_SORT_DESCRIPTION)
+    scenarios: list[ScenarioResult]
+
+
 class FanChart(BaseModel):
     """Percentile bands and sample paths of the accepted series' closes, with the original."""
 
@@ -454,7 +499,19 @@ class JobResults(BaseModel):
         description="The fitted regimes (method regime; the manifest's model.regimes).")
     garch: dict[str, Any] | None = Field(
         description="The GARCH fit of each series (method garch; the manifest's model.garch).")
-    scenarios: list[ScenarioResult]
+    n_scenarios: int = Field(description="Accepted scenarios in all (``scenarios`` lists a "
+                                         "page of them).")
+    score_summary: ScoreSummary
+    score_histogram: ScoreHistogram
+    metric_spreads: dict[str, Spread] = Field(
+        description="Each metric's spread over every accepted scenario (keyed as the metrics "
+                    "are: SYM:metric in a multi-asset run).")
+    regime_shares: list[float] | None = Field(
+        None, description="Share of bars in each regime, averaged over the scenarios (method "
+                          "regime).")
+    scenarios: list[ScenarioResult] = Field(
+        description="The first scenarios in the order ``sort`` asked for, at most ``limit`` "
+                    "(default 1000); every page from GET /api/jobs/{id}/scenarios.")
     fan: FanChart
 
 

@@ -22,6 +22,7 @@ from pipeline.runner.cluster import connect
 
 from .datasets import DatasetStore
 from .jobs import JobManager
+from .runs import RunCache
 from .uploads import UploadParser
 
 __all__ = ["AppState", "ServerSettings"]
@@ -70,7 +71,8 @@ class ServerSettings:
 
 
 class AppState:
-    """The data directory's stores, the job manager, the upload parser and the Dask client.
+    """The data directory's stores, the job manager, the upload parser, the opened runs of
+    finished jobs (:class:`~pipeline.api.runs.RunCache`) and the Dask client.
 
     Parameters
     ----------
@@ -100,6 +102,7 @@ class AppState:
                                max_concurrent=settings.max_concurrent_jobs,
                                run_overrides=run_overrides, cache_path=cache)
         self.uploads = UploadParser(settings.input_limits, settings.upload_parse_seconds)
+        self.runs = RunCache()
         self._given_client = client
         self._cluster_config = ClusterConfig(address=scheduler, n_workers=n_workers,
                                              processes=processes)

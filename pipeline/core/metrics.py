@@ -2,10 +2,12 @@ r"""Statistical metrics of OHLCV series, computed on whole batches of candidates
 
 Every metric is a number per series; the fidelity score compares a candidate's metrics with the
 original's. The kernel, :func:`compute_metrics_batch`, takes an array of shape
-``(batch, length, fields)`` and returns one ``(batch,)`` array per metric. It is pure NumPy/SciPy
-and vectorized over the batch axis: intermediate arrays (log prices, returns, demeaned returns,
-absolute returns, their prefix sums and lagged dot products) are computed once per batch and
-shared by the metrics that need them.
+``(batch, length, fields)`` and returns one ``(batch,)`` array per metric. It has two engines:
+the compiled kernel of :mod:`pipeline.core.kernel` (the default), which takes each candidate's
+bars through a few fused passes, and the NumPy reference, vectorized over the batch axis, whose
+intermediate arrays (log prices, returns, demeaned returns, absolute returns, their prefix sums
+and lagged dot products) are computed once per batch and shared by the metrics that need them.
+They agree to rounding (``tests/test_kernel.py``).
 
 Notation
 --------
@@ -126,6 +128,7 @@ __all__ = [
     "VOLUME_TREND_WINDOW",
     "abnormal_log_volume",
     "MIN_ROWS",
+    "ENGINES",
     "compute_metrics_batch",
     "compute_metrics",
     "cross_asset_metrics",
@@ -214,8 +217,13 @@ def abnormal_log_volume(volume: np.ndarray) -> np.ndarray:
     return lv - (prefix[:, hi] - prefix[:, lo]) / (hi - lo)
 
 
+#: Implementations of :func:`compute_metrics_batch`: the compiled kernel
+#: (:mod:`pipeline.core.kernel`, the default) and the NumPy reference it is tested against.
+ENGINES = ("compiled", "numpy")
+
+
 def compute_metrics_batch(
-    ohlcv: Float64Array, *, has_volume: bool = True
+    ohlcv: Float64Array, *, has_volume: bool = True, engine: str = "compiled"
 ) -> dict[str, Float64Array]:
     """Compute every metric for a batch of OHLCV series.
 
@@ -238,14 +246,17 @@ def compute_metrics_batch(
     ------
     ValueError
         If the array is not 2-D or 3-D, has fewer than 4 or more than 5 fields, or fewer than 64
-        bars (use :func:`compute_metrics` for validated single frames).
+        bars (use :func:`compute_metrics` for validated single frames), or ``engine`` is
+        unknown.
 
     Notes
     -----
     The definitions are in the module docstring. The batch is processed in sub-batches of about
-    ``2**18`` values per field, whose scratch arrays are kept in a per-thread workspace (about
-    30 MB) and reused by the next call. Each series' arithmetic does not depend on the batch it
-    came in, so results agree with one-by-one calls to rounding (in practice, exactly).
+    ``2**18`` values per field. Each series' arithmetic does not depend on the batch it came
+    in, so a candidate's values are the same bits whatever batch it is computed in (tested).
+    The compiled kernel takes a candidate's bars through a few fused passes (the logarithms
+    are taken by NumPy beforehand); the NumPy reference makes whole-batch passes, its scratch
+    arrays kept in a per-thread workspace (about 30 MB) reused by the next call.
 
     Examples
     --------
@@ -266,6 +277,8 @@ def compute_metrics_batch(
         raise ValueError(f"ohlcv must have 4 or 5 fields (OHLC[V]); got {fields}")
     if length < 64:
         raise ValueError(f"series need at least 64 bars for the metrics; got {length}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
     use_volume = bool(has_volume) and fields == 5
 
     names = METRIC_NAMES + EXTRA_NAMES
@@ -274,10 +287,11 @@ def compute_metrics_batch(
         return out
     plan = _plan(length - 1)
     step = max(1, _CHUNK_ELEMENTS // length)
+    kernel = _compiled if engine == "compiled" else _kernel
     with np.errstate(all="ignore"):
         for start in range(0, batch, step):
             stop = min(batch, start + step)
-            part = _kernel(arr[start:stop], plan, use_volume)
+            part = kernel(arr[start:stop], plan, use_volume)
             for name in names:
                 out[name][start:stop] = part[name]
     return out
@@ -349,6 +363,7 @@ class _Plan:
         )
         self.hurst_windows = [int(w) for w in windows if n // w >= 1]
         self.hurst_steps = [np.arange(1, w + 1, dtype=np.float64) for w in self.hurst_windows]
+        self.hurst_window_array = np.asarray(self.hurst_windows, dtype=np.int64)
         self.log_windows = np.log(np.asarray(self.hurst_windows, dtype=np.float64))
         self.tail_k = max(_TAIL_MIN_K, int(np.floor(_TAIL_FRACTION * n)))
         virtual = _VAR_LEVEL * (n - 1)
@@ -516,6 +531,42 @@ def _kernel(block: Float64Array, plan: _Plan, use_volume: bool) -> dict[str, Flo
     }
 
 
+@functools.cache
+def _compiled_kernel():
+    """:mod:`pipeline.core.kernel`, imported on first use: importing numba takes a few tenths
+    of a second that ``import pipeline`` should not pay."""
+    from pipeline.core import kernel
+
+    return kernel
+
+
+def _compiled(block: Float64Array, plan: _Plan, use_volume: bool) -> dict[str, Float64Array]:
+    """All metrics of one sub-batch ``block`` (b, length, fields) by the compiled kernel."""
+    kernel = _compiled_kernel()
+    ws = _WORKSPACE
+    b, length, _ = block.shape
+    logs = ws.array("logs", (3 if use_volume else 2, 1, length))
+    table = np.empty((b, kernel.N_OUT))
+    cov = np.empty((b, _MAX_LAG + 1, _MAX_LAG + 1))
+    # One candidate at a time: its bars, logarithms and scratch arrays stay in the core's cache
+    # from one step to the next.
+    for i in range(b):
+        one = block[i : i + 1]
+        kernel.prepare_logs(one, use_volume, logs)
+        # NumPy's SIMD logarithms: several times faster than the libm calls compiled code makes
+        np.log(logs[:2], out=logs[:2])
+        if use_volume:
+            np.log1p(logs[2], out=logs[2])
+        kernel.metrics_kernel(one, logs, use_volume, plan.hurst_window_array, plan.log_windows,
+                              plan.tail_k, plan.var_lo, plan.var_hi, plan.var_frac,
+                              table[i : i + 1], cov[i : i + 1])
+    out = {name: table[:, j] for j, name in enumerate(kernel.OUT_NAMES)}
+    out["arch_lm_stat"] = _lm_from_cov(cov, plan.n - _MAX_LAG)
+    out["ljung_box_p"] = special.chdtrc(_MAX_LAG, out["ljung_box_stat"])
+    out["arch_lm_p"] = special.chdtrc(_MAX_LAG, out["arch_lm_stat"])
+    return out
+
+
 def _safe_ratio(num: Float64Array, den: Float64Array) -> Float64Array:
     """``num / den`` where ``den > 0``, NaN elsewhere (a zero variance)."""
     ok = den > 0
@@ -569,6 +620,16 @@ def _arch_lm(sc: Float64Array, full_dots: Float64Array, plan: _Plan) -> Float64A
     j = np.arange(p + 1)
     col_sum = sc.sum(axis=1)[:, None] - edge[:, 0, p - j] - edge[:, 1, j]
     cov = gram - col_sum[:, :, None] * col_sum[:, None, :] / nobs  # centred cross products
+    return _lm_from_cov(cov, nobs)
+
+
+def _lm_from_cov(cov: Float64Array, nobs: int) -> Float64Array:
+    """``nobs R^2`` of the ARCH regressions from their centred cross products.
+
+    ``cov[:, j, k]`` (``j, k = 0 .. p``; 0 the regressand, ``1..p`` the lags) are the centred
+    cross products of the regression's columns over its ``nobs`` rows.
+    """
+    p = _MAX_LAG
     tss = cov[:, 0, 0]
     lhs = cov[:, 1:, 1:]
     rhs = cov[:, 1:, 0]

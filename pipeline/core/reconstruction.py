@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["OHLCV_FIELDS", "reconstruct"]
+__all__ = ["OHLCV_FIELDS", "reconstruct", "reconstruct_reference"]
 
 OHLCV_FIELDS = ("Open", "High", "Low", "Close", "Volume")
 
@@ -52,6 +52,49 @@ def reconstruct(
     -------
     ndarray, shape (batch, length, 5) or (batch, length, 4)
         Fields ``Open High Low Close [Volume]``.
+
+    Notes
+    -----
+    A plain bootstrap (no ``log_returns``, ``scale`` or ``volume_shift``) gathers, adds up and
+    assembles the bars in compiled code (:mod:`pipeline.core.kernel`) with the exponentials
+    taken by NumPy: the same operations in the same order as :func:`reconstruct_reference`,
+    so the same bits (tested). The GARCH-filtered variants run :func:`reconstruct_reference`.
+    """
+    if log_returns is not None or scale is not None or volume_shift is not None:
+        return reconstruct_reference(components, indices, start_price, volume_level,
+                                     log_returns=log_returns, scale=scale,
+                                     volume_shift=volume_shift)
+    from pipeline.core.kernel import assemble_bars, gather_cumsum
+
+    n_fields = components.shape[1]
+    indices = np.asarray(indices, dtype=np.int64)
+    batch, length = indices.shape
+    start = np.ascontiguousarray(
+        np.broadcast_to(np.asarray(start_price, dtype=float), (batch,)))
+    close = np.empty((batch, length))
+    gather_cumsum(np.ascontiguousarray(components[:, 0]), indices, close)
+    np.exp(close, out=close)
+    volume = (np.maximum(np.expm1(components[:, 4] + volume_level), 0.0) if n_fields == 5
+              else np.empty(0))
+    out = np.empty((batch, length, 5 if n_fields == 5 else 4))
+    assemble_bars(close, start, indices, np.exp(components[:, 1]), np.exp(components[:, 2]),
+                  np.exp(-components[:, 3]), volume, out)
+    return out
+
+
+def reconstruct_reference(
+    components: np.ndarray,
+    indices: np.ndarray,
+    start_price: float | np.ndarray,
+    volume_level: float = float("nan"),
+    *,
+    log_returns: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+    volume_shift: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`reconstruct` in NumPy: the definition of the bars, and the GARCH variants' path.
+
+    Same parameters and result as :func:`reconstruct`.
     """
     # Per-row factors first (n_rows exponentials), then gathers per bar: far cheaper than
     # exponentiating every gathered bar of every candidate. Fields are kept as separate

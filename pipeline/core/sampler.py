@@ -12,6 +12,7 @@ boundaries, worker counts or completion order.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -50,6 +51,12 @@ DEFAULT_BATCH_SIZE = 16
 #: Most float64 values of OHLCV a batch may hold (64 MiB): long series get smaller batches, so a
 #: worker's memory follows one batch whatever the length (one candidate at 1,000,000 bars).
 BATCH_VALUES = 2**23
+
+
+@functools.cache
+def _column_index(fields: int) -> pd.Index:
+    """The (immutable, shared) column index of a frame of ``fields`` OHLCV fields."""
+    return pd.Index(OHLCV_FIELDS[:fields])
 
 
 def batch_size_for(length: int, fields: int) -> int:
@@ -312,9 +319,17 @@ class GenerationModel:
                 for lo in range(start, stop, step)]
 
     def to_frame(self, ohlcv: np.ndarray, timeframe: Timeframe | None = None) -> pd.DataFrame:
-        """One single-asset candidate's ``(length, fields)`` array as an OHLCV DataFrame."""
+        """One single-asset candidate's ``(length, fields)`` array as an OHLCV DataFrame.
+
+        The frame is built on ``ohlcv`` without a copy, and every frame shares the model's one
+        index and one column index (immutable): building a thousand frames then costs no
+        thousand copies and index constructions. Hand over an array nothing else writes to
+        (as :func:`search_attempts` copies each accepted series out of its batch). Writes into
+        the frame go to that array only, never to another frame's.
+        """
         index = self.index if timeframe is None else timeframe.index
-        return pd.DataFrame(ohlcv, index=index, columns=self.columns)
+        return pd.DataFrame(ohlcv, index=index, columns=_column_index(ohlcv.shape[1]),
+                            copy=False)
 
     def to_assets(self, ohlcv: np.ndarray, timeframe: Timeframe | None = None) -> Assets:
         """One candidate's ``(length, fields * assets)`` array as OHLCV frames, one per asset."""

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -530,6 +532,28 @@ class RunFolder:
             raise InputDataError(f"{self.location(SCORES)}: not found; the run did not finish "
                                  "writing its results") from None
 
+    def scenario_table(self) -> pd.DataFrame:
+        """The scenario records' numbers as a table: one row per accepted scenario, by number.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``scenario``, ``attempt``, ``score``, then each metric the records name
+            (in the order they name them) as floats, NaN where undefined (None in the
+            manifest).
+        """
+        scenarios = self.scenarios
+        head = pd.DataFrame({
+            "scenario": np.fromiter((s.scenario for s in scenarios), np.int64, len(scenarios)),
+            "attempt": np.fromiter((s.attempt for s in scenarios), np.int64, len(scenarios)),
+            "score": np.fromiter((s.score for s in scenarios), float, len(scenarios)),
+        })
+        # One pass of pandas over the metric dicts, not one Python step per value.
+        metrics = pd.DataFrame.from_records([s.metrics for s in scenarios],
+                                            index=head.index).astype(float)
+        return pd.concat([head, metrics.drop(columns=list(head.columns), errors="ignore")],
+                         axis=1)
+
     def series_files(self) -> list[tuple[int, str]]:
         """``(scenario, file name)`` of every series a reader would read: each asset's, at the
         base bars and each higher timeframe, in the preferred format.
@@ -563,16 +587,45 @@ class RunFolder:
                                      "listed in the manifest is missing")
 
 
-def _load_manifest(store: OutputStore) -> dict:
-    where = _shown(store, MANIFEST)
+def _manifest_bytes(store: OutputStore) -> bytes:
     try:
-        manifest = store.read_json(MANIFEST)
+        return store.read_bytes(MANIFEST)
     except FileNotFoundError:
         raise InputDataError(
-            f"{where}: not found (no manifest.json there, so not a finished run's output "
-            "directory); pass the output.path of a finished `sme run`, which holds "
+            f"{_shown(store, MANIFEST)}: not found (no manifest.json there, so not a finished "
+            "run's output directory); pass the output.path of a finished `sme run`, which holds "
             "manifest.json and the series files"
         ) from None
+
+
+class _ManifestFile(RunManifest):
+    # The whole file in one model, so that pydantic-core parses and checks it in one pass.
+    scenarios: list[ScenarioRecord]
+
+
+def _parse_fast(data: bytes) -> tuple[RunManifest, list[ScenarioRecord]] | None:
+    """The header and records of a well-formed manifest, parsed and checked in one pass of
+    pydantic-core (several times faster than ``json`` and a validation per record: about 1 s
+    instead of 4 at 100,000 scenarios); None when anything is off, so that the slow path says
+    what.
+
+    Strict: it accepts only what the lax per-record check accepts with the same values (no
+    ``true`` for a number, no ``1.0`` for a scenario number), so both paths agree.
+    """
+    try:
+        whole = _ManifestFile.model_validate_json(data, strict=True)
+    except ValidationError:
+        return None
+    fields_set = whole.model_fields_set - {"scenarios"}
+    values = {name: getattr(whole, name) for name in fields_set}
+    header = RunManifest.model_construct(_fields_set=fields_set, **values,
+                                         **(whole.model_extra or {}))
+    return header, whole.scenarios
+
+
+def _load_manifest(data: bytes, where: str) -> dict:
+    try:
+        manifest = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputDataError(f"{where}: not valid JSON ({exc}); the run did not finish "
                              "writing it, or it was changed since") from exc
@@ -654,13 +707,19 @@ def open_run(path: str | os.PathLike | OutputStore, storage_options: dict | None
     """
     store = path if isinstance(path, OutputStore) else OutputStore(
         path, storage_options=storage_options)
-    raw = _load_manifest(store)
+    data = _manifest_bytes(store)
     where = _shown(store, MANIFEST)
-    try:
-        manifest = RunManifest.model_validate({k: v for k, v in raw.items() if k != "scenarios"})
-    except ValidationError as exc:
-        raise _invalid(f"{where}: not a run manifest", exc) from None
-    records = _records(raw, where)
+    parsed = _parse_fast(data)
+    if parsed is not None:
+        manifest, records = parsed
+    else:
+        raw = _load_manifest(data, where)
+        try:
+            manifest = RunManifest.model_validate({k: v for k, v in raw.items()
+                                                   if k != "scenarios"})
+        except ValidationError as exc:
+            raise _invalid(f"{where}: not a run manifest", exc) from None
+        records = _records(raw, where)
     _check_numbers(records, manifest.summary, where)
     run = RunFolder(store, manifest, records)
     if check_files:

@@ -176,14 +176,11 @@ def load_run(run_dir: str, storage_options: dict | None, max_series: int,
         No manifest, an invalid one, no accepted scenarios, a missing series file, or an
         ``original`` that does not match the run's assets.
     """
-    folder = open_run(run_dir, storage_options)
+    # The series read are checked as they are read: listing a folder of 100,000 scenarios'
+    # files to check the others costs seconds and tells the report nothing.
+    folder = open_run(run_dir, storage_options, check_files=False)
     entries = folder.require_scenarios(" to report on")
-    rows = []
-    for e in entries:
-        row = {"scenario": e.scenario, "score": float(e.score)}
-        row.update({k: np.nan if v is None else float(v) for k, v in e.metrics.items()})
-        rows.append(row)
-    scenarios = pd.DataFrame(rows).sort_values("scenario", kind="stable").reset_index(drop=True)
+    scenarios = folder.scenario_table().drop(columns="attempt")
 
     manifest = folder.manifest
     if original is None:

@@ -38,6 +38,14 @@ __all__ = [
 
 _SYN = "#1f77b4"
 _ORIG = "#d62728"
+#: Points one scatter draws at most: past it, every k-th scenario (a run of 100,000 would
+#: take seconds to draw and show a solid blot all the same).
+_MAX_POINTS = 5000
+
+
+def _every_kth(n: int) -> slice:
+    """The scenarios a scatter of ``n`` draws: all up to :data:`_MAX_POINTS`, else every k-th."""
+    return slice(None, None, max(1, math.ceil(n / _MAX_POINTS)))
 
 
 def _figure(w: float, h: float, **adjust: float):
@@ -358,7 +366,8 @@ def regime_shares_figure(reg: dict) -> str:
         if len(v):
             ax.boxplot([v], positions=[r], widths=0.5, showfliers=False,
                        medianprops={"color": "0.1"})
-            ax.plot(r + rng.uniform(-0.18, 0.18, len(v)), v, "o", ms=3, alpha=0.7,
+            drawn = v[_every_kth(len(v))]
+            ax.plot(r + rng.uniform(-0.18, 0.18, len(drawn)), drawn, "o", ms=3, alpha=0.7,
                     color=colors[r], mec="none", label="scenarios" if r == 0 else None)
         ax.plot([r - 0.3, r + 0.3], [reg["input_shares"][r]] * 2, color=_ORIG, lw=2,
                 label="input" if r == 0 else None)
@@ -437,8 +446,9 @@ def timeframes_figure(base: np.ndarray, tfs: dict, min_fidelity: float) -> str:
         _style(ax)
     axes[0].legend(fontsize=8, frameon=False)
     ax = axes[len(rules) + 1]
+    drawn = _every_kth(len(base))
     for j, r in enumerate(rules):
-        ax.plot(base, every[j + 1], ".", ms=4, alpha=0.7, color=f"C{j}", label=r)
+        ax.plot(base[drawn], every[j + 1][drawn], ".", ms=4, alpha=0.7, color=f"C{j}", label=r)
     ax.plot([lo, hi], [lo, hi], color="0.3", lw=0.8, ls="--")
     ax.set_xlabel("fidelity at base bars", fontsize=9)
     ax.set_ylabel("fidelity at timeframe", fontsize=9)

@@ -101,6 +101,7 @@ def delete_job(job: JobRecord, state: AppStateDep) -> Response:
                             status_code=202)
     with contextlib.suppress(JobNotFound):  # deleted by a concurrent request
         state.jobs.delete(job["id"])
+    state.runs.forget(job["id"])
     return Response(status_code=204)
 
 

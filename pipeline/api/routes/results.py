@@ -1,8 +1,8 @@
-"""A finished job's results: scores and fan chart, one scenario's series, the downloads."""
+"""A finished job's results: scores and fan chart, its scenarios a page at a time, one
+scenario's series, the downloads."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,15 +25,23 @@ from ..deps import (
     shown,
     with_results_or_409,
 )
-from ..jobs import artifact_files, public_manifest
+from ..jobs import artifact_files, public_manifest_chunks
 from ..results import (
+    MAX_PAGE,
+    PAGE_SIZE,
     build_job_results,
     check_run_shape,
-    open_job_run,
-    reading_output,
     regime_bands,
+    scenario_page,
 )
-from ..schemas import JobResults, Series
+from ..runs import JobRun, reading_output
+from ..schemas import (
+    SCENARIO_SORT_DESCRIPTION,
+    JobResults,
+    ScenarioPage,
+    ScenarioSort,
+    Series,
+)
 from ..state import AppState
 
 __all__ = ["links", "router"]
@@ -59,22 +67,53 @@ def _originals(job: dict, state: AppState) -> dict[str, pd.DataFrame] | None:
     return state.datasets.frames(job["dataset_id"])
 
 
+#: The ``sort`` parameter of the routes listing scenarios.
+_SORT = Query("scenario", description=SCENARIO_SORT_DESCRIPTION)
+
+
+def _job_run(job_id: str, state: AppState) -> tuple[dict, JobRun]:
+    """The job's record and opened run: 404 unknown, 409 without results."""
+    # The lookup after the query's validation (see pipeline.api.deps).
+    job = with_results_or_409(job_or_404(job_id, state))
+    return job, state.runs.get(state.jobs.output_store(job["id"]), job["id"])
+
+
 @router.get("/jobs/{job_id}/results", response_model=JobResults,
             response_model_exclude_unset=True)
 def job_results(job_id: str, state: AppStateDep,
-                    max_points: int = Query(500, ge=2, le=20_000),
-                    symbol: str | None = Query(None, max_length=100, description=(
-                        "Asset of a multi-asset job whose fan chart to draw (default: the "
-                        "first)."))) -> dict:
-    """Scores, metrics and a fan chart of the accepted series; for multi-asset jobs the
-    symbols and the correlations of every pair, for timeframe jobs the scores at each
-    timeframe, for regime jobs the fitted regimes and each scenario's share of them. A
-    partial job's accepted scenarios, with ``partial`` saying why the others failed."""
-    # The lookup after the query's validation (see pipeline.api.deps).
-    job = with_results_or_409(job_or_404(job_id, state))
-    run = open_job_run(state.jobs.output_store(job_id), job_id)
-    symbol = check_run_shape(run.manifest, symbol, None, job_id)
-    return build_job_results(job, run, symbol, max_points, lambda: _originals(job, state))
+                max_points: int = Query(500, ge=2, le=20_000),
+                symbol: str | None = Query(None, max_length=100, description=(
+                    "Asset of a multi-asset job whose fan chart to draw (default: the "
+                    "first).")),
+                limit: int = Query(MAX_PAGE, ge=0, le=MAX_PAGE, description=(
+                    "Scenarios listed in `scenarios` (the first in the order `sort`); the "
+                    "others from GET /api/jobs/{id}/scenarios.")),
+                sort: ScenarioSort = _SORT) -> dict:
+    """Scores, metrics and a fan chart of the accepted series: the count, summary and
+    histogram of the scores and each metric's spread over every accepted scenario, and the
+    first page of the scenarios themselves; for multi-asset jobs the symbols and the
+    correlations of every pair, for timeframe jobs the scores at each timeframe, for regime
+    jobs the fitted regimes and the scenarios' shares of them. A partial job's accepted
+    scenarios, with ``partial`` saying why the others failed."""
+    job, job_run = _job_run(job_id, state)
+    symbol = check_run_shape(job_run.run.manifest, symbol, None, job_id)
+    return build_job_results(job, job_run, symbol, max_points, lambda: _originals(job, state),
+                             limit, sort)
+
+
+@router.get("/jobs/{job_id}/scenarios", response_model=ScenarioPage,
+            response_model_exclude_unset=True)
+def job_scenarios(job_id: str, state: AppStateDep,
+                  offset: int = Query(0, ge=0, description=(
+                      "Position of the page's first scenario in the order `sort`, from 0.")),
+                  limit: int = Query(PAGE_SIZE, ge=1, le=MAX_PAGE,
+                                     description="The most scenarios the page holds."),
+                  sort: ScenarioSort = _SORT) -> dict:
+    """A page of the accepted scenarios: each one's score, attempt and metrics (and
+    timeframe scores, regime shares), ``total`` saying how many there are. A page past the
+    last scenario is empty."""
+    _, job_run = _job_run(job_id, state)
+    return scenario_page(job_run, offset, limit, sort)
 
 
 def _scenario_or_404(run: RunFolder, k: int, job_id: str) -> ScenarioRecord:
@@ -96,8 +135,8 @@ def job_series(job_id: str, k: int, state: AppStateDep,
                timeframe: str | None = Query(None, max_length=100, description=(
                    "One of the job's timeframes (default: the base bars)."))) -> dict:
     """Scenario ``k`` (1-based) as chart data, with its regime path for regime jobs."""
-    job = with_results_or_409(job_or_404(job_id, state))
-    run = open_job_run(state.jobs.output_store(job["id"]), job_id)
+    _, job_run = _job_run(job_id, state)
+    run = job_run.run
     symbol = check_run_shape(run.manifest, symbol, timeframe, job_id)
     record = _scenario_or_404(run, k, job_id)
     bands = None
@@ -120,7 +159,7 @@ def _bundle_parquet(state: AppState, job: dict, out: OutputStore, name: str) -> 
     """Write the zip of the job's Parquet files once, on its first download."""
     with state.jobs.bundle_lock(job["id"]):
         if not out.exists(name):
-            run = open_job_run(out, job["id"])
+            run = state.runs.get(out, job["id"]).run
             members = [member for rec in run.scenarios
                        for member in rec.all_files() if member.endswith(".parquet")]
             out.write_zip_from(name, members)
@@ -161,9 +200,9 @@ def download(job_id: str, artifact: str, state: AppStateDep) -> Response:
     out = state.jobs.output_store(job_id)
     if name == MANIFEST:
         # Served without credentials and without the server's paths.
-        body = json.dumps(public_manifest(open_job_run(out, job_id), state.store.url),
-                          indent=2, sort_keys=True)
-        return Response(body, media_type=_MEDIA[".json"], headers=_attachment(filename))
+        chunks = public_manifest_chunks(state.runs.get(out, job_id).run, state.store.url)
+        return StreamingResponse(chunks, media_type=_MEDIA[".json"],
+                                 headers=_attachment(filename))
     if artifact == "parquet":
         _bundle_parquet(state, job, out, name)
     if not out.exists(name):

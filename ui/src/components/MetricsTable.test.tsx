@@ -19,17 +19,16 @@ describe("MetricsTable", () => {
   });
 
   it("shows synthetic min/median/max, run weights and flags values outside the range", () => {
-    const scenarios = [
-      { scenario: 1, score: 93, attempt: 0, metrics: { volatility: 0.009, skewness: -0.5 } },
-      { scenario: 2, score: 91, attempt: 1, metrics: { volatility: 0.01, skewness: -0.4 } },
-      { scenario: 3, score: 95, attempt: 0, metrics: { volatility: 0.008, skewness: -0.3 } },
-    ];
+    const spreads = {
+      volatility: { min: 0.008, median: 0.009, max: 0.01 },
+      skewness: { min: -0.5, median: -0.4, max: -0.3 },
+    };
     render(
       <MetricsTable
         reference={reference}
         metrics={OPTIONS.metrics}
         weights={{ volatility: 5, skewness: 2, arch_lm_p: 1 }}
-        scenarios={scenarios}
+        spreads={spreads}
         scored={["volatility", "skewness"]}
       />,
     );

@@ -1,13 +1,14 @@
-/** Metric table: the original's values, and with scenarios their min/median/max and each weight. */
-import type { MetricInfo, MetricValues, Scenario } from "../lib/types";
-import { formatMetric, summary } from "../lib/format";
+/** Metric table: the original's values, and with the scenarios' spreads their min/median/max and each weight. */
+import type { MetricInfo, MetricValues, Spread } from "../lib/types";
+import { formatMetric } from "../lib/format";
 
 interface Props {
   reference: MetricValues;
   metrics?: MetricInfo[];
   /** Weights used by the run (results), else the defaults from `metrics`. */
   weights?: Record<string, number>;
-  scenarios?: Scenario[];
+  /** Each metric's min/median/max over every accepted scenario (the results' `metric_spreads`). */
+  spreads?: Record<string, Spread>;
   /** Metrics the score used; others are shown greyed. */
   scored?: string[];
   caption?: string;
@@ -19,7 +20,7 @@ export default function MetricsTable({
   reference,
   metrics = [],
   weights,
-  scenarios,
+  spreads,
   scored,
   caption,
   referenceLabel = "Original",
@@ -28,7 +29,7 @@ export default function MetricsTable({
   const order = metrics.length ? metrics.map((m) => m.name) : [];
   const names = [...order.filter((n) => n in reference), ...Object.keys(reference).filter((n) => !order.includes(n))];
   const weightOf = (n: string) => weights?.[n] ?? info.get(n)?.weight;
-  const withSynthetic = Boolean(scenarios);
+  const withSynthetic = Boolean(spreads);
   return (
     <div className="table-wrap">
       <table className="metrics" data-testid="metrics-table">
@@ -49,11 +50,13 @@ export default function MetricsTable({
         </thead>
         <tbody>
           {names.map((name) => {
-            const s = scenarios ? summary(scenarios.map((sc) => sc.metrics?.[name])) : null;
+            const s = spreads?.[name] ?? null;
             const ref = reference[name];
             const unscored = scored ? !scored.includes(name) : false;
             const covered =
-              s && typeof ref === "number" && Number.isFinite(ref) ? ref >= s.min && ref <= s.max : null;
+              s && s.min != null && s.max != null && typeof ref === "number" && Number.isFinite(ref)
+                ? ref >= s.min && ref <= s.max
+                : null;
             const w = weightOf(name);
             return (
               <tr key={name} className={unscored ? "unscored" : undefined} data-metric={name}>

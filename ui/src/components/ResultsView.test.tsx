@@ -3,7 +3,7 @@ import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import ResultsView, { requestEntries } from "./ResultsView";
 import type { Job, JobResults, Series } from "../lib/types";
-import { OPTIONS, fanData, jobResults, jsonResponse, mockFetch } from "../test/helpers";
+import { OPTIONS, fanData, jobResults, jsonResponse, mockFetch, scenarioPage } from "../test/helpers";
 
 // The charts draw on canvas, which jsdom has not: stand-ins that show what they were given.
 vi.mock("./CandleChart", () => ({
@@ -43,6 +43,10 @@ function results(over: Partial<JobResults>): JobResults {
     reference_metrics: { volatility: 0.01 },
     weights: { volatility: 3 },
     scored_metrics: ["volatility"],
+    n_scenarios: 2,
+    score_summary: { count: 2, min: 91, median: 93, max: 95, mean: 93, mean_attempts: 1.5, best_scenario: 2 },
+    score_histogram: { centers: [91.5, 95.5], counts: [1, 1], width: 1 },
+    metric_spreads: { volatility: { min: 0.009, median: 0.01, max: 0.011 } },
     scenarios: [
       { scenario: 1, score: 91, attempt: 0, metrics: { volatility: 0.011 } },
       { scenario: 2, score: 95, attempt: 1, metrics: { volatility: 0.009 } },
@@ -63,10 +67,12 @@ function series(over: Partial<Series> = {}): Series {
   return { index: ["2016-01-08"], open: [1], high: [1], low: [1], close: [1], volume: null, bars: 1, step: 1, ...over };
 }
 
-/** Answers results and series requests; records the URLs asked for. */
+/** Answers results, scenario pages and series requests; records the URLs asked for. */
 function serve(res: JobResults | ((url: string) => JobResults), ser: (url: string) => Series) {
+  const answer = (url: string) => (typeof res === "function" ? res(url) : res);
   return mockFetch((url) => {
-    if (url.includes("/results")) return jsonResponse(typeof res === "function" ? res(url) : res);
+    if (url.includes("/results")) return jsonResponse(answer(url));
+    if (url.includes("/scenarios?")) return jsonResponse(scenarioPage(answer(url).scenarios, url));
     if (url.includes("/series/")) return jsonResponse(ser(url));
     return jsonResponse({ detail: "unexpected" }, 404);
   });
@@ -78,6 +84,11 @@ const MULTI = results({
   reference_metrics: { "NDX:volatility": 0.02, "SPX:volatility": 0.01, "corr:NDX|SPX": 0.94, "abs_corr:NDX|SPX": 0.91 },
   weights: { "NDX:volatility": 3, "SPX:volatility": 3, "corr:NDX|SPX": 1 },
   scored_metrics: ["NDX:volatility", "SPX:volatility", "corr:NDX|SPX"],
+  metric_spreads: {
+    "NDX:volatility": { min: 0.019, median: 0.02, max: 0.021 },
+    "SPX:volatility": { min: 0.011, median: 0.0115, max: 0.012 },
+    "corr:NDX|SPX": { min: 0.93, median: 0.94, max: 0.95 },
+  },
   scenarios: [
     { scenario: 1, score: 91, attempt: 0, metrics: { "NDX:volatility": 0.021, "SPX:volatility": 0.011, "corr:NDX|SPX": 0.93 } },
     { scenario: 2, score: 95, attempt: 0, metrics: { "NDX:volatility": 0.019, "SPX:volatility": 0.012, "corr:NDX|SPX": 0.95 } },
@@ -126,7 +137,7 @@ describe("ResultsView", () => {
     await waitFor(() => expect(screen.getByTestId("fan-chart")).toHaveAttribute("data-symbol", "SPX"));
     expect(screen.getByTestId("metrics-table").querySelector('[data-metric="volatility"] td.ref')).toHaveTextContent("0.01");
     const urls = fetch.mock.calls.map((c) => c[0]);
-    expect(urls).toContain("/api/jobs/job_1/results?max_points=500&symbol=SPX");
+    expect(urls).toContain("/api/jobs/job_1/results?max_points=500&symbol=SPX&limit=0");
     expect(urls).toContain("/api/jobs/job_1/series/2?max_points=1000&symbol=SPX");
   });
 
@@ -155,6 +166,7 @@ describe("ResultsView", () => {
         method: "regime",
         reference: "conditioned",
         regimes: { labelling: "quantile", n_regimes: 2, volatility: [0.006, 0.018], input_shares: [0.65, 0.35] },
+        regime_shares: [0.3, 0.7],
         scenarios: [
           { scenario: 1, score: 91, attempt: 0, metrics: {}, regime_shares: [0.25, 0.75] },
           { scenario: 2, score: 95, attempt: 0, metrics: {}, regime_shares: [0.35, 0.65] },
@@ -175,6 +187,53 @@ describe("ResultsView", () => {
     const table = screen.getAllByTestId("metrics-table").at(-1)!;
     expect(within(table).getByRole("columnheader", { name: "Conditioned ref." })).toBeInTheDocument();
     expect(within(table).queryByRole("columnheader", { name: "Original" })).toBeNull();
+  });
+
+  it("lists the scenarios a page at a time and opens one from a later page", async () => {
+    const user = userEvent.setup();
+    const many = Array.from({ length: 120 }, (_, i) => ({
+      scenario: i + 1,
+      score: i + 1 === 111 ? 99.9 : 90 + (i % 90) / 10,
+      attempt: 0,
+      metrics: { volatility: 0.01 },
+    }));
+    const fetch = serve(
+      results({
+        n_scenarios: 120,
+        score_summary: { count: 120, min: 90, median: 95, max: 99.9, mean: 95, mean_attempts: 1, best_scenario: 111 },
+        // What the mock pages (the view asks for none in the results).
+        scenarios: many,
+      }),
+      (url) => series({ bars: Number(url.split("/series/")[1].split("?")[0]) }),
+    );
+    render(<ResultsView job={job({})} options={OPTIONS} />);
+    // The best scenario is shown first, named while the first page is listed.
+    await waitFor(() => expect(screen.getByTestId("series-chart")).toHaveAttribute("data-bars", "111"));
+    await waitFor(() => expect(screen.getByTestId("scenario-range")).toHaveTextContent("1–50 of 120"));
+    const select = screen.getByTestId("scenario-select");
+    expect(within(select).getAllByRole("option")).toHaveLength(51);
+    expect(within(select).getAllByRole("option")[0]).toHaveTextContent("#111 (another page)");
+    expect(screen.getByTestId("kpi-accepted")).toHaveTextContent("120");
+    expect(screen.getByTestId("scenario-prev")).toBeDisabled();
+
+    await user.click(screen.getByTestId("scenario-next"));
+    await waitFor(() => expect(screen.getByTestId("scenario-range")).toHaveTextContent("51–100 of 120"));
+    await user.click(screen.getByTestId("scenario-next"));
+    await waitFor(() => expect(screen.getByTestId("scenario-range")).toHaveTextContent("101–120 of 120"));
+    expect(screen.getByTestId("scenario-next")).toBeDisabled();
+    // Scenario 111 is on this page: no stand-in option.
+    expect(within(select).getAllByRole("option")).toHaveLength(20);
+    await user.selectOptions(select, "117");
+    await waitFor(() => expect(screen.getByTestId("series-chart")).toHaveAttribute("data-bars", "117"));
+
+    await user.selectOptions(screen.getByTestId("scenario-sort"), "-score");
+    await waitFor(() => expect(screen.getByTestId("scenario-range")).toHaveTextContent("1–50 of 120"));
+    const urls = fetch.mock.calls.map((c) => c[0]);
+    expect(urls).toContain("/api/jobs/job_1/results?max_points=500&limit=0");
+    expect(urls).toContain("/api/jobs/job_1/scenarios?offset=100&limit=50&sort=scenario");
+    expect(urls).toContain("/api/jobs/job_1/scenarios?offset=0&limit=50&sort=-score");
+    const best = within(select).getAllByRole("option").map((o) => o.textContent);
+    expect(best.slice(0, 2)).toEqual(["#117 (another page)", "#111 · score 99.9"]);
   });
 
   it("summarizes the request without other methods' sections", () => {

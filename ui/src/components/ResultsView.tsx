@@ -1,19 +1,21 @@
 /**
  * A finished job's results: fan chart, score histogram, metric table, single series, downloads;
+ * every count and spread comes summed up from the server and the scenarios a page at a time, however many;
  * for multi-asset runs a symbol switcher and the assets' correlations, for timeframe runs a
  * timeframe switcher, for regime runs the fitted regimes and each series' regime path.
  */
 import { useEffect, useMemo, useState } from "react";
 import { api, ApiError, withToken } from "../lib/api";
 import type { FanData, Job, JobResults, Options, Series } from "../lib/types";
-import { formatCount, formatMetric, formatPercent, summary } from "../lib/format";
-import { meanShares, regimeColors, symbolView } from "../lib/results";
+import { formatCount, formatMetric, formatPercent } from "../lib/format";
+import { regimeColors, symbolView } from "../lib/results";
 import BlockChoiceCard from "./BlockChoiceCard";
 import CandleChart from "./CandleChart";
 import CorrelationTable from "./CorrelationTable";
 import FanChart from "./FanChart";
 import MetricsTable from "./MetricsTable";
 import RegimeStrip from "./RegimeStrip";
+import ScenarioPicker, { pageSizeFromUrl } from "./ScenarioPicker";
 import ScoreHistogram from "./ScoreHistogram";
 
 export const ARTIFACTS: { name: string; label: string; hint: string }[] = [
@@ -123,8 +125,7 @@ export default function ResultsView({ job, options }: Props) {
         setResults(r);
         setFan(r.fan);
         setSymbol(r.symbol ?? r.symbols?.[0] ?? null);
-        const best = [...r.scenarios].sort((a, b) => b.score - a.score)[0];
-        setScenario(best ? best.scenario : null);
+        setScenario(r.score_summary.best_scenario ?? null);
       })
       .catch((err) => !stale && setError(err instanceof ApiError ? err.detail : String(err)));
     return () => {
@@ -159,11 +160,7 @@ export default function ResultsView({ job, options }: Props) {
     };
   }, [job.id, scenario, symbol, timeframe]);
 
-  const scores = useMemo(() => results?.scenarios.map((s) => s.score) ?? [], [results]);
-  const scoreStats = summary(scores);
-  const meanAttempts = results?.scenarios.length
-    ? results.scenarios.reduce((a, s) => a + s.attempt + 1, 0) / results.scenarios.length
-    : null;
+  const pageSize = useMemo(() => pageSizeFromUrl(), []);
   const threshold = typeof job.request.min_fidelity === "number" ? job.request.min_fidelity : null;
 
   if (error) {
@@ -181,7 +178,8 @@ export default function ResultsView({ job, options }: Props) {
   const correlations = results.correlations ?? [];
   const regimes = results.regimes ?? null;
   const conditioned = results.reference === "conditioned";
-  const shares = meanShares(results.scenarios);
+  const scoreStats = results.score_summary;
+  const shares = results.regime_shares ?? null;
   const colors = regimes ? regimeColors(regimes.n_regimes) : [];
 
   return (
@@ -198,7 +196,7 @@ export default function ResultsView({ job, options }: Props) {
         <div className="kpi" data-testid="kpi-accepted">
           <span className="label">Accepted scenarios{results.partial ? " (partial)" : ""}</span>
           <span className="value">
-            {formatCount(results.scenarios.length)}
+            {formatCount(results.n_scenarios)}
             {results.partial && (
               <span className="small muted"> / {formatCount(results.partial.accepted + results.partial.failed)}</span>
             )}
@@ -206,17 +204,19 @@ export default function ResultsView({ job, options }: Props) {
         </div>
         <div className="kpi">
           <span className="label">Median fidelity</span>
-          <span className="value">{scoreStats ? scoreStats.median.toFixed(1) : "—"}</span>
+          <span className="value">{scoreStats.median == null ? "—" : scoreStats.median.toFixed(1)}</span>
         </div>
         <div className="kpi">
           <span className="label">Fidelity range</span>
           <span className="value">
-            {scoreStats ? `${scoreStats.min.toFixed(1)} – ${scoreStats.max.toFixed(1)}` : "—"}
+            {scoreStats.min == null || scoreStats.max == null
+              ? "—"
+              : `${scoreStats.min.toFixed(1)} – ${scoreStats.max.toFixed(1)}`}
           </span>
         </div>
         <div className="kpi">
           <span className="label">Candidates / scenario</span>
-          <span className="value">{meanAttempts == null ? "—" : formatMetric(meanAttempts)}</span>
+          <span className="value">{scoreStats.mean_attempts == null ? "—" : formatMetric(scoreStats.mean_attempts)}</span>
         </div>
       </div>
 
@@ -281,10 +281,10 @@ export default function ResultsView({ job, options }: Props) {
           <header className="card-head">
             <h3>Fidelity scores</h3>
             <span className="muted small">
-              {scores.length} accepted{threshold != null ? ` · threshold ${threshold}` : ""}
+              {formatCount(results.n_scenarios)} accepted{threshold != null ? ` · threshold ${threshold}` : ""}
             </span>
           </header>
-          <ScoreHistogram scores={scores} threshold={threshold} />
+          <ScoreHistogram bins={results.score_histogram} threshold={threshold} />
           {timeframes.length > 0 && (
             <ul className="timeframe-scores" data-testid="timeframe-scores">
               {timeframes.map(([rule, tf]) => (
@@ -331,7 +331,7 @@ export default function ResultsView({ job, options }: Props) {
           reference={view.reference}
           metrics={options?.metrics}
           weights={view.weights}
-          scenarios={view.scenarios}
+          spreads={view.spreads}
           scored={view.scored}
         />
       </section>
@@ -353,22 +353,14 @@ export default function ResultsView({ job, options }: Props) {
               </select>
             </label>
           )}
-          <label className="inline">
-            <span className="muted small">Scenario</span>
-            <select
-              data-testid="scenario-select"
-              value={scenario ?? ""}
-              onChange={(e) => setScenario(Number(e.target.value))}
-            >
-              {[...results.scenarios]
-                .sort((a, b) => a.scenario - b.scenario)
-                .map((s) => (
-                  <option key={s.scenario} value={s.scenario}>
-                    #{s.scenario} · score {s.score.toFixed(1)}
-                  </option>
-                ))}
-            </select>
-          </label>
+          <ScenarioPicker
+            key={job.id /* another job starts at its first page */}
+            jobId={job.id}
+            total={results.n_scenarios}
+            value={scenario}
+            onChange={setScenario}
+            pageSize={pageSize}
+          />
           </div>
         </header>
         {seriesError ? (

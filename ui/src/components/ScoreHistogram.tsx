@@ -1,36 +1,21 @@
-/** Histogram of the accepted scenarios' fidelity scores, with the acceptance threshold marked. */
+/**
+ * Histogram of the accepted scenarios' fidelity scores, with the acceptance threshold marked: the server's bins
+ * of every scenario (`score_histogram` of the results), however many there are.
+ */
 import uPlot from "uplot";
+import type { ScoreBins } from "../lib/types";
 import { useUplot } from "./useUplot";
 
-const NICE = [0.1, 0.2, 0.25, 0.5, 1, 2, 2.5, 5, 10, 20];
-
-/** Equal-width bins of a nice width, about sqrt(n) of them (5 to 30), aligned to the width. */
-export function binScores(scores: number[]): { centers: number[]; counts: number[]; width: number } {
-  const v = scores.filter(Number.isFinite);
-  if (v.length === 0) return { centers: [], counts: [], width: 1 };
-  const lo = Math.min(...v);
-  const hi = Math.max(...v);
-  const target = Math.min(30, Math.max(5, Math.ceil(Math.sqrt(v.length))));
-  const span = Math.max(hi - lo, 0.5);
-  const width = NICE.find((w) => span / w <= target) ?? NICE[NICE.length - 1];
-  const start = Math.floor(lo / width) * width;
-  const n = Math.max(1, Math.floor((hi - start) / width + 1e-9) + 1);
-  const counts = new Array<number>(n).fill(0);
-  for (const s of v) counts[Math.min(n - 1, Math.floor((s - start) / width + 1e-9))] += 1;
-  const centers = counts.map((_, i) => +(start + (i + 0.5) * width).toFixed(6));
-  return { centers, counts, width };
-}
-
 interface Props {
-  scores: number[];
+  bins: ScoreBins;
   threshold?: number | null;
   height?: number;
 }
 
-export default function ScoreHistogram({ scores, threshold, height = 260 }: Props) {
+export default function ScoreHistogram({ bins, threshold, height = 260 }: Props) {
   const ref = useUplot(
     (width) => {
-      const { centers, counts, width: bin } = binScores(scores);
+      const { centers, counts, width: bin } = bins;
       if (centers.length === 0) return null;
       // Show the threshold when it is near the scores; far below, it would squash the bars.
       let xmin = centers[0] - bin * 1.5;
@@ -85,7 +70,7 @@ export default function ScoreHistogram({ scores, threshold, height = 260 }: Prop
       };
       return { opts, data: [centers, counts] as uPlot.AlignedData };
     },
-    [scores, threshold, height],
+    [bins, threshold, height],
   );
   return (
     <figure className="figure" data-testid="score-histogram">

@@ -9,6 +9,8 @@ import type {
   Options,
   Preflight,
   ReadOptions,
+  ScenarioPage,
+  ScenarioSort,
   Series,
   UploadPreview,
 } from "./types";
@@ -160,8 +162,14 @@ export const api = {
   preflight: (req: JobRequest, signal?: AbortSignal) =>
     request<Preflight>("/api/preflight", { method: "POST", body: JSON.stringify(req), signal }),
   cancelJob: (id: string) => request<Job | undefined>(`/api/jobs/${enc(id)}`, { method: "DELETE" }),
-  results: (id: string, maxPoints = 500, symbol?: string | null) =>
-    request<JobResults>(`/api/jobs/${enc(id)}/results?max_points=${maxPoints}${symbol ? `&symbol=${enc(symbol)}` : ""}`),
+  /** A job's results; `limit` scenarios listed (the dashboard lists them from `scenarios` a page at a time). */
+  results: (id: string, maxPoints = 500, symbol?: string | null, limit = 0) =>
+    request<JobResults>(
+      `/api/jobs/${enc(id)}/results?max_points=${maxPoints}${symbol ? `&symbol=${enc(symbol)}` : ""}&limit=${limit}`,
+    ),
+  /** A page of a job's accepted scenarios. */
+  scenarios: (id: string, offset: number, limit: number, sort: ScenarioSort = "scenario") =>
+    request<ScenarioPage>(`/api/jobs/${enc(id)}/scenarios?offset=${offset}&limit=${limit}&sort=${enc(sort)}`),
   series: (id: string, k: number, maxPoints = 1000, view: { symbol?: string | null; timeframe?: string | null } = {}) =>
     request<Series>(
       `/api/jobs/${enc(id)}/series/${k}?max_points=${maxPoints}` +

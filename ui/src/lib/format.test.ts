@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDate, formatDuration, formatMetric, formatPercent, parseIsoUtc, summary } from "./format";
+import { formatDate, formatDuration, formatMetric, formatPercent, parseIsoUtc } from "./format";
 
 describe("format", () => {
   it("formats durations for an ETA", () => {
@@ -25,10 +25,5 @@ describe("format", () => {
     expect(parseIsoUtc("2016-01-08T10:00:00+02:00")).toBe(Date.UTC(2016, 0, 8, 8));
     expect(formatDate("2018-12-31T00:00:00")).toBe("2018-12-31");
     expect(formatDate("2018-12-31T14:30:00")).toBe("2018-12-31 14:30");
-  });
-
-  it("summarizes finite values", () => {
-    expect(summary([3, null, 1, 2, NaN])).toEqual({ min: 1, median: 2, max: 3 });
-    expect(summary([])).toBeNull();
   });
 });

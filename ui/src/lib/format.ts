@@ -60,16 +60,3 @@ export function formatStamp(iso: string | null | undefined): string {
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
-
-export function median(sorted: number[]): number {
-  if (sorted.length === 0) return NaN;
-  const m = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
-}
-
-/** Min, median and max of the finite values. */
-export function summary(values: (number | null | undefined)[]): { min: number; median: number; max: number } | null {
-  const v = values.filter((x): x is number => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  return { min: v[0], median: median(v), max: v[v.length - 1] };
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { meanShares, symbolView } from "./results";
+import { symbolView } from "./results";
 import type { JobResults } from "./types";
 import { fanData, jobResults } from "../test/helpers";
 
@@ -11,6 +11,10 @@ const RESULTS: JobResults = jobResults({
     { scenario: 1, score: 90, attempt: 0, metrics: { "SPX:volatility": 0.011, "NDX:volatility": 0.021 }, regime_shares: [0.2, 0.8] },
     { scenario: 2, score: 92, attempt: 0, metrics: { "SPX:volatility": 0.009, "NDX:volatility": 0.019 }, regime_shares: [0.4, 0.6] },
   ],
+  metric_spreads: {
+    "SPX:volatility": { min: 0.009, median: 0.01, max: 0.011 },
+    "NDX:volatility": { min: 0.019, median: 0.02, max: 0.021 },
+  },
   fan: fanData({ index: [], original: null, original_index: null }),
 });
 
@@ -20,22 +24,12 @@ describe("symbolView", () => {
     expect(v.reference).toEqual({ volatility: 0.01, hurst: 0.5 });
     expect(v.weights).toEqual({ volatility: 1.5 });
     expect(v.scored).toEqual(["volatility"]);
-    expect(v.scenarios.map((s) => s.metrics)).toEqual([{ volatility: 0.011 }, { volatility: 0.009 }]);
-    expect(v.scenarios[0].score).toBe(90);
+    expect(v.spreads).toEqual({ volatility: { min: 0.009, median: 0.01, max: 0.011 } });
   });
 
   it("leaves a one-series run as it is", () => {
     const v = symbolView(RESULTS, null);
     expect(v.reference).toBe(RESULTS.reference_metrics);
-    expect(v.scenarios).toBe(RESULTS.scenarios);
-  });
-});
-
-describe("meanShares", () => {
-  it("averages the scenarios' regime shares", () => {
-    const shares = meanShares(RESULTS.scenarios)!;
-    expect(shares[0]).toBeCloseTo(0.3);
-    expect(shares[1]).toBeCloseTo(0.7);
-    expect(meanShares([{ scenario: 1, score: 1, attempt: 0, metrics: {} }])).toBeNull();
+    expect(v.spreads).toBe(RESULTS.metric_spreads);
   });
 });

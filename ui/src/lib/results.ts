@@ -1,17 +1,20 @@
-/** Views of a job's results: one asset's metrics of a multi-asset run, regime colours and shares. */
-import type { JobResults, MetricValues, Scenario } from "./types";
+/** Views of a job's results: one asset's metrics of a multi-asset run, regime colours. */
+import type { JobResults, MetricValues, Spread } from "./types";
 
-/** The metrics of one asset (keys "SYM:metric" → "metric"); everything as is without a symbol. */
+/**
+ * The metrics of one asset (keys "SYM:metric" → "metric"): the reference, weights, scored metrics and
+ * each metric's spread over every scenario; everything as is without a symbol.
+ */
 export function symbolView(
   results: JobResults,
   symbol: string | null | undefined,
-): { reference: MetricValues; weights: Record<string, number>; scored: string[]; scenarios: Scenario[] } {
+): { reference: MetricValues; weights: Record<string, number>; scored: string[]; spreads: Record<string, Spread> } {
   if (!symbol) {
     return {
       reference: results.reference_metrics,
       weights: results.weights,
       scored: results.scored_metrics,
-      scenarios: results.scenarios,
+      spreads: results.metric_spreads,
     };
   }
   const prefix = `${symbol}:`;
@@ -25,7 +28,7 @@ export function symbolView(
     reference: strip(results.reference_metrics),
     weights: strip(results.weights),
     scored: results.scored_metrics.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)),
-    scenarios: results.scenarios.map((s) => ({ ...s, metrics: strip(s.metrics) })),
+    spreads: strip(results.metric_spreads),
   };
 }
 
@@ -41,12 +44,4 @@ export function regimeColors(n: number): string[] {
     const rgb = t <= 0.5 ? mix(CALM, MID, t * 2) : mix(MID, VOLATILE, (t - 0.5) * 2);
     return `rgb(${rgb.join(", ")})`;
   });
-}
-
-/** Mean share of bars in each regime over the scenarios (null without regime paths). */
-export function meanShares(scenarios: Scenario[]): number[] | null {
-  const rows = scenarios.map((s) => s.regime_shares).filter((r): r is number[] => Array.isArray(r));
-  if (rows.length === 0) return null;
-  const n = Math.max(...rows.map((r) => r.length));
-  return [...Array(n).keys()].map((i) => rows.reduce((a, r) => a + (r[i] ?? 0), 0) / rows.length);
 }

@@ -259,12 +259,36 @@ export interface paths {
         };
         /**
          * Job Results
-         * @description Scores, metrics and a fan chart of the accepted series; for multi-asset jobs the
-         *     symbols and the correlations of every pair, for timeframe jobs the scores at each
-         *     timeframe, for regime jobs the fitted regimes and each scenario's share of them. A
-         *     partial job's accepted scenarios, with ``partial`` saying why the others failed.
+         * @description Scores, metrics and a fan chart of the accepted series: the count, summary and
+         *     histogram of the scores and each metric's spread over every accepted scenario, and the
+         *     first page of the scenarios themselves; for multi-asset jobs the symbols and the
+         *     correlations of every pair, for timeframe jobs the scores at each timeframe, for regime
+         *     jobs the fitted regimes and the scenarios' shares of them. A partial job's accepted
+         *     scenarios, with ``partial`` saying why the others failed.
          */
         get: operations["job_results_api_jobs__job_id__results_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/scenarios": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Job Scenarios
+         * @description A page of the accepted scenarios: each one's score, attempt and metrics (and
+         *     timeframe scores, regime shares), ``total`` saying how many there are. A page past the
+         *     last scenario is empty.
+         */
+        get: operations["job_scenarios_api_jobs__job_id__scenarios_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -775,7 +799,29 @@ export interface components {
             garch: {
                 [key: string]: unknown;
             } | null;
-            /** Scenarios */
+            /**
+             * N Scenarios
+             * @description Accepted scenarios in all (``scenarios`` lists a page of them).
+             */
+            n_scenarios: number;
+            score_summary: components["schemas"]["ScoreSummary"];
+            score_histogram: components["schemas"]["ScoreHistogram"];
+            /**
+             * Metric Spreads
+             * @description Each metric's spread over every accepted scenario (keyed as the metrics are: SYM:metric in a multi-asset run).
+             */
+            metric_spreads: {
+                [key: string]: components["schemas"]["Spread"];
+            };
+            /**
+             * Regime Shares
+             * @description Share of bars in each regime, averaged over the scenarios (method regime).
+             */
+            regime_shares?: number[] | null;
+            /**
+             * Scenarios
+             * @description The first scenarios in the order ``sort`` asked for, at most ``limit`` (default 1000); every page from GET /api/jobs/{id}/scenarios.
+             */
             scenarios: components["schemas"]["ScenarioResult"][];
             fan: components["schemas"]["FanChart"];
         };
@@ -926,6 +972,35 @@ export interface components {
             duration_factor: number;
         };
         /**
+         * ScenarioPage
+         * @description A page of a job's accepted scenarios, in the order asked for.
+         */
+        ScenarioPage: {
+            /**
+             * Total
+             * @description Accepted scenarios in all.
+             */
+            total: number;
+            /**
+             * Offset
+             * @description Position of the first scenario of the page in the order.
+             */
+            offset: number;
+            /**
+             * Limit
+             * @description The most scenarios a page holds.
+             */
+            limit: number;
+            /**
+             * Sort
+             * @description Order of the scenarios: scenario (by number), score (ties by number), or either with a leading - for descending.
+             * @enum {string}
+             */
+            sort: "scenario" | "-scenario" | "score" | "-score";
+            /** Scenarios */
+            scenarios: components["schemas"]["ScenarioResult"][];
+        };
+        /**
          * ScenarioResult
          * @description One accepted scenario: its fidelity score and metrics.
          */
@@ -958,6 +1033,57 @@ export interface components {
              * @description Share of bars in each regime (method regime).
              */
             regime_shares?: number[] | null;
+        };
+        /**
+         * ScoreHistogram
+         * @description Equal-width bins of every accepted scenario's score: about sqrt(n) bins (5 to 30) of
+         *     a round width (0.1 to 20), aligned to the width.
+         */
+        ScoreHistogram: {
+            /**
+             * Centers
+             * @description Each bin's middle.
+             */
+            centers: number[];
+            /**
+             * Counts
+             * @description Scenarios in each bin.
+             */
+            counts: number[];
+            /**
+             * Width
+             * @description The bins' width (1 when there are none).
+             */
+            width: number;
+        };
+        /**
+         * ScoreSummary
+         * @description The fidelity scores of every accepted scenario, summed up.
+         */
+        ScoreSummary: {
+            /**
+             * Count
+             * @description Accepted scenarios.
+             */
+            count: number;
+            /** Min */
+            min: number | null;
+            /** Median */
+            median: number | null;
+            /** Max */
+            max: number | null;
+            /** Mean */
+            mean: number | null;
+            /**
+             * Mean Attempts
+             * @description Candidates searched per accepted scenario (its attempt + 1), on average.
+             */
+            mean_attempts: number | null;
+            /**
+             * Best Scenario
+             * @description The scenario with the best score (the lowest number among ties).
+             */
+            best_scenario: number | null;
         };
         /**
          * Series
@@ -1595,6 +1721,10 @@ export interface operations {
                 max_points?: number;
                 /** @description Asset of a multi-asset job whose fan chart to draw (default: the first). */
                 symbol?: string | null;
+                /** @description Scenarios listed in `scenarios` (the first in the order `sort`); the others from GET /api/jobs/{id}/scenarios. */
+                limit?: number;
+                /** @description Order of the scenarios: scenario (by number), score (ties by number), or either with a leading - for descending. */
+                sort?: "scenario" | "-scenario" | "score" | "-score";
             };
             header?: never;
             path: {
@@ -1611,6 +1741,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["JobResults"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    job_scenarios_api_jobs__job_id__scenarios_get: {
+        parameters: {
+            query?: {
+                /** @description Position of the page's first scenario in the order `sort`, from 0. */
+                offset?: number;
+                /** @description The most scenarios the page holds. */
+                limit?: number;
+                /** @description Order of the scenarios: scenario (by number), score (ties by number), or either with a leading - for descending. */
+                sort?: "scenario" | "-scenario" | "score" | "-score";
+            };
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScenarioPage"];
                 };
             };
             /** @description Validation Error */

@@ -109,6 +109,15 @@ export type RegimeBand = Schemas["RegimeBand"];
 
 export type Scenario = Schemas["ScenarioResult"];
 
+/** A page of a job's scenarios (`GET /api/jobs/{id}/scenarios`). */
+export type ScenarioPage = Schemas["ScenarioPage"];
+
+/** The orders of a page of scenarios: by number or score, `-` for descending. */
+export type ScenarioSort = ScenarioPage["sort"];
+
+/** The server's bins of every accepted scenario's score. */
+export type ScoreBins = Schemas["ScoreHistogram"];
+
 export type Spread = Schemas["Spread"];
 
 /** Original vs synthetic correlation of one asset pair. */

@@ -1,6 +1,6 @@
 import { vi } from "vitest";
 import optionsJson from "./fixtures/options.json";
-import type { FanData, JobResults, Options } from "../lib/types";
+import type { FanData, JobResults, Options, Scenario, ScenarioPage, ScenarioSort } from "../lib/types";
 
 /** `GET /api/options` as the API answered it (saved from a live `sme serve`). */
 export const OPTIONS = optionsJson as unknown as Options;
@@ -44,8 +44,24 @@ export function jobResults(over: Partial<JobResults> = {}): JobResults {
     timeframes: {},
     regimes: null,
     garch: null,
+    n_scenarios: 0,
+    score_summary: { count: 0, min: null, median: null, max: null, mean: null, mean_attempts: null, best_scenario: null },
+    score_histogram: { centers: [], counts: [], width: 1 },
+    metric_spreads: {},
     scenarios: [],
     fan: fanData(),
     ...over,
   };
+}
+
+/** `GET /api/jobs/{id}/scenarios?offset=&limit=&sort=` over `scenarios`, as the API pages them. */
+export function scenarioPage(scenarios: Scenario[], url: string): ScenarioPage {
+  const q = new URL(url, "http://x").searchParams;
+  const offset = Number(q.get("offset") ?? 0);
+  const limit = Number(q.get("limit") ?? 100);
+  const sort = (q.get("sort") ?? "scenario") as ScenarioSort;
+  const key = sort.replace("-", "") as "scenario" | "score";
+  const sign = sort.startsWith("-") ? -1 : 1;
+  const ordered = [...scenarios].sort((a, b) => sign * (a[key] - b[key]) || a.scenario - b.scenario);
+  return { total: scenarios.length, offset, limit, sort, scenarios: ordered.slice(offset, offset + limit) };
 }
