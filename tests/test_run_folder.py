@@ -19,6 +19,7 @@ from pipeline.io.run import (
     SCORES,
     ScenarioRecord,
     _parse_fast,
+    _parse_lines,
     open_run,
     parse_series,
     scenario_index,
@@ -94,6 +95,10 @@ def test_the_one_pass_parse_reads_what_the_record_by_record_check_reads(finished
     assert fast is not None
     header, records = fast
     run = open_run(out)
+    # The run's own layout is read record by record, to the same header and records.
+    by_line = _parse_lines(data)
+    assert by_line is not None and by_line[0] == header
+    assert [r for r, _, _ in by_line[1]] == records
     assert header == run.manifest and header.to_json() == run.manifest.to_json()
     assert list(records) == list(run.scenarios)
     assert [r.to_json() for r in records] == [r.to_json() for r in run.scenarios]
@@ -201,7 +206,7 @@ def test_a_partial_run_without_scenarios_opens(finished, tmp_path):
         m["status"] = "partial"
 
     run = open_run(_copy(finished[0], tmp_path / "run", none_accepted))
-    assert run.scenarios == () and run.manifest.status == "partial"
+    assert not run.scenarios and len(run.scenarios) == 0 and run.manifest.status == "partial"
     with pytest.raises(InputDataError, match="the run has no accepted scenarios to export"):
         run.require_scenarios(" to export")
 
@@ -211,3 +216,52 @@ def test_scores_missing(finished, tmp_path):
     (run / SCORES).unlink()
     with pytest.raises(InputDataError, match=r"scores\.parquet: not found"):
         open_run(run).scores()
+
+
+def _write_as_the_run_does(run: Path, manifest: dict) -> None:
+    # The layout of pipeline.runner.manifest.manifest_chunks: the header, one record a line.
+    header = {k: v for k, v in manifest.items() if k != "scenarios"}
+    records = ",".join("\n    " + json.dumps(r, sort_keys=True) for r in manifest["scenarios"])
+    (run / MANIFEST).write_text(json.dumps(header, indent=2, sort_keys=True)[:-2]
+                                + ',\n  "scenarios": [' + records + "\n  ]\n}\n")
+
+
+def test_records_are_a_sequence_built_on_access(finished, tmp_path):
+    out, _ = finished
+    raw = json.loads((out / MANIFEST).read_text())
+    # Out of order in the file, one metric undefined and one missing: the same records and
+    # table as when each record is a model.
+    raw["scenarios"] = raw["scenarios"][::-1]
+    first_metric = next(iter(raw["scenarios"][0]["metrics"]))
+    raw["scenarios"][0]["metrics"][first_metric] = None
+    raw["scenarios"][1]["metrics"].pop(first_metric)
+    run_path = _copy(out, tmp_path / "run")
+    _write_as_the_run_does(run_path, raw)
+    assert _parse_lines((run_path / MANIFEST).read_bytes()) is not None
+    run = open_run(run_path)
+    models = sorted((ScenarioRecord.model_validate(r) for r in raw["scenarios"]),
+                    key=lambda r: r.scenario)
+
+    records = run.scenarios
+    assert len(records) == 3 and bool(records) and list(records) == models
+    assert records[0] == models[0] and records[-1] == models[2] and records[1:] == tuple(models[1:])
+    assert [r.scenario for r in records[::-1]] == [3, 2, 1]
+    with pytest.raises(IndexError):
+        records[3]
+    assert run.scenario(2) == models[1] and run.require_scenarios() is records
+    table = run.scenario_table()
+    assert table["scenario"].tolist() == [1, 2, 3]
+    expected = pd.DataFrame.from_records([m.metrics for m in models]).astype(float)
+    assert_frame_equal(table[list(expected.columns)], expected)
+    assert np.isnan(table.loc[2, first_metric]) and np.isnan(table.loc[1, first_metric])
+    assert run.series_files() == [(m.scenario, m.files["parquet"]) for m in models]
+
+
+def test_a_bad_record_in_the_runs_layout_is_named(finished, tmp_path):
+    out, _ = finished
+    raw = json.loads((out / MANIFEST).read_text())
+    raw["scenarios"][1]["attempt"] = -1
+    run = _copy(out, tmp_path / "run")
+    _write_as_the_run_does(run, raw)
+    with pytest.raises(InputDataError, match=r"scenarios\[1\] \(scenario 2\): attempt: "):
+        open_run(run)

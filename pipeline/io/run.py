@@ -27,9 +27,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import operator
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import pandas as pd
@@ -55,6 +59,7 @@ __all__ = [
     "RunSummary",
     "ModelSummary",
     "RunManifest",
+    "ScenarioRecords",
     "RunFolder",
     "open_run",
     "read_record_series",
@@ -414,6 +419,146 @@ def _readable(record: SeriesFiles, symbol: str | None, where: str) -> tuple[str,
 # --------------------------------------------------------------------------------------------
 
 
+class _MetricColumns:
+    """The records' metrics gathered column by column as they are read (a dict of metrics
+    per record, all held until the table is built, took more memory than the table)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, array] = {}
+        self.rows = 0
+
+    def add(self, metrics: Mapping[str, float | None]) -> None:
+        """Append one record's metrics: NaN where a value is None or the record lacks one."""
+        for name, value in metrics.items():
+            column = self.columns.get(name)
+            if column is None:
+                column = self.columns[name] = array("d", [np.nan]) * self.rows
+            column.append(np.nan if value is None else value)
+        self.rows += 1
+        if len(metrics) < len(self.columns):
+            for column in self.columns.values():
+                if len(column) < self.rows:
+                    column.append(np.nan)
+
+    def table(self, order: np.ndarray) -> pd.DataFrame:
+        """The metrics as floats, rows in ``order``, columns in the order records name them
+        (as :meth:`pandas.DataFrame.from_records` would give them)."""
+        index = pd.RangeIndex(self.rows)
+        if not self.columns:
+            return pd.DataFrame.from_records([], index=index)
+        return pd.DataFrame({name: np.frombuffer(column, float)[order]
+                             for name, column in self.columns.items()}, index=index)
+
+
+class ScenarioRecords(Sequence[ScenarioRecord]):
+    """The accepted scenarios of a run, by number: a read-only sequence of
+    :class:`ScenarioRecord` that keeps each record as its JSON text and builds the model when
+    it is accessed (the last few built are kept).
+
+    A model per record costs about 4 kB: 100,000 of them held by an opened run took 400 MiB.
+    What checks and tables need of every record (numbers, attempts, scores, metrics) is kept in
+    arrays instead, beside the text (the manifest's bytes, about 0.8 kB a record).
+
+    Parameters
+    ----------
+    numbers, attempts : numpy.ndarray of int64
+        Scenario numbers (ascending, from 1) and accepted attempts, one per record.
+    scores : numpy.ndarray of float
+        Fidelity scores.
+    metrics : pandas.DataFrame
+        One row per record: its metrics as floats (NaN where undefined), in the order the
+        records name them.
+    text : bytes
+        The records' JSON (the manifest itself, when it was read in the run's layout).
+    spans : numpy.ndarray of int64, shape (n, 2)
+        Where each record's JSON is in ``text`` (start, end); each was validated when read.
+    """
+
+    _CACHED = 256
+
+    def __init__(self, numbers: np.ndarray, attempts: np.ndarray, scores: np.ndarray,
+                 metrics: pd.DataFrame, text: bytes, spans: np.ndarray) -> None:
+        self.numbers = numbers
+        self.attempts = attempts
+        self.scores = scores
+        self.metrics = metrics
+        self._text = text
+        self._spans = spans
+        # The records built last (a cache of bound methods would tie the sequence in a
+        # reference cycle, and a dropped run's text would wait for the garbage collector).
+        self._built: OrderedDict[int, ScenarioRecord] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_records(cls, records: Iterable[tuple[ScenarioRecord, int, int]],
+                     text: bytes) -> ScenarioRecords:
+        """The sequence of ``(record, start, end)``: each record and where its JSON is in
+        ``text``, in any order (sorted here by scenario number). Each model is needed only
+        while it is read, so a stream of them is never held at once."""
+        numbers, attempts, scores, spans = (array("q"), array("q"), array("d"), array("q"))
+        metrics = _MetricColumns()
+        for record, start, end in records:
+            numbers.append(record.scenario)
+            attempts.append(record.attempt)
+            scores.append(record.score)
+            metrics.add(record.metrics)
+            spans.extend((start, end))
+        order = np.argsort(np.frombuffer(numbers, np.int64), kind="stable")
+        return cls(np.frombuffer(numbers, np.int64)[order],
+                   np.frombuffer(attempts, np.int64)[order],
+                   np.frombuffer(scores, float)[order], metrics.table(order), text,
+                   np.frombuffer(spans, np.int64).reshape(-1, 2)[order])
+
+    def _build(self, position: int) -> ScenarioRecord:
+        start, end = self._spans[position]
+        return ScenarioRecord.model_validate_json(self._text[start:end])
+
+    def _record(self, position: int) -> ScenarioRecord:
+        with self._lock:
+            record = self._built.get(position)
+            if record is not None:
+                self._built.move_to_end(position)
+                return record
+        record = self._build(position)
+        with self._lock:
+            self._built[position] = record
+            if len(self._built) > self._CACHED:
+                self._built.popitem(last=False)
+        return record
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    @overload
+    def __getitem__(self, position: int) -> ScenarioRecord: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> tuple[ScenarioRecord, ...]: ...
+
+    def __getitem__(self, position: int | slice) -> ScenarioRecord | tuple[ScenarioRecord, ...]:
+        if isinstance(position, slice):
+            return tuple(self._record(i) for i in range(*position.indices(len(self))))
+        i = operator.index(position)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"scenario position {position} out of range ({len(self)} scenarios)")
+        return self._record(i)
+
+    def __iter__(self) -> Iterator[ScenarioRecord]:
+        # Straight from the text: a pass over every record would only churn the cache.
+        for position in range(len(self)):
+            yield self._build(position)
+
+    def __repr__(self) -> str:
+        return f"ScenarioRecords({len(self)} scenarios)"
+
+    def position(self, number: int) -> int | None:
+        """The position of scenario ``number`` (from 1) in the sequence; None if not there."""
+        i = int(np.searchsorted(self.numbers, number))
+        return i if i < len(self.numbers) and self.numbers[i] == number else None
+
+
 class RunFolder:
     """A finished run's output directory, its manifest checked (see :func:`open_run`).
 
@@ -423,16 +568,18 @@ class RunFolder:
         The folder.
     manifest : RunManifest
         The manifest's header.
-    scenarios : tuple of ScenarioRecord
-        The accepted scenarios, by number (may be empty: a partial run that accepted none).
+    scenarios : ScenarioRecords
+        The accepted scenarios, by number (may be empty: a partial run that accepted none): a
+        read-only sequence of ScenarioRecord, each built when it is accessed.
     """
 
     def __init__(self, store: OutputStore, manifest: RunManifest,
-                 scenarios: Iterable[ScenarioRecord]) -> None:
+                 scenarios: ScenarioRecords | Iterable[ScenarioRecord]) -> None:
         self.store = store
         self.manifest = manifest
-        self.scenarios = tuple(sorted(scenarios, key=lambda s: s.scenario))
-        self._by_number = {s.scenario: s for s in self.scenarios}
+        if not isinstance(scenarios, ScenarioRecords):
+            scenarios = ScenarioRecords.from_records(*_with_text(list(scenarios)))
+        self.scenarios = scenarios
 
     def __repr__(self) -> str:
         return (f"RunFolder({redact_text(self.store.url)!r}, run_id={self.manifest.run_id!r}, "
@@ -442,7 +589,7 @@ class RunFolder:
         """Where ``name`` in the folder is, for messages (credentials redacted)."""
         return _shown(self.store, name)
 
-    def require_scenarios(self, purpose: str = "") -> tuple[ScenarioRecord, ...]:
+    def require_scenarios(self, purpose: str = "") -> ScenarioRecords:
         """The accepted scenarios; InputDataError when there are none (``purpose`` says for
         what they were needed, e.g. ``" to report on"``)."""
         if not self.scenarios:
@@ -453,13 +600,13 @@ class RunFolder:
         """The record of scenario ``number`` (from 1, as in the folder)."""
         if isinstance(number, ScenarioRecord):
             return number
-        record = self._by_number.get(int(number))
-        if record is None:
-            numbers = list(self._by_number)
-            span = f"{numbers[0]}..{numbers[-1]}" if numbers else "none"
+        position = self.scenarios.position(int(number))
+        if position is None:
+            numbers = self.scenarios.numbers
+            span = f"{numbers[0]}..{numbers[-1]}" if len(numbers) else "none"
             raise ConfigError(f"scenario: the run has no accepted scenario {number} (accepted "
                               f"scenarios: {span})")
-        return record
+        return self.scenarios[position]
 
     def _node(self, record: ScenarioRecord, timeframe: str | None) -> SeriesFiles:
         if timeframe is None:
@@ -543,16 +690,11 @@ class RunFolder:
             manifest).
         """
         scenarios = self.scenarios
-        head = pd.DataFrame({
-            "scenario": np.fromiter((s.scenario for s in scenarios), np.int64, len(scenarios)),
-            "attempt": np.fromiter((s.attempt for s in scenarios), np.int64, len(scenarios)),
-            "score": np.fromiter((s.score for s in scenarios), float, len(scenarios)),
-        })
-        # One pass of pandas over the metric dicts, not one Python step per value.
-        metrics = pd.DataFrame.from_records([s.metrics for s in scenarios],
-                                            index=head.index).astype(float)
-        return pd.concat([head, metrics.drop(columns=list(head.columns), errors="ignore")],
-                         axis=1)
+        head = pd.DataFrame({"scenario": scenarios.numbers.copy(),
+                             "attempt": scenarios.attempts.copy(),
+                             "score": scenarios.scores.copy()})
+        metrics = scenarios.metrics.drop(columns=list(head.columns), errors="ignore")
+        return pd.concat([head, metrics], axis=1)
 
     def series_files(self) -> list[tuple[int, str]]:
         """``(scenario, file name)`` of every series a reader would read: each asset's, at the
@@ -563,14 +705,9 @@ class RunFolder:
         InputDataError
             A record lists no series file in a readable format.
         """
-        out = []
         location = self.location()  # redacting the location is not free: once, not per record
-        for record in self.scenarios:
-            where = f"{location}: scenario {record.scenario}"
-            for node in (record, *(record.timeframes or {}).values()):
-                for symbol in sorted(node.assets) if node.assets else (None,):
-                    out.append((record.scenario, _readable(node, symbol, where)[1]))
-        return out
+        return [(record.scenario, name) for record in self.scenarios
+                for name in _series_names(record, location)]
 
     def check_files(self) -> None:
         """Every series file a reader would read exists (one listing of the folder).
@@ -580,11 +717,24 @@ class RunFolder:
         InputDataError
             A listed series file is missing; the message names it and its scenario.
         """
-        present = set(self.store.list())
-        for number, name in self.series_files():
-            if name not in present:
-                raise InputDataError(f"{self.location(name)}: series file of scenario {number} "
-                                     "listed in the manifest is missing")
+        _check_present(self, self.series_files())
+
+
+def _series_names(record: ScenarioRecord, location: str) -> list[str]:
+    """The series files of ``record`` a reader would read (see :meth:`RunFolder.series_files`);
+    InputDataError if it lists none in a readable format."""
+    where = f"{location}: scenario {record.scenario}"
+    return [_readable(node, symbol, where)[1]
+            for node in (record, *(record.timeframes or {}).values())
+            for symbol in (sorted(node.assets) if node.assets else (None,))]
+
+
+def _check_present(run: RunFolder, series: Iterable[tuple[int, str]]) -> None:
+    present = set(run.store.list())
+    for number, name in series:
+        if name not in present:
+            raise InputDataError(f"{run.location(name)}: series file of scenario {number} "
+                                 "listed in the manifest is missing")
 
 
 def _manifest_bytes(store: OutputStore) -> bytes:
@@ -623,6 +773,74 @@ def _parse_fast(data: bytes) -> tuple[RunManifest, list[ScenarioRecord]] | None:
     return header, whole.scenarios
 
 
+#: Where the run's own layout of the manifest (see pipeline.runner.manifest.manifest_chunks)
+#: starts its records, one a line, and how it ends them.
+_RECORDS_START = b',\n  "scenarios": ['
+_RECORDS_END = b"\n  ]\n}\n"
+_RECORD_INDENT = b"    "
+
+
+#: ``(record, start, end)``: a record and where its JSON is in the text it was read from.
+_Spans = Iterator[tuple[ScenarioRecord, int, int]]
+
+
+class _OtherLayout(Exception):
+    """The manifest is not in the layout a run writes."""
+
+
+def _parse_lines(data: bytes) -> tuple[RunManifest, _Spans] | None:
+    """The header of a manifest in the layout a run writes it (the header, then one scenario
+    record a line), and its records, each checked when the iterator reaches it, so that the
+    models are not all held at once; None when the header is not in that layout.
+
+    Each part is checked as strictly as :func:`_parse_fast` checks the whole. The iterator
+    raises ValidationError at a record that fails, _OtherLayout where the lines are laid out
+    otherwise; the caller then reads the manifest as a whole.
+    """
+    begin = data.find(_RECORDS_START)
+    if begin < 0 or not data.startswith(b"{") or not data.endswith(_RECORDS_END):
+        return None
+    try:
+        header = RunManifest.model_validate_json(data[:begin] + b"\n}", strict=True)
+    except ValidationError:
+        return None
+    if "scenarios" in (header.model_extra or {}):
+        return None
+    return header, _record_lines(data, begin + len(_RECORDS_START),
+                                 len(data) - len(_RECORDS_END))
+
+
+def _record_lines(data: bytes, pos: int, stop: int) -> _Spans:
+    """The records on the lines of ``data[pos:stop]``: ``\\n    {record},`` each, the last
+    without the comma."""
+    lead = b"\n" + _RECORD_INDENT
+    while pos < stop:
+        if not data.startswith(lead, pos):
+            raise _OtherLayout
+        start = pos + len(lead)
+        newline = data.find(b"\n", start, stop)
+        end = stop if newline < 0 else newline - 1
+        if newline >= 0 and data[end] != ord(","):
+            raise _OtherLayout
+        yield ScenarioRecord.model_validate_json(data[start:end], strict=True), start, end
+        pos = stop if newline < 0 else newline
+
+
+def _with_text(records: Sequence[ScenarioRecord]) -> tuple[_Spans, bytes]:
+    """Records and the text of their JSON, for :meth:`ScenarioRecords.from_records`."""
+    texts = [_record_text(r) for r in records]
+    lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    return zip(records, starts.tolist(), ends.tolist(), strict=True), b"".join(texts)
+
+
+def _record_text(record: ScenarioRecord) -> bytes:
+    """A record's JSON: only the keys it was given (json, not pydantic's serializer, which
+    would write a NaN as null)."""
+    return json.dumps(record.model_dump(exclude_unset=True)).encode()
+
+
 def _load_manifest(data: bytes, where: str) -> dict:
     try:
         manifest = json.loads(data.decode("utf-8"))
@@ -657,17 +875,40 @@ def _records(manifest: dict, where: str) -> list[ScenarioRecord]:
     return out
 
 
-def _check_numbers(records: Sequence[ScenarioRecord], summary: RunSummary | None,
-                   where: str) -> None:
-    numbers = sorted(r.scenario for r in records)
-    repeated = sorted({n for a, n in zip(numbers, numbers[1:], strict=False) if a == n})
+def _check_numbers(numbers: np.ndarray, summary: RunSummary | None, where: str) -> None:
+    """Scenario numbers (ascending) are each listed once, and within the run's count."""
+    repeated = np.unique(numbers[1:][numbers[1:] == numbers[:-1]]).tolist()
     if repeated:
         raise InputDataError(f"{where}: scenario numbers repeat ({repeated[:10]}); each "
                              "accepted scenario is listed once")
-    if summary is not None and numbers and numbers[-1] > summary.requested:
+    if summary is not None and len(numbers) and numbers[-1] > summary.requested:
         raise InputDataError(
-            f"{where}: scenario {numbers[-1]} is beyond the {summary.requested} scenarios the "
-            "run requested (scenarios are numbered from 1)")
+            f"{where}: scenario {int(numbers[-1])} is beyond the {summary.requested} scenarios "
+            "the run requested (scenarios are numbered from 1)")
+
+
+def _compact(records: _Spans, text: bytes, location: str
+             ) -> tuple[ScenarioRecords, list[tuple[int, str]], InputDataError | None]:
+    """The records kept compactly (see :meth:`ScenarioRecords.from_records`), with what the
+    checks of :func:`open_run` need of each model while it is at hand: the series files a
+    reader would read (as :meth:`RunFolder.series_files` lists them) and the error of the
+    lowest-numbered record that lists none in a readable format (None when every record
+    does)."""
+    series: list[tuple[int, str]] = []
+    unreadable: dict[int, InputDataError] = {}
+
+    def checked() -> _Spans:
+        for record, start, end in records:
+            try:
+                series.extend((record.scenario, name)
+                              for name in _series_names(record, location))
+            except InputDataError as exc:
+                unreadable.setdefault(record.scenario, exc)
+            yield record, start, end
+
+    scenarios = ScenarioRecords.from_records(checked(), text)
+    series.sort(key=lambda pair: pair[0])  # stable: by scenario, each record's files in order
+    return scenarios, series, unreadable[min(unreadable)] if unreadable else None
 
 
 def open_run(path: str | os.PathLike | OutputStore, storage_options: dict | None = None, *,
@@ -709,6 +950,27 @@ def open_run(path: str | os.PathLike | OutputStore, storage_options: dict | None
         path, storage_options=storage_options)
     data = _manifest_bytes(store)
     where = _shown(store, MANIFEST)
+    manifest, scenarios, series, unreadable = _read_manifest(data, where)
+    _check_numbers(scenarios.numbers, manifest.summary, where)
+    if unreadable is not None:
+        raise unreadable
+    run = RunFolder(store, manifest, scenarios)
+    if check_files:
+        _check_present(run, series)
+    return run
+
+
+def _read_manifest(data: bytes, where: str) -> tuple[
+        RunManifest, ScenarioRecords, list[tuple[int, str]], InputDataError | None]:
+    """The checked header and records of a manifest (see :func:`_compact`): record by record
+    in the run's own layout, else in one pass of pydantic-core, else (to say what is wrong)
+    with ``json`` and a check per record."""
+    lines = _parse_lines(data)
+    if lines is not None:
+        try:
+            return lines[0], *_compact(lines[1], data, where)
+        except (ValidationError, _OtherLayout):
+            pass
     parsed = _parse_fast(data)
     if parsed is not None:
         manifest, records = parsed
@@ -720,10 +982,4 @@ def open_run(path: str | os.PathLike | OutputStore, storage_options: dict | None
         except ValidationError as exc:
             raise _invalid(f"{where}: not a run manifest", exc) from None
         records = _records(raw, where)
-    _check_numbers(records, manifest.summary, where)
-    run = RunFolder(store, manifest, records)
-    if check_files:
-        run.check_files()
-    else:
-        run.series_files()  # every record names a readable series
-    return run
+    return manifest, *_compact(*_with_text(records), where)

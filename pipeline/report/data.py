@@ -118,7 +118,7 @@ class Run:
     assets: list[Asset]
     scenario_ids: list[int]  # scenarios read for the plots and tests
     scenarios: pd.DataFrame  # all scenarios: scenario, score, metrics (manifest names)
-    entries: tuple[ScenarioRecord, ...]  # the manifest's scenario records, by scenario number
+    entries: Sequence[ScenarioRecord]  # the manifest's scenario records, by scenario number
 
     @property
     def symbols(self) -> list[str]:
