@@ -38,7 +38,7 @@ test: lint ui-test
 	$(BIN)/python -m pytest -q
 
 # One table: core candidates/s, the pipeline at 1,000/10,000/100,000 scenarios, 2 vs 1 workers,
-# client memory, Dask overhead. About 6-8 minutes and up to 5 GB of temporary disk (deleted);
+# client memory, Dask overhead. About 4 minutes on a quiet machine and up to 5 GB of temporary disk (deleted);
 # BENCH_ARGS=--quick leaves out the 100,000-scenario run, --write-docs updates docs/methodology.md.
 bench: install
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)

@@ -4,7 +4,7 @@ Run from the repository root (``make bench``; needs only the package, not the de
 
     python benchmarks/bench.py [--quick] [--seconds 3] [--cpu-time] [--write-docs]
 
-Takes about 6-8 minutes on a quiet 2-core machine (longer when the cores are shared) and up to
+Takes about 4 minutes on a quiet 2-core machine (longer when the cores are shared) and up to
 about 5 GB of temporary disk for the 100,000-scenario run, deleted as it goes. ``--quick``
 skips that run (1,000 and 10,000 scenarios, 2-worker scaling at 1,000; about a minute and a
 half). ``--write-docs`` rewrites the table in docs/methodology.md (``bench`` block) with the
