@@ -61,6 +61,7 @@ __all__ = [
     "RunManifest",
     "ScenarioRecords",
     "RunFolder",
+    "manifest_text",
     "open_run",
     "read_record_series",
     "read_series_file",
@@ -773,11 +774,41 @@ def _parse_fast(data: bytes) -> tuple[RunManifest, list[ScenarioRecord]] | None:
     return header, whole.scenarios
 
 
-#: Where the run's own layout of the manifest (see pipeline.runner.manifest.manifest_chunks)
-#: starts its records, one a line, and how it ends them.
+#: Where the run's own layout of the manifest (see :func:`manifest_text`) starts its
+#: records, one a line, and how it ends them.
 _RECORDS_START = b',\n  "scenarios": ['
 _RECORDS_END = b"\n  ]\n}\n"
 _RECORD_INDENT = b"    "
+
+
+def manifest_text(header: Mapping[str, Any], records: Iterable[Mapping[str, Any]], *,
+                  batch: int = 1000) -> Iterator[bytes]:
+    """A manifest's JSON text in the run's own layout, in chunks.
+
+    The layout :func:`open_run` reads record by record: the header indented, keys sorted, then
+    the scenario records, one a line. Chunks of ``batch`` records, so that a manifest of
+    100,000 scenarios (some 80 MB) is never held whole. The run writes its ``manifest.json``
+    with it and the REST API serves a job's manifest with it.
+
+    Parameters
+    ----------
+    header : mapping
+        The manifest without ``scenarios`` (:meth:`RunManifest.to_json`).
+    records : iterable of mapping
+        The scenario records (:meth:`ScenarioRecord.to_json`), by number.
+    batch : int, default 1000
+        Records per chunk.
+    """
+    # The header with its closing brace cut off, so the scenarios follow as one more key.
+    yield json.dumps(dict(header), indent=2, sort_keys=True)[:-2].encode() + _RECORDS_START
+    lead = "\n" + _RECORD_INDENT.decode()
+    lines: list[str] = []
+    for i, record in enumerate(records):
+        lines.append(("," if i else "") + lead + json.dumps(record, sort_keys=True))
+        if len(lines) == batch:
+            yield "".join(lines).encode()
+            lines = []
+    yield "".join(lines).encode() + _RECORDS_END
 
 
 #: ``(record, start, end)``: a record and where its JSON is in the text it was read from.

@@ -9,7 +9,6 @@ and seed write the same bytes.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -23,7 +22,7 @@ from pipeline.core.metrics import METRIC_NAMES
 from pipeline.core.preflight import Preflight
 from pipeline.core.regimes import run_lengths
 from pipeline.errors import FidelityNotReachedError
-from pipeline.io.run import RunManifest, ScenarioRecord, scenario_number
+from pipeline.io.run import RunManifest, ScenarioRecord, manifest_text, scenario_number
 from pipeline.redaction import redact, redact_text
 from pipeline.runner.tasks import scenario_files
 
@@ -187,17 +186,13 @@ def manifest_header(cfg: RunConfig, input_hash: str, run_id: str, model, ledger:
 
 def manifest_chunks(header: RunManifest, cfg: RunConfig, run_id: str, model,
                     ledger: Ledger) -> Iterator[bytes]:
-    """The manifest as JSON, in chunks: the per-scenario part is produced scenario by scenario,
-    so the client never holds the whole text (several MB at 10,000 scenarios)."""
-    # The header with its closing brace cut off, so the scenarios can follow as one more key.
-    yield (json.dumps(header.to_json(), indent=2, sort_keys=True)[:-2]
-           + ',\n  "scenarios": [').encode()
-    for i, s in enumerate(ledger.scenarios()):
-        s = int(s)
-        record = ScenarioRecord.from_task(
-            ledger.record(s, record_files(cfg, run_id, model, s))).to_json()
-        yield (("\n    " if i == 0 else ",\n    ") + json.dumps(record, sort_keys=True)).encode()
-    yield b"\n  ]\n}\n"
+    """The manifest as JSON, in chunks (:func:`pipeline.io.run.manifest_text`): the records
+    are built scenario by scenario, so the client never holds the whole text (several MB at
+    10,000 scenarios)."""
+    records = (ScenarioRecord.from_task(
+        ledger.record(int(s), record_files(cfg, run_id, model, int(s)))).to_json()
+        for s in ledger.scenarios())
+    return manifest_text(header.to_json(), records)
 
 
 def _input_summary(frame, input_hash: str) -> dict:
