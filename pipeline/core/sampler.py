@@ -226,8 +226,9 @@ class GenerationModel:
         return 5 if self.has_volume else 4
 
     @property
-    def columns(self) -> list[str]:
-        return list(OHLCV_FIELDS[: self.fields])
+    def columns(self) -> pd.Index:
+        """Column index of one asset's frame (immutable, shared by every frame)."""
+        return _column_index(self.fields)
 
     @property
     def metric_names(self) -> list[str]:
@@ -328,8 +329,7 @@ class GenerationModel:
         the frame go to that array only, never to another frame's.
         """
         index = self.index if timeframe is None else timeframe.index
-        return pd.DataFrame(ohlcv, index=index, columns=_column_index(ohlcv.shape[1]),
-                            copy=False)
+        return pd.DataFrame(ohlcv, index=index, columns=self.columns, copy=False)
 
     def to_assets(self, ohlcv: np.ndarray, timeframe: Timeframe | None = None) -> Assets:
         """One candidate's ``(length, fields * assets)`` array as OHLCV frames, one per asset."""
