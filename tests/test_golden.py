@@ -12,15 +12,17 @@ are meant to produce different series; then recompute them with::
 
     .venv/bin/python -m tests.test_golden
 
-(it runs the Python path alone and prints both values) and paste them below. One outside
-cause moves the hash too: the Parquet files record the pyarrow and pandas versions that wrote
-them (``frame_to_bytes`` promises the same bytes for fixed library versions), so an upgrade
-of those needs the same recomputation; the three paths must still agree byte for byte.
+(it runs the Python path alone and prints both values) and paste them below. The Parquet
+files record the pyarrow and pandas versions that wrote them (``frame_to_bytes`` promises the
+same bytes for fixed library versions), so the digest takes a Parquet file by its schema and
+column values instead of its bytes: a fresh install that resolves newer libraries must not move
+it. Within one environment the three paths must still agree byte for byte.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -29,6 +31,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from distributed import Client, LocalCluster
@@ -41,7 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample_ohlcv.csv"
 
 GOLDEN_RUN_ID = "a1d780f62583"
-GOLDEN_SHA256 = "93a9377ec8e6192b2838164d054ad66507640b702ca1ff1d269524ed843d4d8f"
+GOLDEN_SHA256 = "4f2e181bf2744ae49b354a2520c218f3fae4a2b7ae8b697f2ae2bf550336fc77"
 
 #: What decides the outputs, shared by the three paths. The REST job request carries the
 #: ``generation`` and ``output.formats`` keys; the server-side settings (``scoring``,
@@ -99,6 +103,19 @@ def without_paths(files: Mapping[str, bytes]) -> dict[str, bytes]:
     return {**files, MANIFEST: normalized_manifest(files[MANIFEST], PATH_FIELDS)}
 
 
+def parquet_digest(data: bytes) -> bytes:
+    """sha256 of a Parquet file's schema (without the writer's metadata) and column values."""
+    table = pq.read_table(io.BytesIO(data))
+    h = hashlib.sha256(table.schema.remove_metadata().to_string().encode())
+    for name in table.column_names:
+        values = table.column(name).to_numpy(zero_copy_only=False)
+        if values.dtype == object:
+            h.update("\x1f".join(map(repr, values.tolist())).encode())
+        else:
+            h.update(np.ascontiguousarray(values).tobytes())
+    return h.digest()
+
+
 def golden_digest(files: Mapping[str, bytes], run_id: str) -> str:
     """sha256 over the sorted (relative name, bytes) of the files (the manifest without its
     path and session fields), then the run id."""
@@ -106,7 +123,9 @@ def golden_digest(files: Mapping[str, bytes], run_id: str) -> str:
              MANIFEST: normalized_manifest(files[MANIFEST], PATH_FIELDS + SESSION_FIELDS)}
     h = hashlib.sha256()
     for name in sorted(files):
-        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+        digest = (parquet_digest(files[name]) if name.endswith(".parquet")
+                  else hashlib.sha256(files[name]).digest())
+        h.update(name.encode() + b"\0" + digest)
     h.update(run_id.encode())
     return h.hexdigest()
 
