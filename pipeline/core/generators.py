@@ -18,6 +18,9 @@ continues the daily cycle where the last one left it, as in the seasonal block b
 (Politis 2001): hourly EUR/USD moves 3.3 times as much in its busiest hour as in its quietest,
 and blocks joined at random hours smeared that pattern into the volatility metrics. The first
 block starts in the slot of the series' first timestamp, so the cycle sits at the right hours.
+Scenarios that continue the history from a bar (``generation.start``) carry that bar's state
+(:attr:`BlockJoins.origin`): their first block starts right after a row whose recent volatility
+(and slot of the day) matches it, as any later block continues the one before.
 
 Reproducibility: candidate ``(scenario, attempt)`` draws only from
 ``numpy.random.default_rng([attempt, scenario, root_seed])`` — the same candidate comes out
@@ -136,6 +139,10 @@ class BlockJoins:
         Each row's slot in the day (intraday bars), or None.
     first_rows : ndarray of int64, optional
         Rows a series may start with: those in the slot of the series' first timestamp.
+    origin : tuple of (float, int or None), optional
+        The recent volatility and slot of the day (None without slots) of the bar a series
+        continues from; the first block then starts as if a block had ended there
+        (:meth:`near_state`) instead of at a row of :attr:`first_rows`.
     """
 
     order: np.ndarray
@@ -146,6 +153,7 @@ class BlockJoins:
     state: np.ndarray
     phase: np.ndarray | None = None
     first_rows: np.ndarray | None = None
+    origin: tuple[float, int | None] | None = None
 
     @classmethod
     def from_returns(cls, returns: Sequence[np.ndarray], *, phase: np.ndarray | None = None,
@@ -273,8 +281,17 @@ class BlockJoins:
     def _sorted_state(self) -> np.ndarray:
         return self.state[self.order]
 
+    def continuing_last_row(self) -> BlockJoins:
+        """These joins for series that continue the input after its last row: their first
+        block starts where a block ending on the last row would continue (:attr:`origin`)."""
+        slot = None if self.phase is None else int(self.phase[-1])
+        return replace(self, origin=(float(self.state[-1]), slot))
+
     def first(self, u: float) -> int:
-        """A series' first row, uniform over :attr:`first_rows` (all rows if None)."""
+        """A series' first row: matched to :attr:`origin` when set, else uniform over
+        :attr:`first_rows` (all rows if None)."""
+        if self.origin is not None:
+            return self.near_state(self.origin[0], self.origin[1], u)
         if self.first_rows is None:
             return int(u * self.order.size)
         return int(self.first_rows[int(u * self.first_rows.size)])
@@ -303,7 +320,8 @@ class BlockJoins:
 
     def __repr__(self) -> str:
         slots = "" if self.phase is None else f", slots={int(self.phase.max()) + 1}"
-        return f"BlockJoins(rows={self.order.size}, width={self.width:g}{slots})"
+        origin = "" if self.origin is None else f", origin_state={self.origin[0]:.4g}"
+        return f"BlockJoins(rows={self.order.size}, width={self.width:g}{slots}{origin})"
 
 
 def candidate_rng(root_seed: int, scenario: int, attempt: int) -> np.random.Generator:
