@@ -70,6 +70,7 @@ from pipeline.errors import ConfigError
 
 __all__ = [
     "MIN_FIT_BARS",
+    "bars_per_year",
     "check_settings",
     "fit_generation_model",
     "frame_to_array",
