@@ -200,6 +200,26 @@ def test_joined_blocks_start_near_the_state_at_the_start_bar(history, models):
     random_rows = free.indices(8, range(400), [0] * 400)[0][:, 0]
     far = np.median(np.abs(free.joins.state[random_rows - 1] - state_t))
     assert near < far / 10
+    # The start bar itself has no row after it in the window: never drawn (it would wrap to
+    # the first row).
+    assert np.all(first_rows != 0)
+
+
+def test_intraday_joins_continue_in_the_next_slot_of_the_day():
+    # Hourly bars whose afternoon hours move three times as much: a daily cycle the joins keep.
+    idx = pd.date_range("2020-01-01", periods=3000, freq="h")
+    rng = np.random.default_rng(0)
+    vol = 0.002 * (1 + 2 * ((idx.hour >= 13) & (idx.hour < 20)))
+    close = 100 * np.exp(np.cumsum(rng.standard_t(4, idx.size) * vol))
+    open_ = np.r_[100.0, close[:-1]]
+    frame = pd.DataFrame({"Open": open_, "High": np.maximum(open_, close) * 1.001,
+                          "Low": np.minimum(open_, close) * 0.999, "Close": close},
+                         index=idx)
+    model = fit_model(frame, start="2020-03-15 13:30", **FAST)
+    assert model.origin.time == pd.Timestamp("2020-03-15 13:00")
+    assert model.origin.join_slot == 13 and model.index[0] == pd.Timestamp("2020-03-15 14:00")
+    first_rows = model.indices(2, range(300), [0] * 300)[0][:, 0]
+    assert set(model.joins.phase[first_rows].tolist()) == {14}
 
 
 @pytest.mark.parametrize("method", METHODS)

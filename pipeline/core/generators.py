@@ -263,9 +263,15 @@ class BlockJoins:
         return {int(phase[a]): (int(a), int(b - a)) for a, b in zip(edges[:-1], edges[1:],
                                                                    strict=True)}
 
-    def near_state(self, value: float, slot: int | None, u: float) -> int:
+    def near_state(self, value: float, slot: int | None, u: float, *,
+                   skip_last: bool = False) -> int:
         """The row after a uniformly drawn (``u``) row among the ``2 w + 1`` whose state is
-        nearest ``value`` (within ``slot`` of the day when there are slots)."""
+        nearest ``value`` (within ``slot`` of the day when there are slots).
+
+        ``skip_last``: the last row is not drawn (its rank neighbour stands in). A series that
+        continues after the last row matches that row's own state first of all, and what
+        follows it is not in the input (the row after it would wrap to the first).
+        """
         if self.phase is None or slot is None:
             start, size = 0, self.order.size
         else:
@@ -275,6 +281,8 @@ class BlockJoins:
         k = int(np.searchsorted(states, value)) + int(u * (2 * w + 1)) - w
         k = min(max(k, 0), size - 1) if size <= 2 * w else (
             -k - 1 if k < 0 else (2 * size - 1 - k if k >= size else k))
+        if skip_last and size > 1 and int(self.order[start + k]) == self.order.size - 1:
+            k = k + 1 if k + 1 < size else k - 1
         return (int(self.order[start + k]) + 1) % self.order.size
 
     @functools.cached_property
@@ -291,7 +299,7 @@ class BlockJoins:
         """A series' first row: matched to :attr:`origin` when set, else uniform over
         :attr:`first_rows` (all rows if None)."""
         if self.origin is not None:
-            return self.near_state(self.origin[0], self.origin[1], u)
+            return self.near_state(self.origin[0], self.origin[1], u, skip_last=True)
         if self.first_rows is None:
             return int(u * self.order.size)
         return int(self.first_rows[int(u * self.first_rows.size)])

@@ -439,7 +439,8 @@ def _joined_starts(pool_joins: list[BlockJoins], sizes: np.ndarray, seg_regime: 
                 (int(before.phase[prev_end]) + 1) % (int(joins.phase.max()) + 1))
             out[s] = joins.near_state(float(before.state[prev_end]), slot, u)
         elif origin is not None:
-            out[s] = joins.near_state(origin[0], origin[1], u)
+            # The origin is the input's last row, the last of its regime's pool.
+            out[s] = joins.near_state(origin[0], origin[1], u, skip_last=True)
         elif joins.phase is not None and first_slot is not None:
             row = joins.in_slot(first_slot, u)
             out[s] = out[s] if row is None else row
