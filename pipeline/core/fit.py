@@ -197,11 +197,7 @@ def fit_generation_model(assets: Assets, settings: GenerationSettings) -> Genera
     the chosen block size; the block pilot's candidates are moved by the target less the
     history's mean, which the sampler's differs from only slightly.
     """
-    frames = assets.common_fields()
-    origin_bar = None
-    if settings.start is not None:
-        origin_bar = resolve_start(frames.first.index, settings.start)
-        frames = frames.map(lambda f: f.iloc[: origin_bar + 1])
+    frames, origin_bar = _window(assets.common_fields(), settings.start)
     symbols = frames.symbols
     comps = {k: preprocess(f) for k, f in frames.items()}
     first = next(iter(comps.values()))
@@ -210,27 +206,16 @@ def fit_generation_model(assets: Assets, settings: GenerationSettings) -> Genera
         raise ConfigError(f"length: expected an integer >= 200 (bars per series), got {length!r}")
     if symbols and settings.start_price is not None:
         raise ConfigError("start_price: applies to one series; each asset of a multi-asset "
-                          "input starts from its own first close")
+                          "input starts from its own first close (or its close at the start "
+                          "bar)")
     check_settings(first.index, method=settings.method, block_size=settings.block_size,
                    length=length, regime=asdict(settings.regime),
                    timeframes=settings.timeframes, n_bars=first.n_bars)
     index = scenario_index(first.index, length, origin_bar is not None)
     tfs = [make_timeframe(index, rule) for rule in dict.fromkeys(settings.timeframes)]
     dynamics = _fit_dynamics(comps, settings)
-    # Scenarios continue from the origin's close, or (a model of the whole history) start
-    # from the input's first.
-    own_start = {k: float(f["Close"].iloc[-1]) if origin_bar is not None else c.start_price
-                 for (k, f), c in zip(frames.items(), comps.values(), strict=True)}
-    start_price = (own_start[next(iter(comps))] if settings.start_price is None
-                   else settings.start_price)
-    parts = tuple(
-        AssetModel(symbol=k, components=c,
-                   start_price=own_start[k] if symbols else float(start_price),
-                   garch=dynamics.garch[k],
-                   volume_elasticity=volume_elasticity(dynamics.garch[k], c.values[:, 4])
-                   if dynamics.garch[k] is not None and c.has_volume else 0.0)
-        for k, c in comps.items()
-    )
+    parts = _asset_models(frames, comps, dynamics, settings.start_price,
+                          continued=origin_bar is not None)
     origin = None
     if origin_bar is not None:
         origin, dynamics = _origin(origin_bar, first.index, parts, dynamics)
@@ -265,6 +250,35 @@ def fit_generation_model(assets: Assets, settings: GenerationSettings) -> Genera
     if drift is not None:
         model = replace(model, drift=measured_drift(model, drift))
     return model
+
+
+def _window(frames: Assets, start: int | str | None) -> tuple[Assets, int | None]:
+    """The bars a fit sees: all of them, or those up to the start bar (and its position)."""
+    if start is None:
+        return frames, None
+    bar = resolve_start(frames.first.index, start)
+    return frames.map(lambda f: f.iloc[: bar + 1]), bar
+
+
+def _asset_models(frames: Assets, comps: Mapping[str, Components], dynamics: _Dynamics,
+                  start_price: float | None, *, continued: bool) -> tuple[AssetModel, ...]:
+    """Each asset's part of the model: components, start price and (``garch``) volatility.
+
+    A series continuing the history starts from the last fitted close, a series of the whole
+    history from the input's first; ``start_price`` replaces it for a single series.
+    """
+    symbols = frames.symbols
+    parts = []
+    for (k, frame), c in zip(frames.items(), comps.values(), strict=True):
+        own = float(frame["Close"].iloc[-1]) if continued else c.start_price
+        fit = dynamics.garch[k]
+        parts.append(AssetModel(
+            symbol=k, components=c,
+            start_price=own if symbols or start_price is None else float(start_price),
+            garch=fit,
+            volume_elasticity=volume_elasticity(fit, c.values[:, 4])
+            if fit is not None and c.has_volume else 0.0))
+    return tuple(parts)
 
 
 def resolve_start(index: pd.DatetimeIndex, start: int | str) -> int:

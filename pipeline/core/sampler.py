@@ -193,10 +193,12 @@ DRIFT_SEED = 0xD41F7
 def drift_draws(length: int) -> int:
     """Candidates the sampler's mean log-return is measured on, for series of ``length`` bars.
 
-    About four million bars in all, between 1,024 and 8,192 candidates: the measured mean's
-    standard error is then a few per cent of a per-bar log-return's spread over
-    ``sqrt(length)`` bars; for the S&P 500 sample (5,031 bars, 1,024 candidates) it is about
-    0.1 % a year, and below a tenth of the spread of the mean of a few hundred scenarios.
+    About four million bars in all, between 1,024 and 8,192 candidates. The measured mean's
+    standard error is the spread of one candidate's mean over ``sqrt(draws)``: on the S&P 500
+    sample (5,031 daily bars, 1,024 candidates) 0.12 % a year, against the history's mean of
+    3.6 % a year (and the regime bootstrap's own 2.8 %, which the measurement is for); about
+    half the standard error of the mean of 300 scenarios, a fifth of it for 21-bar series
+    (8,192 candidates).
     """
     return int(min(8192, max(1024, 2**22 // max(1, int(length)))))
 
