@@ -7,14 +7,24 @@ Every model forbids unknown keys; :func:`load_config` turns pydantic's errors in
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pipeline.core.garch import GARCH_DISTS, GARCH_VOLS
 from pipeline.core.generators import METHODS
@@ -22,6 +32,7 @@ from pipeline.core.regimes import REGIME_LABELLINGS
 from pipeline.core.scoring import DEFAULT_TOLERANCE, resolve_weights
 from pipeline.core.settings import (
     DEFAULT_REPLICATES,
+    MAX_DRIFT,
     SETTING_NAMES,
     GarchOptions,
     GenerationSettings,
@@ -175,6 +186,14 @@ class GenerationConfig(_Model):
     seed: int = Field(42, ge=0, lt=2**63, description="Root seed of the run.")
     start_price: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Close before the first bar.")
+    start: int | str | None = Field(
+        None, description="Continue the history from this bar, fitted on the bars up to it: a "
+        "bar position (0-based; -1 is the last bar) or a timestamp (the last bar at or before "
+        "it). Null: fit the whole input.")
+    drift: Literal["keep", "zero"] | Annotated[
+            float, Field(ge=-MAX_DRIFT, le=MAX_DRIFT, allow_inf_nan=False)] = Field(
+        "keep", description="The scenarios' trend: keep the history's, zero, or an annualized "
+        f"log return (a number from -{MAX_DRIFT:g} to {MAX_DRIFT:g}, e.g. 0.05).")
     allow_partial: bool = Field(
         False, description="Finish with the scenarios that passed instead of failing."
     )
@@ -200,12 +219,79 @@ class GenerationConfig(_Model):
             raise ValueError(f"regime.condition needs method: regime (method is {self.method})")
         return self
 
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, v: Any) -> Any:
+        return _start_value(v)
+
+    def recorded(self) -> dict[str, Any]:
+        """The section as run ids hash it and manifests record it.
+
+        ``start`` and ``drift`` at their defaults are left out, so the run ids and manifests
+        of runs that do not use them are those from before the two settings existed.
+        """
+        out = self.model_dump(mode="json")
+        for key, default in _OMITTED_DEFAULTS.items():
+            if out[key] == default:
+                del out[key]
+        return out
+
+    @field_validator("drift", mode="before")
+    @classmethod
+    def _drift(cls, v: Any) -> Any:
+        # One message for every bad value, instead of one per branch of the union.
+        if v in ("keep", "zero"):
+            return v
+        bad = ValueError(f"expected keep, zero or an annualized log return from "
+                         f"-{MAX_DRIFT:g} to {MAX_DRIFT:g}")
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
+            raise bad
+        try:
+            number = float(v)
+        except ValueError:
+            raise bad from None
+        if not (math.isfinite(number) and abs(number) <= MAX_DRIFT):
+            raise bad
+        return number
+
     @field_validator("block_size")
     @classmethod
     def _positive_block(cls, v: int | str) -> int | str:
         if isinstance(v, int) and v < 1:
             raise ValueError("block_size must be 'auto' or an integer >= 1")
         return v
+
+
+#: Generation settings left out of recorded configs at these defaults
+#: (:meth:`GenerationConfig.recorded`).
+_OMITTED_DEFAULTS = {"start": None, "drift": "keep"}
+
+
+def _start_value(v: Any) -> Any:
+    """``generation.start`` as an int position or a timestamp string.
+
+    YAML reads ``2020-03-16`` as a date and a CLI ``--set`` may give ``"-1"``; both are taken.
+    A string must parse as a timestamp (which bar it means is settled against the input).
+    """
+    if isinstance(v, bool):
+        raise ValueError("expected a bar position (integer) or a timestamp")
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    if isinstance(v, str):
+        text = v.strip()
+        if text.lstrip("+-").isdigit():
+            return int(text)
+        try:
+            stamp = pd.Timestamp(text)
+        except (ValueError, TypeError, OverflowError):
+            raise ValueError(f"expected a bar position (integer) or a timestamp such as "
+                             f"2020-03-16, got {v!r}") from None
+        if stamp is pd.NaT:
+            raise ValueError("expected a bar position (integer) or a timestamp, got NaT")
+        return text
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
 
 
 class ScoringConfig(_Model):
@@ -280,6 +366,11 @@ class RunConfig(_Model):
         """The generation and scoring settings as the core's fit takes them."""
         return generation_settings(self.generation, self.scoring)
 
+    def recorded(self) -> dict[str, Any]:
+        """The configuration as a run's manifest records it (see
+        :meth:`GenerationConfig.recorded`)."""
+        return {**self.model_dump(mode="json"), "generation": self.generation.recorded()}
+
     def fingerprint(self, input_hash: str) -> str:
         """Hash of everything that decides the run's outputs (not where or how fast it runs).
 
@@ -289,7 +380,7 @@ class RunConfig(_Model):
         payload = {
             "engine": ENGINE_OUTPUT_VERSION,
             "input": input_hash,
-            "generation": self.generation.model_dump(mode="json"),
+            "generation": self.generation.recorded(),
             "scoring": self.scoring.model_dump(mode="json"),
             "formats": sorted(self.output.formats),
             "zip": self.output.zip,
@@ -305,7 +396,7 @@ class RunConfig(_Model):
         attempt)`` identically, so one can reuse the other's accepted scenarios
         (``output.resume_from``).
         """
-        generation = self.generation.model_dump(mode="json")
+        generation = self.generation.recorded()
         for key in _ACCEPTANCE_KEYS:
             generation.pop(key)
         payload = {
@@ -332,7 +423,7 @@ def generation_settings(generation: GenerationConfig, scoring: ScoringConfig
     sections (the one place the config's fields become the core's)."""
     return GenerationSettings(
         method=generation.method, block_size=generation.block_size, length=generation.length,
-        start_price=generation.start_price,
+        start_price=generation.start_price, start=generation.start, drift=generation.drift,
         garch=GarchOptions(**generation.garch.model_dump()),
         regime=RegimeOptions(**generation.regime.model_dump()),
         timeframes=tuple(generation.timeframes), weights=dict(scoring.weights),

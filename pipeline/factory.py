@@ -62,8 +62,9 @@ def fit_model(data, **settings) -> GenerationModel:
         timestamps (see :func:`pipeline.align_assets`).
     **settings
         The fields of :class:`~pipeline.core.settings.GenerationSettings` (``method``,
-        ``block_size``, ``length``, ``start_price``, ``garch``, ``regime``, ``timeframes``,
-        ``weights``, ``tolerance``, ``n_replicates``), validated like a YAML config's.
+        ``block_size``, ``length``, ``start_price``, ``start``, ``drift``, ``garch``,
+        ``regime``, ``timeframes``, ``weights``, ``tolerance``, ``n_replicates``), validated
+        like a YAML config's.
 
     Returns
     -------
@@ -164,9 +165,21 @@ class SyntheticDataFactory:
     block_size : "auto" or int, default "auto"
         (Mean) block length; ``"auto"`` is Politis–White on squared returns, clamped.
     length : int, optional
-        Bars per synthetic series; default the input's length.
+        Bars per synthetic series; default the input's length (with ``start``: the bars up to
+        and including the start bar).
     start_price : float, optional
-        Close before the first synthetic bar; default the input's first close.
+        Close before the first synthetic bar; default the input's first close (with
+        ``start``: the start bar's close).
+    start : int or str, optional
+        Continue the history from this bar: the model is fitted on the bars up to it only, and
+        each series starts in the state the history was in there (its close, GARCH volatility,
+        regime or recent volatility; see ``model.origin``) with timestamps after it. A 0-based
+        bar position (-1 is the last bar) or a timestamp (the last bar at or before it).
+    drift : "keep", "zero" or float, default "keep"
+        The series' trend: the history's own (``"keep"``), none (``"zero"``), or an annualized
+        log return such as ``0.05``; the expected log-return per bar is then exactly that, and
+        the series are scored against the original moved to the same trend (see
+        ``model.drift``).
     seed : int or numpy.random.Generator, optional
         Root seed. Scenario ``k``'s attempt ``a`` depends only on ``(seed, k, a)``. A Generator is
         used once to draw an integer root seed; None draws fresh entropy. ``factory.seed`` holds
@@ -217,6 +230,8 @@ class SyntheticDataFactory:
         block_size: int | str = "auto",
         length: int | None = None,
         start_price: float | None = None,
+        start: int | str | None = None,
+        drift: str | float = "keep",
         seed: int | np.random.Generator | None = None,
         weights: Mapping[str, float] | None = None,
         tolerance: float = DEFAULT_TOLERANCE,
@@ -227,7 +242,8 @@ class SyntheticDataFactory:
         #: The validated settings (:class:`~pipeline.core.settings.GenerationSettings`).
         self.settings: GenerationSettings = _validated(
             {"method": method, "block_size": block_size, "length": length,
-             "start_price": start_price, "weights": weights, "tolerance": tolerance,
+             "start_price": start_price, "start": start, "drift": drift,
+             "weights": weights, "tolerance": tolerance,
              "garch": garch, "regime": regime, "timeframes": timeframes},
             "SyntheticDataFactory")
         #: The validated input (:class:`~pipeline.core.assets.Assets`).

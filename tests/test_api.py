@@ -386,7 +386,8 @@ def test_job_lifecycle_and_events(api):
     assert job["request"] == {
         "dataset_id": api.dataset["id"], "dataset_ids": None, "input_layout": None,
         **SMALL_JOB, "method": "stationary", "block_size": "auto", "length": None,
-        "allow_partial": False, "formats": ["csv", "xlsx", "parquet"], "weights": {},
+        "allow_partial": False, "drift": "keep", "formats": ["csv", "xlsx", "parquet"],
+        "weights": {},
         "garch": {"vol": "garch", "dist": "normal"},
         "regime": {"labels": "markov", "n_regimes": 2, "window": 21, "condition": None,
                    "share": None, "duration_factor": 1.0},

@@ -92,7 +92,7 @@ RESULT_STATUSES = frozenset({"succeeded", "partial"})
 JOB_REQUEST_SOURCES: tuple[tuple[str, type[BaseModel], tuple[str, ...]], ...] = (
     ("generation", GenerationConfig, (
         "n_samples", "min_fidelity", "method", "block_size", "length", "seed", "max_attempts",
-        "allow_partial", "garch", "regime", "timeframes",
+        "allow_partial", "drift", "garch", "regime", "timeframes",
     )),
     ("output", OutputConfig, ("formats",)),
     ("scoring", ScoringConfig, ("weights",)),

@@ -41,7 +41,7 @@ from pipeline.errors import ConfigError, InputDataError
 
 __all__ = [
     "GARCH_VOLS", "GARCH_DISTS", "GarchFit", "fit_garch", "intraday_profile", "simulate_garch",
-    "volume_elasticity"]
+    "volume_elasticity", "forecast_variance"]
 
 GARCH_VOLS = ("garch", "gjr", "egarch")
 GARCH_DISTS = ("normal", "t", "skewt")
@@ -203,15 +203,36 @@ def fit_garch(log_returns: np.ndarray, vol: str = "garch", dist: str = "normal",
     return fit
 
 
-def simulate_garch(fit: GarchFit, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def forecast_variance(fit: GarchFit) -> float:
+    """The fit's one-step-ahead conditional variance after its last row (percent squared).
+
+    ``omega + (alpha + gamma 1[e_T < 0]) e_T^2 + beta s_T^2`` with ``e_T = s_T z_T`` (GARCH,
+    GJR), or ``exp(omega + alpha (|z_T| - sqrt(2/pi)) + gamma z_T + beta log s_T^2)``
+    (EGARCH): the variance of the first bar after the input's last, the state a scenario
+    continuing the history starts from (deseasonalized when the fit is).
+    """
+    z, s = float(fit.std_resid[-1]), float(fit.sigma[-1])
+    if fit.vol == "egarch":
+        log_var = (fit.omega + fit.alpha * (abs(z) - math.sqrt(2.0 / math.pi))
+                   + fit.gamma * z + fit.beta * math.log(s * s))
+        return math.exp(log_var)
+    e = s * z
+    return fit.omega + (fit.alpha + fit.gamma * (e < 0)) * e * e + fit.beta * s * s
+
+
+def simulate_garch(fit: GarchFit, indices: np.ndarray, start_variance: float | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Run resampled residuals through the fitted recursion.
 
     Parameters
     ----------
     fit : GarchFit
     indices : ndarray of int, shape (batch, length)
-        Component rows whose standardized residuals arrive at each step. The volatility starts
-        at the input's fitted volatility of the first row drawn.
+        Component rows whose standardized residuals arrive at each step.
+    start_variance : float, optional
+        The conditional variance of every candidate's first step (percent squared), e.g.
+        :func:`forecast_variance` for scenarios that continue the input. None starts each
+        candidate at the input's fitted volatility of the first row it draws.
 
     Returns
     -------
@@ -222,7 +243,8 @@ def simulate_garch(fit: GarchFit, indices: np.ndarray) -> tuple[np.ndarray, np.n
     """
     z = np.take(fit.std_resid, indices)
     batch, length = z.shape
-    s0 = np.take(fit.sigma, indices[:, 0])
+    s0 = (np.take(fit.sigma, indices[:, 0]) if start_variance is None
+          else np.full(batch, math.sqrt(start_variance)))
     if fit.vol == "egarch":
         c = math.sqrt(2.0 / math.pi)
         drive = fit.omega + fit.alpha * (np.abs(z[:, :-1]) - c) + fit.gamma * z[:, :-1]

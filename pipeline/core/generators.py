@@ -18,6 +18,9 @@ continues the daily cycle where the last one left it, as in the seasonal block b
 (Politis 2001): hourly EUR/USD moves 3.3 times as much in its busiest hour as in its quietest,
 and blocks joined at random hours smeared that pattern into the volatility metrics. The first
 block starts in the slot of the series' first timestamp, so the cycle sits at the right hours.
+Scenarios that continue the history from a bar (``generation.start``) carry that bar's state
+(:attr:`BlockJoins.origin`): their first block starts right after a row whose recent volatility
+(and slot of the day) matches it, as any later block continues the one before.
 
 Reproducibility: candidate ``(scenario, attempt)`` draws only from
 ``numpy.random.default_rng([attempt, scenario, root_seed])`` — the same candidate comes out
@@ -136,6 +139,10 @@ class BlockJoins:
         Each row's slot in the day (intraday bars), or None.
     first_rows : ndarray of int64, optional
         Rows a series may start with: those in the slot of the series' first timestamp.
+    origin : tuple of (float, int or None), optional
+        The recent volatility and slot of the day (None without slots) of the bar a series
+        continues from; the first block then starts as if a block had ended there
+        (:meth:`near_state`) instead of at a row of :attr:`first_rows`.
     """
 
     order: np.ndarray
@@ -146,6 +153,7 @@ class BlockJoins:
     state: np.ndarray
     phase: np.ndarray | None = None
     first_rows: np.ndarray | None = None
+    origin: tuple[float, int | None] | None = None
 
     @classmethod
     def from_returns(cls, returns: Sequence[np.ndarray], *, phase: np.ndarray | None = None,
@@ -255,9 +263,15 @@ class BlockJoins:
         return {int(phase[a]): (int(a), int(b - a)) for a, b in zip(edges[:-1], edges[1:],
                                                                    strict=True)}
 
-    def near_state(self, value: float, slot: int | None, u: float) -> int:
+    def near_state(self, value: float, slot: int | None, u: float, *,
+                   skip_last: bool = False) -> int:
         """The row after a uniformly drawn (``u``) row among the ``2 w + 1`` whose state is
-        nearest ``value`` (within ``slot`` of the day when there are slots)."""
+        nearest ``value`` (within ``slot`` of the day when there are slots).
+
+        ``skip_last``: the last row is not drawn (its rank neighbour stands in). A series that
+        continues after the last row matches that row's own state first of all, and what
+        follows it is not in the input (the row after it would wrap to the first).
+        """
         if self.phase is None or slot is None:
             start, size = 0, self.order.size
         else:
@@ -267,14 +281,25 @@ class BlockJoins:
         k = int(np.searchsorted(states, value)) + int(u * (2 * w + 1)) - w
         k = min(max(k, 0), size - 1) if size <= 2 * w else (
             -k - 1 if k < 0 else (2 * size - 1 - k if k >= size else k))
+        if skip_last and size > 1 and int(self.order[start + k]) == self.order.size - 1:
+            k = k + 1 if k + 1 < size else k - 1
         return (int(self.order[start + k]) + 1) % self.order.size
 
     @functools.cached_property
     def _sorted_state(self) -> np.ndarray:
         return self.state[self.order]
 
+    def continuing_last_row(self) -> BlockJoins:
+        """These joins for series that continue the input after its last row: their first
+        block starts where a block ending on the last row would continue (:attr:`origin`)."""
+        slot = None if self.phase is None else int(self.phase[-1])
+        return replace(self, origin=(float(self.state[-1]), slot))
+
     def first(self, u: float) -> int:
-        """A series' first row, uniform over :attr:`first_rows` (all rows if None)."""
+        """A series' first row: matched to :attr:`origin` when set, else uniform over
+        :attr:`first_rows` (all rows if None)."""
+        if self.origin is not None:
+            return self.near_state(self.origin[0], self.origin[1], u, skip_last=True)
         if self.first_rows is None:
             return int(u * self.order.size)
         return int(self.first_rows[int(u * self.first_rows.size)])
@@ -303,7 +328,8 @@ class BlockJoins:
 
     def __repr__(self) -> str:
         slots = "" if self.phase is None else f", slots={int(self.phase.max()) + 1}"
-        return f"BlockJoins(rows={self.order.size}, width={self.width:g}{slots})"
+        origin = "" if self.origin is None else f", origin_state={self.origin[0]:.4g}"
+        return f"BlockJoins(rows={self.order.size}, width={self.width:g}{slots}{origin})"
 
 
 def candidate_rng(root_seed: int, scenario: int, attempt: int) -> np.random.Generator:

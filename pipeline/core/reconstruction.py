@@ -27,6 +27,7 @@ def reconstruct(
     log_returns: np.ndarray | None = None,
     scale: np.ndarray | None = None,
     volume_shift: np.ndarray | None = None,
+    return_shift: float = 0.0,
 ) -> np.ndarray:
     """Build OHLCV arrays from component rows.
 
@@ -47,6 +48,10 @@ def reconstruct(
         bar's); the excesses stay non-negative, so the invariants still hold.
     volume_shift : ndarray, shape (batch, length), optional
         Added to each bar's log-volume (volume following the bar's new volatility).
+    return_shift : float
+        Added to every bar's close log-return (a set drift; see
+        :class:`pipeline.core.sampler.Drift`). Opens follow the shifted closes by their own
+        gaps and highs and lows wrap the bodies, so the invariants hold.
 
     Returns
     -------
@@ -63,7 +68,7 @@ def reconstruct(
     if log_returns is not None or scale is not None or volume_shift is not None:
         return reconstruct_reference(components, indices, start_price, volume_level,
                                      log_returns=log_returns, scale=scale,
-                                     volume_shift=volume_shift)
+                                     volume_shift=volume_shift, return_shift=return_shift)
     from pipeline.core.kernel import assemble_bars, gather_cumsum
 
     n_fields = components.shape[1]
@@ -72,7 +77,11 @@ def reconstruct(
     start = np.ascontiguousarray(
         np.broadcast_to(np.asarray(start_price, dtype=float), (batch,)))
     close = np.empty((batch, length))
-    gather_cumsum(np.ascontiguousarray(components[:, 0]), indices, close)
+    # A drift shifts the gathered column (a copy of n_rows values), so the compiled path stays.
+    returns = np.ascontiguousarray(components[:, 0])
+    if return_shift:
+        returns = returns + return_shift
+    gather_cumsum(returns, indices, close)
     np.exp(close, out=close)
     volume = (np.maximum(np.expm1(components[:, 4] + volume_level), 0.0) if n_fields == 5
               else np.empty(0))
@@ -91,6 +100,7 @@ def reconstruct_reference(
     log_returns: np.ndarray | None = None,
     scale: np.ndarray | None = None,
     volume_shift: np.ndarray | None = None,
+    return_shift: float = 0.0,
 ) -> np.ndarray:
     """:func:`reconstruct` in NumPy: the definition of the bars, and the GARCH variants' path.
 
@@ -110,6 +120,8 @@ def reconstruct_reference(
 
     close = (np.take(components[:, 0], indices) if log_returns is None
              else np.array(log_returns, dtype=float, copy=True))
+    if return_shift:
+        close += return_shift
     np.cumsum(close, axis=1, out=close)
     np.exp(close, out=close)
     close *= start[:, None]

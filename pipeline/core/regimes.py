@@ -330,6 +330,7 @@ def sample_regime_indices(
     block_size: int,
     rngs: Sequence[np.random.Generator],
     joins: BlockJoins | None = None,
+    start_regime: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw regime paths and fill each stretch with blocks of that regime's rows.
 
@@ -350,6 +351,11 @@ def sample_regime_indices(
         :mod:`pipeline.core.generators` and :func:`_joined_starts`), among the rows of the same
         regime in the order of its pool; a regime change starts after a row of the new regime
         whose volatility matches where the old one ended. None starts every segment at random.
+        With an :attr:`~pipeline.core.generators.BlockJoins.origin` the first segment starts
+        after a row of its regime that matches the origin's state.
+    start_regime : int, optional
+        The regime every path starts in (the regime in force at the bar scenarios continue
+        from); None draws it from the transition matrix's stationary distribution.
 
     Returns
     -------
@@ -362,7 +368,10 @@ def sample_regime_indices(
     sizes = np.array([p.size for p in pools])
     flat = np.concatenate(pools)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    start_dist = stationary_distribution(transition)
+    # A path's first regime is drawn from this distribution: the long-run shares, or all
+    # weight on the regime in force where the scenarios continue the history.
+    start_dist = (stationary_distribution(transition) if start_regime is None
+                  else np.eye(k)[int(start_regime)])
     pool_joins = None if joins is None else [joins.within(pool) for pool in pools]
     first_slot = None
     if joins is not None and joins.phase is not None and joins.first_rows is not None:
@@ -390,7 +399,8 @@ def sample_regime_indices(
             draws = rng.random(seg_start.size)
             new_block = np.isin(seg_start, block_ends)
             start_in_pool = _joined_starts(pool_joins, sizes, seg_regime, seg_len,
-                                           start_in_pool, new_block, draws, first_slot)
+                                           start_in_pool, new_block, draws, first_slot,
+                                           joins.origin)
         per_bar_regime = np.repeat(seg_regime, seg_len)
         offset_in_seg = positions - np.repeat(seg_start, seg_len)
         pos = (np.repeat(start_in_pool, seg_len) + offset_in_seg) % sizes[per_bar_regime]
@@ -401,13 +411,16 @@ def sample_regime_indices(
 
 def _joined_starts(pool_joins: list[BlockJoins], sizes: np.ndarray, seg_regime: np.ndarray,
                    seg_len: np.ndarray, start_in_pool: np.ndarray, new_block: np.ndarray,
-                   draws: np.ndarray, first_slot: int | None) -> np.ndarray:
+                   draws: np.ndarray, first_slot: int | None,
+                   origin: tuple[float, int | None] | None = None) -> np.ndarray:
     """Start of each segment in its pool.
 
     A new block inside a regime's stretch starts after a row of that regime whose recent
     volatility matches where the previous block ended; so does a regime change, among the new
     regime's rows (see the comment below). For intraday bars both keep the slot of the day,
-    and the first segment starts at its first timestamp's slot.
+    and the first segment starts at its first timestamp's slot, or, for scenarios that
+    continue the history (``origin``: its state and slot), after a row of its regime that
+    matches the origin's state.
     """
     out = start_in_pool.tolist()
     prev_regime, prev_end = -1, 0
@@ -425,6 +438,9 @@ def _joined_starts(pool_joins: list[BlockJoins], sizes: np.ndarray, seg_regime: 
             slot = None if before.phase is None else (
                 (int(before.phase[prev_end]) + 1) % (int(joins.phase.max()) + 1))
             out[s] = joins.near_state(float(before.state[prev_end]), slot, u)
+        elif origin is not None:
+            # The origin is the input's last row, the last of its regime's pool.
+            out[s] = joins.near_state(origin[0], origin[1], u, skip_last=True)
         elif joins.phase is not None and first_slot is not None:
             row = joins.in_slot(first_slot, u)
             out[s] = out[s] if row is None else row

@@ -19,6 +19,7 @@ from pipeline.core.scoring import DEFAULT_TOLERANCE
 
 __all__ = [
     "DEFAULT_REPLICATES",
+    "MAX_DRIFT",
     "GarchOptions",
     "RegimeOptions",
     "GenerationSettings",
@@ -27,6 +28,8 @@ __all__ = [
 
 #: Bootstrap replicates of the original used to measure each metric's sampling spread.
 DEFAULT_REPLICATES = 256
+#: Largest annualized log return ``drift`` may ask for (e**10 a year is past any market).
+MAX_DRIFT = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,9 +92,20 @@ class GenerationSettings:
     block_size : "auto" or int
         (Mean) block length; ``"auto"`` lets the pilot choose (:mod:`pipeline.core.blocks`).
     length : int, optional
-        Bars per synthetic series; None is the input's length.
+        Bars per synthetic series; None is the input's length (with ``start``: the bars up to
+        and including the origin).
     start_price : float, optional
-        Close before the first synthetic bar; None is the input's first close.
+        Close before the first synthetic bar; None is the input's first close (with
+        ``start``: the origin's close).
+    start : int or str, optional
+        The origin: scenarios continue the history from this bar and the fit sees only the
+        bars up to it (see :mod:`pipeline.core.fit`). A 0-based bar position (negative counts
+        from the end, -1 is the last bar) or a timestamp (the last bar at or before it). None
+        fits the whole input and starts each scenario where its sampler starts it.
+    drift : "keep", "zero" or float
+        The scenarios' expected close log-return per bar: ``"keep"`` leaves what the sampler
+        gives (the history's own trend), ``"zero"`` removes it, a number sets it from an
+        annualized log return (see :class:`pipeline.core.sampler.Drift`).
     garch : GarchOptions
         Options of the ``garch`` method.
     regime : RegimeOptions
@@ -110,6 +124,8 @@ class GenerationSettings:
     block_size: int | str = "auto"
     length: int | None = None
     start_price: float | None = None
+    start: int | str | None = None
+    drift: str | float = "keep"
     garch: GarchOptions = field(default_factory=GarchOptions)
     regime: RegimeOptions = field(default_factory=RegimeOptions)
     timeframes: tuple[str, ...] = ()

@@ -33,6 +33,9 @@ def fitted_model(assets: Assets, config: RunConfig, input_hash: str) -> Generati
         sorted(sc.weights.items()), sc.tolerance, sc.n_replicates,
         gen.garch.model_dump_json(), gen.regime.model_dump_json(), gen.timeframes,
     )
+    if gen.start is not None or gen.drift != "keep":
+        # Only when set, so the keys of fits that do not use them stay as they were.
+        settings += (gen.start, gen.drift)
     key = hashlib.sha256(repr(settings).encode()).hexdigest()[:32]
     cache_dir = Path(config.cache.path) if config.cache.path else None
     path = cache_dir / f"model-{key}.pkl" if cache_dir else None

@@ -158,7 +158,7 @@ def manifest_header(cfg: RunConfig, input_hash: str, run_id: str, model, ledger:
         "search_fingerprint": cfg.search_fingerprint(input_hash),
         "package_version": pipeline.__version__,
         # Credentials never reach a manifest; the run id does not depend on them.
-        "config": redact(cfg.model_dump(mode="json")),
+        "config": redact(cfg.recorded()),
         "seed": cfg.generation.seed,
         "input": _input_summary(frame, input_hash),
         "model": _model_summary(model),
@@ -226,6 +226,13 @@ def _model_summary(model) -> dict:
         "weights": dict(zip(scorer.names, scorer.weights.tolist(), strict=True)),
         "spreads": dict(zip(scorer.names, scorer.spread.tolist(), strict=True)),
     }
+    if model.origin is not None:
+        # Where the scenarios continue the history and the state they start in.
+        out["origin"] = {**model.origin.to_dict(), "start_price": model.start_price}
+        if model.symbols:
+            out["origin"]["start_prices"] = {p.symbol: p.start_price for p in model.parts}
+    if model.drift is not None:
+        out["drift"] = model.drift.to_dict()
     if model.block_choice is not None:
         # The chosen block length and why (the pilot's medians); nothing measured.
         out["block_choice"] = model.block_choice.to_dict()

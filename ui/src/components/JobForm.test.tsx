@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import JobForm, { assetErrors, fieldOfDetail, guessSymbol } from "./JobForm";
 import { ApiError } from "../lib/api";
@@ -99,10 +99,36 @@ describe("JobForm", () => {
       seed: 42,
       max_attempts: 200,
       allow_partial: false,
+      drift: "keep",
       formats: ["csv", "xlsx", "parquet"],
       weights: {},
       timeframes: [],
     });
+  });
+
+  it("offers drift as keep, zero or an annualized log return, and sends a number as a number", async () => {
+    const user = userEvent.setup();
+    const onSubmit = vi.fn().mockResolvedValue(undefined);
+    render(<JobForm options={OPTIONS} datasetId="ds_abc" onSubmit={onSubmit} />);
+    const drift = screen.getByLabelText("Drift (annual log return)") as HTMLSelectElement;
+    expect([...drift.options].map((o) => o.value)).toEqual(["keep", "zero", "#number"]);
+    expect(drift.value).toBe("keep");
+    await user.selectOptions(drift, "#number");
+    const rate = screen.getByLabelText("Drift (annual log return) (number)") as HTMLInputElement;
+    expect(rate.step).toBe("any");
+    expect(rate.min).toBe("-10");
+    expect(rate.max).toBe("10");
+    // Typed over whole (clearing the input would leave the number choice).
+    fireEvent.change(rate, { target: { value: "12" } });
+    expect(screen.getByText("Must be at most 10.")).toBeInTheDocument();
+    fireEvent.change(screen.getByLabelText("Drift (annual log return) (number)"), { target: { value: "-0.05" } });
+    await user.click(screen.getByRole("button", { name: "Generate scenarios" }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit.mock.calls[0][0].drift).toBe(-0.05);
+    await user.selectOptions(drift, "zero");
+    await user.click(screen.getByRole("button", { name: "Generate scenarios" }));
+    await waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(2));
+    expect(onSubmit.mock.calls[1][0].drift).toBe("zero");
   });
 
   it("shows the API's 422 detail next to the form and marks the field", async () => {

@@ -540,7 +540,9 @@ const NUMBER = "#number";
 
 /**
  * Several named choices or a number (`regime.condition`: high_volatility, low_volatility or a
- * regime number): a select, with the regime numbers listed when the form knows how many there are.
+ * regime number; `drift`: keep, zero or an annualized log return): a select, with the regime
+ * numbers listed when the form knows how many there are, and a number input within the schema's
+ * bounds.
  */
 function ChoiceSelect({
   field,
@@ -581,9 +583,10 @@ function ChoiceSelect({
         <input
           type="number"
           aria-label={`${field.label} (number)`}
-          inputMode="numeric"
-          step={1}
-          min={0}
+          inputMode={field.integer ? "numeric" : "decimal"}
+          step={field.integer ? 1 : "any"}
+          min={field.minimum ?? 0}
+          max={field.maximum}
           value={value}
           onChange={(e) => onChange(e.target.value)}
         />

@@ -700,6 +700,12 @@ export interface components {
              * @default false
              */
             allow_partial: boolean;
+            /**
+             * Drift
+             * @description The scenarios' trend: keep the history's, zero, or an annualized log return (a number from -10 to 10, e.g. 0.05).
+             * @default keep
+             */
+            drift: ("keep" | "zero") | number;
             /** @description For method: garch. */
             garch?: components["schemas"]["GarchConfig"];
             /** @description For method: regime. */

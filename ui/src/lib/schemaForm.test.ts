@@ -24,6 +24,7 @@ describe("fieldsFromSchema", () => {
       "method",
       "block_size",
       "length",
+      "drift",
       "timeframes",
       "formats",
       "seed",
@@ -66,6 +67,14 @@ describe("fieldsFromSchema", () => {
     });
     expect(byName.block_size).toMatchObject({ kind: "choice-or-number", options: ["auto"], integer: true });
     expect(byName.length).toMatchObject({ kind: "number", nullable: true, minimum: 200, maximum: 1_000_000 });
+    expect(byName.drift).toMatchObject({
+      kind: "choice-or-number",
+      options: ["keep", "zero"],
+      integer: false,
+      minimum: -10,
+      maximum: 10,
+      default: "keep",
+    });
     expect(byName.formats).toMatchObject({ kind: "checkboxes", options: ["csv", "xlsx", "parquet"], minItems: 1 });
     expect(byName.allow_partial.kind).toBe("boolean");
     expect(byName.weights.kind).toBe("weights");
@@ -101,6 +110,10 @@ describe("validation", () => {
     expect(validateField(byName.block_size, "auto")).toBeNull();
     expect(validateField(byName.block_size, "12")).toBeNull();
     expect(validateField(byName.block_size, "")).toMatch(/auto/);
+    expect(validateField(byName.drift, "zero")).toBeNull();
+    expect(validateField(byName.drift, "-0.05")).toBeNull();
+    expect(validateField(byName.drift, "12")).toBe("Must be at most 10.");
+    expect(validateField(byName.drift, "")).toMatch(/keep\/zero/);
     expect(validateField(byName.formats, [])).toBe("Choose at least one.");
     expect(validateField(byName.method, "garch")).toBeNull();
     expect(validateField(byName.method, "magic")).toMatch(/Choose one of/);
@@ -155,6 +168,7 @@ describe("buildRequest", () => {
       n_samples: "1000",
       block_size: "auto",
       length: "",
+      drift: "keep",
       formats: ["csv", "parquet"],
       timeframes: "",
       "garch.vol": "garch",
@@ -179,6 +193,7 @@ describe("buildRequest", () => {
       seed: 42,
       max_attempts: 200,
       allow_partial: false,
+      drift: "keep",
       formats: ["csv", "parquet"],
       weights: {},
       timeframes: [],
