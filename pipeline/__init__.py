@@ -14,6 +14,8 @@ SyntheticDataFactory
     Generate accepted synthetic series in Python (single process).
 run_pipeline, load_config, RunConfig
     The Dask batch pipeline, configured by YAML or mappings.
+calibrate, CalibrationResult
+    Walk-forward calibration: would the scenarios have covered what happened next?
 iter_scenarios, StreamedScenario
     Scenarios streamed as they are accepted (also ``SyntheticDataFactory.stream``).
 load_assets, align_assets
@@ -66,6 +68,8 @@ __all__ = [
     "fit_model",
     "run_pipeline",
     "run_preflight",
+    "calibrate",
+    "CalibrationResult",
     "load_config",
     "RunConfig",
     "RunResult",
@@ -92,6 +96,10 @@ def __getattr__(name: str):
         from pipeline.runner import coordinator
 
         return getattr(coordinator, name)
+    if name in ("calibrate", "CalibrationResult"):
+        from pipeline.runner import calibrate
+
+        return getattr(calibrate, name)
     if name == "iter_scenarios":
         from pipeline import stream
 

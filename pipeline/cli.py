@@ -4,6 +4,11 @@
     The Dask batch pipeline (the main job). It prints the preflight (the expected acceptance
     rate, attempts and time, and a threshold that works when the one given is too hard) before
     any work; ``--preflight`` prints only that and exits.
+``sme calibrate CONFIG.yaml [--set KEY=VALUE ...]``
+    Walk-forward calibration: at origins along the history, each method of the config's
+    ``calibration`` section forecasts ``horizon`` bars from what it saw up to there; prints how
+    often the central 90 % band of its scenarios held what happened next, per path statistic,
+    and writes ``calibration.parquet``, ``calibration.json`` and ``report.html``.
 ``sme generate INPUT --n-samples N --min-fidelity F --out DIR [--preflight]``
     Generate in this process, one CSV (and optionally XLSX) per series; the preflight first.
 ``sme metrics INPUT``
@@ -63,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--preflight", action="store_true",
                      help="print the preflight (expected acceptance, attempts, time) and exit")
+
+    cal = sub.add_parser("calibrate", help="walk forward: would the scenarios have covered "
+                         "what happened next?")
+    cal.add_argument("config", nargs="?", help="YAML config with a calibration section "
+                     "(default: the built-in defaults)")
+    cal.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set calibration.step=63")
+    cal.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     gen = sub.add_parser("generate", help="generate series in this process and write CSV files")
     gen.add_argument("input", help="OHLCV file or URL, or sample:sp500")
@@ -382,6 +395,45 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from pipeline.runner.calibrate import calibrate
+
+    bar = None
+
+    def on_progress(p) -> None:
+        nonlocal bar
+        if p.stage == "fitting":
+            print(f"calibration {p.run_id}: {p.total} origins"
+                  + (f", {p.resumed} already done" if p.resumed else ""), file=sys.stderr)
+        if args.no_progress or p.stage not in ("fitting", "origins"):
+            return
+        if bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=p.total, initial=p.done, desc="origins", unit="origin",
+                       file=sys.stderr, dynamic_ncols=True)
+        bar.update(p.done - bar.n)
+
+    try:
+        result = calibrate(args.config, progress=on_progress, overrides=tuple(args.overrides))
+    finally:
+        if bar is not None:
+            bar.close()
+    horizon = result.summary.horizon
+    print(f"share of {result.origins} origins whose next {horizon} bars fell in the central "
+          "90 % band of the scenarios (0.90 if calibrated):")
+    print(result.coverage(0.9).to_string(float_format=lambda v: f"{v:.2f}"))
+    for row in result.summary.rows:
+        if row.verdict != "calibrated":
+            print(f"- {row.sentence}")
+    for method, n in result.failed_fits().items():
+        print(f"- {method}: could not be fitted at {n} of {result.origins} origins (judged on "
+              "the others; calibration.json says why)")
+    print(f"outputs: {redact_text(result.output_path)}  (report: "
+          f"{redact_text(result.report_path)})")
+    return 0
+
+
 def _cmd_report(args) -> int:
     from pipeline.report import write_report
 
@@ -447,7 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     handlers = {"run": _cmd_run, "generate": _cmd_generate, "metrics": _cmd_metrics,
-                "report": _cmd_report, "serve": _cmd_serve, "export": _cmd_export,
+                "report": _cmd_report, "calibrate": _cmd_calibrate, "serve": _cmd_serve, "export": _cmd_export,
                 "inspect": _cmd_inspect}
     # Engine warnings (repairs, missing volume) are for the user, one line each.
     warnings.simplefilter("default", SMEWarning)

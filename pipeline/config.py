@@ -52,6 +52,7 @@ __all__ = [
     "OutputConfig",
     "RunConfig",
     "CacheConfig",
+    "CalibrationConfig",
     "generation_settings",
     "validate_section",
     "load_config",
@@ -351,6 +352,35 @@ class CacheConfig(_Model):
     path: str | None = Field(".sme-cache", description="Cache directory; null disables the cache.")
 
 
+class CalibrationConfig(_Model):
+    """A walk-forward calibration (``sme calibrate``): would the scenarios have covered what
+    happened next?
+
+    Origins are placed every ``step`` bars from the end of a first fit window of ``min_window``
+    bars to ``horizon`` bars before the end of the input. At each, every method of ``methods``
+    is fitted on the bars up to the origin (all of them, or the last ``min_window`` with
+    ``window: rolling``) with the generation section's other settings, and ``n_scenarios``
+    scenarios of ``horizon`` bars are ranked against what followed.
+    """
+
+    methods: list[Literal[METHODS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["stationary", "garch", "regime"], min_length=1,
+        description="Methods compared side by side; each uses the generation section's options.")
+    horizon: int = Field(21, ge=1, le=10_000, description="Bars per scenario after each origin.")
+    n_scenarios: int = Field(500, ge=20, le=100_000,
+                             description="Scenarios per origin and method.")
+    step: int = Field(21, ge=1, le=1_000_000, description="Bars between origins.")
+    min_window: int = Field(500, ge=200, le=10_000_000,
+                            description="Bars of the first fit (and of every fit when rolling).")
+    window: Literal["expanding", "rolling"] = Field(
+        "expanding", description="Fit on every bar up to the origin, or on the last min_window.")
+
+    @field_validator("methods")
+    @classmethod
+    def _unique_methods(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
 class RunConfig(_Model):
     """A whole run."""
 
@@ -361,6 +391,8 @@ class RunConfig(_Model):
     output: OutputConfig = Field(default_factory=OutputConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     report: bool = Field(False, description="Write an HTML fidelity report at the end.")
+    calibration: CalibrationConfig | None = Field(
+        None, description="Walk-forward calibration settings (sme calibrate); null: defaults.")
 
     def settings(self) -> GenerationSettings:
         """The generation and scoring settings as the core's fit takes them."""
@@ -369,7 +401,11 @@ class RunConfig(_Model):
     def recorded(self) -> dict[str, Any]:
         """The configuration as a run's manifest records it (see
         :meth:`GenerationConfig.recorded`)."""
-        return {**self.model_dump(mode="json"), "generation": self.generation.recorded()}
+        out = {**self.model_dump(mode="json"), "generation": self.generation.recorded()}
+        if out["calibration"] is None:
+            # Left out unless set, so the manifests of runs stay as they were before it existed.
+            del out["calibration"]
+        return out
 
     def fingerprint(self, input_hash: str) -> str:
         """Hash of everything that decides the run's outputs (not where or how fast it runs).

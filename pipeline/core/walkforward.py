@@ -23,11 +23,17 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.assets import Assets
-from pipeline.core.calibration import origin_rows, path_statistics, var_threshold
+from pipeline.core.calibration import (
+    QUANTILES,
+    STATISTICS,
+    origin_rows,
+    path_statistics,
+    var_threshold,
+)
 from pipeline.core.fit import MIN_FIT_BARS, fit_generation_model, frame_to_array
 from pipeline.core.sampler import GenerationModel
 from pipeline.core.settings import GenerationSettings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InputDataError
 
 __all__ = [
     "walk_origins",
@@ -151,10 +157,22 @@ def forecast_origin(assets: Assets, methods: Sequence[GenerationSettings], bar: 
     fit_bars = bar + 1 if window is None else min(window, bar + 1)
     out = []
     for settings in methods:
-        model = fit_at(assets, settings, bar, horizon, window)
+        head = {"method": settings.method, "origin": int(bar), "time": when,
+                "fit_bars": int(fit_bars)}
+        try:
+            model = fit_at(assets, settings, bar, horizon, window)
+        except InputDataError as exc:
+            out.extend({**head, **_failed_row(name, str(exc))} for name in STATISTICS)
+            continue
         rows = score_forecast(model, assets, bar, n_scenarios,
                               origin_seed(seed, bar, settings.method), window)
-        head = {"method": settings.method, "origin": int(bar), "time": when,
-                "fit_bars": int(fit_bars), "block_size": int(model.block_size)}
-        out.extend({**head, **row} for row in rows)
+        out.extend({**head, "block_size": int(model.block_size), **row, "error": ""}
+                   for row in rows)
     return pd.DataFrame(out)
+
+
+def _failed_row(statistic: str, error: str) -> dict:
+    nan = float("nan")
+    row = {"block_size": -1, "statistic": statistic, "realized": nan, "pit": nan, "crps": nan}
+    row.update({f"q{q:g}": nan for q in QUANTILES})
+    return {**row, "error": error}
