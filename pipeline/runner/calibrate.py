@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 from distributed import Client, as_completed
+from threadpoolctl import threadpool_limits
 
 from pipeline.config import ENGINE_OUTPUT_VERSION, CalibrationConfig, RunConfig, load_config
 from pipeline.core.assets import Assets
@@ -245,7 +246,11 @@ def _origin_task(store: OutputStore, assets: Assets, methods: list[GenerationSet
                  bar: int, horizon: int, n_scenarios: int, seed: int, window: int | None,
                  run_id: str) -> int:
     """One origin on a worker: its rows for every method, written as a part file."""
-    rows = forecast_origin(assets, methods, bar, horizon, n_scenarios, seed, window)
+    # One BLAS thread, as Dask's worker processes have: a multithreaded BLAS sums in another
+    # order, and the GARCH fits' last digits (so the table's bytes) would depend on whether the
+    # cluster runs processes or threads.
+    with threadpool_limits(1):
+        rows = forecast_origin(assets, methods, bar, horizon, n_scenarios, seed, window)
     store.write_bytes(_part_name(run_id, bar), frame_to_bytes(rows, "parquet"))
     return bar
 
