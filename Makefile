@@ -7,7 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= configs/default.yaml
 
-.PHONY: run test lint install dev bench bench-long compare panel classifier-panel clean ui ui-test serve types
+.PHONY: run test lint install dev bench bench-long compare panel classifier-panel calibrate \
+        calibration-panel clean ui ui-test serve types
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +60,15 @@ panel: dev
 
 classifier-panel: dev
 	$(BIN)/python benchmarks/classifier_panel.py --write-docs
+
+# Walk-forward calibration of the built-in S&P 500 sample (configs/calibrate.yaml, a few minutes),
+# and of every daily panel series (about 15 minutes on 2 cores; rewrites its table and PIT plots
+# in docs/methodology.md, section 16).
+calibrate: install
+	$(BIN)/sme calibrate configs/calibrate.yaml
+
+calibration-panel: dev
+	$(BIN)/python benchmarks/calibration_panel.py --write-docs
 
 # The web dashboard (React, built with Vite into ui/dist, served by `sme serve` at /).
 UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/package.json \
