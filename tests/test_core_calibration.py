@@ -161,3 +161,19 @@ def test_few_origins_and_overlap_are_said():
         summarize(table.drop(columns="pit"), 21)
     with pytest.raises(KeyError):
         summary.get("other", "return")
+
+
+def test_a_width_verdict_cites_the_interval_that_gave_it():
+    # Calibrated at 50/80/90 % but the realized value leaves the 95 % band far too often: the
+    # verdict is "too narrow", and its sentence must cite the 95 % band, not the 90 % one that
+    # holds.
+    rng = np.random.default_rng(3)
+    n = 400
+    pit = rng.uniform(0.05, 0.95, n)
+    pit[: n // 8] = rng.choice([0.001, 0.999], n // 8)
+    table = pd.DataFrame({"method": "m", "origin": np.arange(n) * 21, "statistic": "volatility",
+                          "pit": pit, "crps": 0.1})
+    row = summarize(table, 21).get("m", "volatility")
+    assert row.at(0.9).verdict == "ok" and row.at(0.95).verdict == "too narrow"
+    assert row.verdict == "too narrow"
+    assert "95% band" in row.sentence and "too narrow" in row.sentence

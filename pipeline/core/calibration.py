@@ -395,6 +395,21 @@ def _sentence(method: str, statistic: str, horizon: int, cov: Coverage, p: float
     return text + "."
 
 
+def _cited(coverage: Sequence[Coverage], verdict: str) -> Coverage:
+    """The interval a sentence cites: the 90 % one, unless the verdict is about the width and
+    that one is inside its band; then the level that is furthest outside, in band widths (so the
+    sentence shows the evidence for its verdict)."""
+    main = next(c for c in coverage if math.isclose(c.level, 0.9))
+    if verdict not in ("too narrow", "too wide") or main.verdict == verdict:
+        return main
+
+    def outside(c: Coverage) -> float:
+        low, high = c.band
+        return max(low - c.share, c.share - high) / max(high - low, 1e-12)
+
+    return max((c for c in coverage if c.verdict == verdict), key=outside)
+
+
 def _summarize_one(method: str, statistic: str, part: pd.DataFrame, horizon: int
                    ) -> StatisticSummary:
     pit = part["pit"].to_numpy(dtype=float)
@@ -406,7 +421,7 @@ def _summarize_one(method: str, statistic: str, part: pd.DataFrame, horizon: int
     crps = part["crps"].to_numpy(dtype=float)
     crps = float(np.mean(crps[np.isfinite(crps)])) if np.isfinite(crps).any() else math.nan
     verdict = _verdict(coverage, p, bias, int(pit.size))
-    main = next(c for c in coverage if math.isclose(c.level, 0.9))
+    main = _cited(coverage, verdict)
     return StatisticSummary(
         method=method, statistic=statistic, n=int(pit.size), coverage=coverage,
         uniformity_p=p, mean_pit=mean, bias=bias,
