@@ -215,3 +215,18 @@ def test_sme_calibrate_prints_the_coverage_and_writes_its_files(tmp_path):
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert bad.returncode == 2
     assert "calibration.step" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_failed_fit_suggests_only_settings_not_already_in_use():
+    # Daily Bitcoin up to 2016-09-28: the default GARCH(1,1) with normal errors comes out at a
+    # persistence of 1.0005, so the message must not suggest the normal errors it already uses.
+    from pipeline.io.panel import load_panel
+
+    with pytest.warns(Warning):
+        btc = load_panel("btc_1d")
+    bar = int(btc.index.get_loc(pd.Timestamp("2016-09-28")))
+    rows = forecast_origin(Assets.of(btc), [GenerationSettings(method="garch", n_replicates=20)],
+                           bar, 21, 50, seed=1)
+    error = rows["error"].iloc[0]
+    assert "not stationary" in error
+    assert "generation.garch.vol: egarch" in error and "dist: normal" not in error

@@ -198,9 +198,17 @@ def fit_garch(log_returns: np.ndarray, vol: str = "garch", dist: str = "normal",
         raise InputDataError(
             f"GARCH fit ({vol}, {dist}) is not stationary under the input's own residuals "
             f"(persistence {fit.persistence:.4f} >= 1, omega {fit.omega:.3g}): simulated "
-            "volatility would drift without bound. Try generation.garch.dist: normal or "
-            "vol: egarch, or a bootstrap method.")
+            f"volatility would drift without bound. Try {_other_options(vol, dist)}, or a "
+            "bootstrap method.")
     return fit
+
+
+def _other_options(vol: str, dist: str) -> str:
+    """The settings to suggest after a non-stationary fit: those not already in use."""
+    tries = [f"generation.garch.{key}: {value}"
+             for key, value, used in (("vol", "egarch", vol), ("dist", "normal", dist))
+             if used != value]
+    return " or ".join(tries) if tries else "generation.garch.vol: gjr"
 
 
 def forecast_variance(fit: GarchFit) -> float:
