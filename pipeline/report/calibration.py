@@ -558,9 +558,16 @@ def calibration_context(table: pd.DataFrame, summary: CalibrationSummary,
         "tests": {"cells": cells, "levels": len(LEVELS), "bins": HISTOGRAM_BINS,
                   "chance": cells / 20.0},
         "fan": _fan_svg(table, methods, horizon),
-        "report_data": render.report_json({"summary": summary.as_dict(),
-                                           "origins": _origins(table)}),
+        "report_data": _json({"summary": summary.as_dict(), "origins": _origins(table)}),
     }
+
+
+def _json(data: Any) -> Markup:
+    """``data`` as JSON for the page's data script element, with every ``<`` as ``\\u003c``:
+    method names and titles are the caller's text, and ``<!--`` or ``<script`` inside a
+    script element can change how the HTML parser reads the rest of the page."""
+    # "<" only occurs inside JSON strings, where \u003c decodes to the same character.
+    return Markup(str(render.report_json(data)).replace("<", "\\u003c"))
 
 
 # --------------------------------------------------------------------------------------------
