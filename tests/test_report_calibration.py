@@ -13,6 +13,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +47,7 @@ SCENARIOS = 200
 SIGMA = 0.01
 CALIBRATED, NARROW = "calibrated-method", "narrow-method"
 HOSTILE = "<script>alert('x')</script> & $x$"
+REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -259,6 +262,23 @@ def test_writes_are_byte_identical_and_atomic(tmp_path, table, summary, page):
     assert first == str(tmp_path / "a.html") and second == str(tmp_path / "new" / "b.html")
     assert Path(first).read_bytes() == Path(second).read_bytes() == page.encode("utf-8")
     assert sorted(os.listdir(tmp_path)) == ["a.html", "new"]  # no temporary left behind
+
+
+def test_another_process_writes_the_same_bytes(tmp_path, table, summary, page):
+    # Nothing of the process leaks into the page: no hash seed, figure counter or random salt.
+    script = ("import sys\n"
+              "from tests.test_report_calibration import HORIZON, _table\n"
+              "from pipeline.core.calibration import summarize\n"
+              "from pipeline.report import write_calibration_report\n"
+              "table = _table()\n"
+              "write_calibration_report(table, summarize(table, HORIZON), sys.argv[1],\n"
+              "    title='Calibration of two methods', details={'input': 'sample.csv',\n"
+              "    'origins': 60, 'horizon': 10, 'scenarios': 200, 'window': None, 'seed': 7})\n")
+    out = tmp_path / "other.html"
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "MPLBACKEND": "svg"}
+    subprocess.run([sys.executable, "-c", script, str(out)], cwd=REPO, env=env, check=True,
+                   timeout=300)
+    assert out.read_bytes() == page.encode("utf-8")
 
 
 def test_unwritable_locations_fail_clearly_and_leave_nothing(tmp_path, table, summary):
