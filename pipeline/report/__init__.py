@@ -66,12 +66,32 @@ Layout
 :func:`~pipeline.report.data.load_run`) and computes what the report shows;
 :mod:`~pipeline.report.figures` draws it; :mod:`~pipeline.report.render` turns it into table
 rows and fills ``templates/report.html.j2`` (Jinja2, autoescaped), inlining
-``templates/report.css``; :mod:`~pipeline.report.build` arranges the three. The report imports
-no part of the runner (the runner writes the report at the end of a run): a run's input and
+``templates/report.css``; :mod:`~pipeline.report.build` arranges the three. The calibration
+page of a walk forward (PIT histograms, interval coverage and verdicts of each method side by
+side) is :mod:`~pipeline.report.calibration` (``templates/calibration.html.j2``). The report
+imports no part of the runner (the runner writes the report at the end of a run): a run's input and
 model are passed in, or reloaded and refitted from the manifest's configuration through
 :mod:`pipeline.run_input`.
 """
 
 from pipeline.report.build import REPORT, build_report, write_report
+from pipeline.report.calibration import (
+    CALIBRATION_REPORT,
+    calibration_context,
+    pit_figure,
+    render_calibration,
+    save_pit_png,
+    write_calibration_report,
+)
 
-__all__ = ["REPORT", "build_report", "write_report"]
+__all__ = [
+    "REPORT",
+    "build_report",
+    "write_report",
+    "CALIBRATION_REPORT",
+    "calibration_context",
+    "render_calibration",
+    "write_calibration_report",
+    "pit_figure",
+    "save_pit_png",
+]
