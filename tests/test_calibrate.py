@@ -27,6 +27,7 @@ from pipeline.core.walkforward import forecast_origin, walk_origins
 from pipeline.errors import ConfigError
 from pipeline.runner.calibrate import (
     PARTS_DIR,
+    REPORT_PAGE,
     SUMMARY,
     TABLE,
     CalibrationProgress,
@@ -66,7 +67,7 @@ def reference(tmp_path_factory, client):
     seen: list[CalibrationProgress] = []
     result = calibrate(config(str(out / "{run_id}")), client=client, progress=seen.append)
     folder = Path(result.output_path)
-    return result, {name: (folder / name).read_bytes() for name in (TABLE, SUMMARY)}, seen
+    return result, {name: (folder / name).read_bytes() for name in (TABLE, SUMMARY, REPORT_PAGE)}, seen
 
 
 def test_the_table_holds_every_origin_method_and_statistic(reference):
@@ -84,6 +85,9 @@ def test_the_table_holds_every_origin_method_and_statistic(reference):
     summary = yaml.safe_load(files[SUMMARY])
     assert summary["run_id"] == result.run_id and summary["origins"]["count"] == ORIGINS
     assert [r["method"] for r in summary["summary"]["rows"]][::6] == ["stationary", "garch"]
+    page = files[REPORT_PAGE].decode()
+    assert "Walk-forward calibration" in page and result.run_id in page
+    assert page.count("<svg") >= 2 * 6 and "21-bar" not in page and "10-bar volatility" in page
     # The parts were folded into the table.
     assert not (Path(result.output_path) / PARTS_DIR).exists()
     stages = [p.stage for p in seen]
@@ -101,6 +105,11 @@ def test_the_same_table_on_one_thread_and_a_rerun_reads_it_back(reference, tmp_p
     assert {n: (folder / n).read_bytes() for n in files} == files
     # A finished calibration is read back, not computed again (no cluster is even started).
     stamps = {n: (folder / n).stat().st_mtime_ns for n in files}
+    # A finished calibration without its page (deleted, or from before pages) gets it back.
+    (folder / REPORT_PAGE).unlink()
+    calibrate(cfg)
+    assert (folder / REPORT_PAGE).read_bytes() == files[REPORT_PAGE]
+    stamps[REPORT_PAGE] = (folder / REPORT_PAGE).stat().st_mtime_ns
     cfg["cluster"] = {"address": "tcp://127.0.0.1:9"}  # unreachable: any task would fail
     again = calibrate(cfg)
     assert again.resumed == ORIGINS
@@ -209,7 +218,7 @@ def test_sme_calibrate_prints_the_coverage_and_writes_its_files(tmp_path):
     assert "central 90 % band" in done.stdout and "iid" in done.stdout
     assert f"{ORIGINS} origins" in done.stderr and "origins: 100%" in done.stderr
     [folder] = (tmp_path / "out").iterdir()
-    assert {p.name for p in folder.iterdir()} >= {TABLE, SUMMARY}
+    assert {p.name for p in folder.iterdir()} == {TABLE, SUMMARY, REPORT_PAGE}
     bad = subprocess.run([sys.executable, "-m", "pipeline.cli", "calibrate", str(path),
                           "--set", "calibration.step=0"],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)

@@ -19,13 +19,15 @@ import hashlib
 import io
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from distributed import Client, as_completed
+from distributed import Client, Future
+from distributed import TimeoutError as DaskTimeoutError
 from threadpoolctl import threadpool_limits
 
 from pipeline.config import ENGINE_OUTPUT_VERSION, CalibrationConfig, RunConfig, load_config
@@ -36,8 +38,8 @@ from pipeline.core.settings import GenerationSettings
 from pipeline.core.walkforward import forecast_origin, walk_origins
 from pipeline.errors import ConfigError
 from pipeline.io.writers import OutputStore, frame_to_bytes
-from pipeline.runner.cluster import connect
-from pipeline.runner.coordinator import RunCancelled
+from pipeline.runner.cluster import connect, total_threads
+from pipeline.runner.coordinator import RunCancelled, _wait_on
 from pipeline.runner.inputs import content_hash, load_input
 
 __all__ = ["CalibrationProgress", "CalibrationResult", "calibrate", "TABLE", "SUMMARY",
@@ -169,6 +171,8 @@ def calibrate(
     report = _Reporter(progress, run_id, len(origins), started)
     finished = _finished(store, output_path, run_id, cfg, cal, len(origins), started)
     if finished is not None:
+        if not store.exists(REPORT_PAGE):  # finished before the page existed, or it was deleted
+            _write_report(store, finished.table, finished.summary, cfg, cal, run_id, assets)
         report("done", len(origins))
         return finished
     have = _parts_on_disk(store, run_id, origins)
@@ -185,6 +189,7 @@ def calibrate(
     table = _read_parts(store, run_id, origins, [s.method for s in methods])
     summary = summarize(table, cal.horizon)
     _write_outputs(store, table, summary, cfg, cal, run_id, assets)
+    _write_report(store, table, summary, cfg, cal, run_id, assets)
     # The parts are in the table now; a rerun finds the finished calibration by its summary.
     for bar in origins:
         store.remove(_part_name(run_id, bar))
@@ -258,24 +263,40 @@ def _origin_task(store: OutputStore, assets: Assets, methods: list[GenerationSet
 def _run_origins(cl: Client, store: OutputStore, assets: Assets,
                  methods: list[GenerationSettings], todo: list[int], cal: CalibrationConfig,
                  seed: int, run_id: str, report: _Reporter, cancel: Any) -> None:
+    """Run the origins of ``todo``, at most two per worker thread in flight (so a cancel stops
+    the walk forward within a few origins, and a shared cluster keeps room for other work)."""
     window = cal.min_window if cal.window == "rolling" else None
     [data] = cl.scatter([assets], broadcast=True)
-    futures = [cl.submit(_origin_task, store, data, methods, bar, cal.horizon, cal.n_scenarios,
-                         seed, window, run_id, key=f"calibrate-{run_id}-{bar}", pure=False)
-               for bar in todo]
+    queue = list(reversed(todo))
+    limit = 2 * total_threads(cl)
+    session = uuid.uuid4().hex[:8]
+    running: list[Future] = []
     done = report.resumed
-    pending = as_completed(futures, with_results=False)
     try:
-        for future in pending:
+        while queue or running:
+            while queue and len(running) < limit:
+                bar = queue.pop()
+                running.append(cl.submit(
+                    _origin_task, store, data, methods, bar, cal.horizon, cal.n_scenarios, seed,
+                    window, run_id, key=f"calibrate-{run_id}-{bar}-{session}", pure=False))
             if cancel is not None and cancel.is_set():
+                # Running tasks cannot be interrupted: let them finish, so that nothing writes
+                # into the output after this call returns and the count is what a rerun finds.
+                _wait_on(cl, running, 120, "ALL_COMPLETED")
+                done += sum(f.status == "finished" for f in running)
                 raise _cancelled(run_id, done, report.total)
-            future.result()  # re-raises a fit's error on the client, with its message
-            done += 1
-            report("origins", done)
+            try:
+                finished = _wait_on(cl, running, 0.25, "FIRST_COMPLETED").done
+            except DaskTimeoutError:
+                continue
+            for future in finished:
+                running.remove(future)
+                future.result()  # re-raises a fit's error on the client, with its message
+                done += 1
+                report("origins", done)
     finally:
-        for future in futures:
-            if not future.done():
-                future.cancel()
+        for future in running:
+            future.cancel()
 
 
 def _cancelled(run_id: str, done: int, total: int) -> RunCancelled:
@@ -320,6 +341,35 @@ def _write_outputs(store: OutputStore, table: pd.DataFrame, summary: Calibration
         "failed_fits": {m: {"origins": n, "first_error": _first_error(table, m)}
                         for m, n in failed_fits(table).items()},
     })
+
+
+def _write_report(store: OutputStore, table: pd.DataFrame, summary: CalibrationSummary,
+                  cfg: RunConfig, cal: CalibrationConfig, run_id: str, assets: Assets) -> None:
+    from pipeline.report.calibration import render_calibration
+
+    index = assets.first.index
+    source = cfg.input.sample and f"sample: {cfg.input.sample}" or Path(
+        str(cfg.input.path)).name
+    gen = cfg.generation
+    details = {
+        "input": source,
+        "bars": f"{len(index):,} ({index[0]:%Y-%m-%d} to {index[-1]:%Y-%m-%d})"
+        if isinstance(index, pd.DatetimeIndex) else f"{len(index):,}",
+        "methods": ", ".join(cal.methods),
+        "horizon": f"{cal.horizon} bars",
+        "scenarios per origin": cal.n_scenarios,
+        "origins": f"every {cal.step} bars after a first fit of {cal.min_window} "
+                   f"({cal.window} window)",
+        "drift": gen.drift,
+        "block size": gen.block_size,
+        "seed": gen.seed,
+        "calibration id": run_id,
+    }
+    failed = failed_fits(table)
+    if failed:
+        details["failed fits"] = ", ".join(f"{m}: {n} origins" for m, n in failed.items())
+    page = render_calibration(table, summary, details=details)
+    store.write_bytes(REPORT_PAGE, page.encode("utf-8"))
 
 
 def _first_error(table: pd.DataFrame, method: str) -> str:
