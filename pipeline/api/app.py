@@ -6,7 +6,8 @@ through :func:`~pipeline.io.readers.load_ohlcv`, jobs through
 keeps is written through :class:`~pipeline.io.writers.OutputStore` under the data directory::
 
     {data_dir}/datasets/{ds_id}/data.parquet, dataset.json
-    {data_dir}/jobs/{job_id}/job.json, output/...
+    {data_dir}/jobs/{job_id}/job.json, output/...   (generation jobs, job_…)
+    {data_dir}/jobs/{cal_id}/job.json, output/...   (calibrations, cal_…: pipeline.calibrate)
     {data_dir}/cache/                       fitted-model cache (local data directories only)
 
 :func:`create_app` assembles the parts: the routers of :mod:`pipeline.api.routes` (one per
@@ -32,6 +33,7 @@ from pipeline.config import load_config
 from pipeline.io.limits import SERVER_LIMITS, InputLimits
 from pipeline.redaction import RedactingFilter
 
+from .calibrations import CALIBRATION
 from .errors import add_exception_handlers
 from .middleware import add_middleware
 from .routes import ROUTERS
@@ -129,7 +131,7 @@ def create_app(
         load_config(dict(run_overrides))  # a typo fails here, with the key named
     state = AppState(os.fspath(data_dir), storage_options, client=client, scheduler=scheduler,
                      n_workers=n_workers, processes=processes, settings=settings,
-                     run_overrides=run_overrides)
+                     run_overrides=run_overrides, job_kinds=(CALIBRATION,))
     app = FastAPI(
         title="Synthetic Market Engine",
         version=pipeline.__version__,

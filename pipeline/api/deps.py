@@ -18,15 +18,18 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from .schemas import DATASET_ID, JOB_ID, RESULT_STATUSES
+from .jobs import kind_of
+from .schemas import CALIBRATION_ID, DATASET_ID, JOB_ID, RESULT_STATUSES
 from .state import AppState, ServerSettings
 
 __all__ = [
     "AppStateDep",
+    "CalibrationRecord",
     "DatasetRecord",
     "JobRecord",
     "SettingsDep",
     "TOKEN_MESSAGE",
+    "calibration_or_404",
     "dataset_or_404",
     "get_settings",
     "get_state",
@@ -110,8 +113,20 @@ def job_or_404(job_id: str, state: AppStateDep) -> dict:
         raise HTTPException(422, f"{shown(job_id)} is not a job id; job ids look like "
                                  "job_ followed by 32 hex digits")
     record = state.jobs.get(job_id)
-    if record is None:
+    if record is None or kind_of(record) != "generation":
         raise HTTPException(404, f"job {job_id} not found; list them with GET /api/jobs")
+    return record
+
+
+def calibration_or_404(calibration_id: str, state: AppStateDep) -> dict:
+    """The calibration's record: 422 for a malformed id, 404 for an unknown one."""
+    if not CALIBRATION_ID.match(calibration_id):
+        raise HTTPException(422, f"{shown(calibration_id)} is not a calibration id; "
+                                 "calibration ids look like cal_ followed by 32 hex digits")
+    record = state.jobs.get(calibration_id)
+    if record is None or kind_of(record) != "calibration":
+        raise HTTPException(404, f"calibration {calibration_id} not found; list them with "
+                                 "GET /api/calibrations")
     return record
 
 
@@ -127,3 +142,5 @@ def with_results_or_409(job: dict) -> dict:
 DatasetRecord = Annotated[dict, Depends(dataset_or_404)]
 #: A route parameter: the record of the job ``{job_id}`` of the path.
 JobRecord = Annotated[dict, Depends(job_or_404)]
+#: A route parameter: the record of the calibration ``{calibration_id}`` of the path.
+CalibrationRecord = Annotated[dict, Depends(calibration_or_404)]

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pipeline.errors import ConfigError, InputDataError
 
 from .jobs import JobConflict, JobNotFound, TooManyJobs
-from .schemas import DATASET_ID, JOB_ID, SYMBOL, JobRequest
+from .schemas import CALIBRATION_ID, DATASET_ID, JOB_ID, SYMBOL, CalibrationRequest, JobRequest
 
 __all__ = ["add_exception_handlers", "json_error", "validation_detail"]
 
@@ -28,6 +28,8 @@ log = logging.getLogger("pipeline.api")
 _PATTERN_HINTS = {
     DATASET_ID.pattern: "not a dataset id; dataset ids look like ds_ followed by 32 hex digits",
     JOB_ID.pattern: "not a job id; job ids look like job_ followed by 32 hex digits",
+    CALIBRATION_ID.pattern: "not a calibration id; calibration ids look like cal_ followed by "
+                            "32 hex digits",
     SYMBOL.pattern: "not a usable symbol; use letters, digits and _ . ^ = - (at most 40 "
                     "characters)",
 }
@@ -39,9 +41,13 @@ def json_error(status: int, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"detail": detail, **extra}, status_code=status)
 
 
-def _request_model_at(path: list[str]) -> type | None:
-    """The job request's (nested) model at a key path, or None."""
-    model: Any = JobRequest
+#: The request body's model of each route that takes one (the job request elsewhere).
+_BODY_MODELS = {"/api/calibrations": CalibrationRequest}
+
+
+def _request_model_at(path: list[str], body: type = JobRequest) -> type | None:
+    """The request body's (nested) model at a key path, or None."""
+    model: Any = body
     for part in path:
         field = getattr(model, "model_fields", {}).get(part)
         ann = getattr(field, "annotation", None)
@@ -51,21 +57,23 @@ def _request_model_at(path: list[str]) -> type | None:
     return model
 
 
-def _named_key(path: list[str], msg: str) -> tuple[list[str], str]:
+def _named_key(path: list[str], msg: str, body: type = JobRequest) -> tuple[list[str], str]:
     """A model-level message that starts with a key (``dataset_id: …``, ``regime.condition
     needs …``) is about that key: move it from the message into the error's location."""
     m = _KEY_FIRST.match(msg)
     if not m or not (m.group(2).startswith(":") or "." in m.group(1)):
         return path, msg
     parts = m.group(1).split(".")
-    model = _request_model_at(path + parts[:-1])
+    model = _request_model_at(path + parts[:-1], body)
     if model is None or parts[-1] not in model.model_fields:
         return path, msg
     return path + parts, m.group(3)
 
 
-def validation_detail(exc: RequestValidationError) -> tuple[str, list[dict]]:
-    """One line per error, naming the key like the YAML config's messages do.
+def validation_detail(exc: RequestValidationError, body: type = JobRequest
+                      ) -> tuple[str, list[dict]]:
+    """One line per error, naming the key like the YAML config's messages do; ``body`` is the
+    model of the route's request body (the allowed keys named for an unknown one).
 
     Returns
     -------
@@ -80,7 +88,7 @@ def validation_detail(exc: RequestValidationError) -> tuple[str, list[dict]]:
         where = loc[0] if loc else ""
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         if where == "body" and err.get("type") == "value_error":
-            path, msg = _named_key(loc[1:], msg)
+            path, msg = _named_key(loc[1:], msg, body)
             loc = ["body", *path]
         if loc and loc[-1] == "[key]":  # a bad dictionary key (a symbol): name the mapping
             loc = loc[:-2]
@@ -92,7 +100,7 @@ def validation_detail(exc: RequestValidationError) -> tuple[str, list[dict]]:
         key = ".".join(loc[1:]) if where in ("body", "query", "path", "header") else ".".join(loc)
         key = key or where or "(request)"
         if err.get("type") == "extra_forbidden":
-            model = _request_model_at(loc[1:-1]) if where == "body" else None
+            model = _request_model_at(loc[1:-1], body) if where == "body" else None
             allowed = ", ".join(model.model_fields) if model is not None else "see /api/options"
             lines.append(f"{key}: unknown key; allowed keys here: {allowed}")
         elif err.get("type") == "json_invalid":
@@ -105,8 +113,8 @@ def validation_detail(exc: RequestValidationError) -> tuple[str, list[dict]]:
     return "invalid request:\n  " + "\n  ".join(lines), errors
 
 
-async def _on_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    detail, errors = validation_detail(exc)
+async def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    detail, errors = validation_detail(exc, _BODY_MODELS.get(request.url.path, JobRequest))
     return json_error(422, detail, errors=errors)
 
 

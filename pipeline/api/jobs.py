@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -39,16 +40,18 @@ from pipeline.redaction import redact, redact_text
 from pipeline.runner.coordinator import Progress, RunCancelled, run_pipeline, run_preflight
 
 from .datasets import SYMBOL_COLUMN, DatasetStore, now_iso, read_records, remove_tree
-from .schemas import ACTIVE_STATUSES, JOB_ID, JOB_REQUEST_SOURCES, RESULT_STATUSES, JobProgress
+from .schemas import ACTIVE_STATUSES, JOB_REQUEST_SOURCES, RESULT_STATUSES, JobProgress
 
-__all__ = ["JobManager", "TooManyJobs", "JobConflict", "JobNotFound", "RESTART_ERROR",
-           "artifact_files", "job_dataset_ids", "public_manifest_chunks"]
+__all__ = ["JobManager", "JobKind", "GenerationKind", "GENERATION", "TooManyJobs",
+           "JobConflict", "JobNotFound", "RESTART_ERROR", "artifact_files", "job_dataset_ids",
+           "public_manifest_chunks"]
 
 log = logging.getLogger(__name__)
 
 RECORD = "job.json"
 RESTART_ERROR = (
-    "server restarted while the job was running; resubmit it (finished scenarios are reused)"
+    "server restarted while the job was running; retry it (POST .../{id}/retry: the work it "
+    "finished is reused)"
 )
 #: Seconds between progress saves of a running job's record (status changes save at once).
 _SAVE_INTERVAL = 1.0
@@ -153,6 +156,108 @@ def public_manifest_chunks(run: RunFolder, data_url: str) -> Iterator[bytes]:
                            (rec.to_json() for rec in run.scenarios))
 
 
+class JobKind:
+    """What differs between the kinds of job :class:`JobManager` runs.
+
+    The manager owns what every job has: its record and its persistence, the concurrency limit,
+    the thread, cancel, retry, delete and restart. A kind says which configuration a request
+    makes, which fields its record has besides the common ones, and how it runs.
+
+    Attributes
+    ----------
+    name : str
+        The record's ``kind``.
+    prefix : str
+        Its ids' prefix (``job`` gives ``job_`` and 32 hex digits).
+    """
+
+    name = ""
+    prefix = ""
+
+    def config(self, jobs: JobManager, job_id: str | None, request: Mapping[str, Any]
+               ) -> RunConfig:
+        """The run configuration of a validated request (``job_id`` None: nothing is written)."""
+        raise NotImplementedError
+
+    def fresh_fields(self, config: RunConfig, previous: Mapping[str, Any] | None) -> dict:
+        """The kind's record fields (progress included) before a run starts; ``previous`` is
+        the record of the run a retry follows (None for a new job)."""
+        raise NotImplementedError
+
+    def execute(self, jobs: JobManager, entry: _Entry, config: RunConfig
+                ) -> tuple[str, dict[str, Any]]:
+        """Run the job in the calling thread: its final status and record changes.
+
+        :class:`~pipeline.runner.coordinator.RunCancelled` and :class:`SMEError` propagate;
+        :meth:`cancelled_progress` and the manager record them.
+        """
+        raise NotImplementedError
+
+    def cancelled_progress(self, progress: Mapping[str, Any], exc: RunCancelled) -> dict:
+        """The progress of a cancelled run: the counts of what stays on disk."""
+        return dict(progress)
+
+
+class GenerationKind(JobKind):
+    """Generation jobs: :func:`~pipeline.runner.coordinator.run_pipeline` on the request's
+    datasets, scenarios and downloads as results."""
+
+    name = "generation"
+    prefix = "job"
+
+    def config(self, jobs: JobManager, job_id: str | None, request: Mapping[str, Any]
+               ) -> RunConfig:
+        return jobs.run_config(job_id, request)
+
+    def fresh_fields(self, config: RunConfig, previous: Mapping[str, Any] | None) -> dict:
+        # On a retry, the scenarios the earlier run kept are on disk and will be resumed.
+        kept = int(((previous or {}).get("progress") or {}).get("accepted") or 0)
+        return {"progress": JobProgress(requested=config.generation.n_samples, accepted=kept,
+                                        resumed=kept).model_dump(),
+                "artifacts": [], "preflight": None, "warnings": [], "partial": None}
+
+    def execute(self, jobs: JobManager, entry: _Entry, config: RunConfig
+                ) -> tuple[str, dict[str, Any]]:
+        job_id = entry.record["id"]
+
+        def on_progress(p: Progress) -> None:
+            progress = JobProgress(**{k: v for k, v in p.as_dict().items()
+                                      if k in JobProgress.model_fields}).model_dump()
+            changes: dict[str, Any] = {"progress": progress, "run_id": p.run_id}
+            if p.preflight is not None:
+                changes["preflight"] = p.preflight.to_dict()
+                changes["warnings"] = [] if p.preflight.ok else [p.preflight.message]
+            jobs.report(entry, p.stage, **changes)
+
+        try:
+            result = run_pipeline(config, client=jobs.client(), progress=on_progress,
+                                  cancel=entry.cancel)
+        except FidelityNotReachedError as exc:
+            return "partial", {
+                "run_id": entry.record.get("run_id"), "artifacts": _artifacts(config),
+                "partial": jobs.partial(job_id, exc),
+                "progress": dict(entry.record["progress"], stage="done", eta_seconds=0.0)}
+        progress = dict(entry.record["progress"], stage="done", accepted=result.n_accepted,
+                        failed=len(result.failed), eta_seconds=0.0)
+        partial = result.partial_error
+        return ("partial" if partial else "succeeded"), {
+            "run_id": result.run_id, "artifacts": _artifacts(config), "progress": progress,
+            "partial": jobs.partial(job_id, partial) if partial else None}
+
+    def cancelled_progress(self, progress: Mapping[str, Any], exc: RunCancelled) -> dict:
+        return dict(progress, accepted=exc.accepted, attempts=exc.attempts,
+                    resumed=exc.resumed, eta_seconds=None)
+
+
+#: The kind of ``POST /api/jobs`` (and of records written before jobs had a kind).
+GENERATION = GenerationKind()
+
+
+def kind_of(record: Mapping[str, Any]) -> str:
+    """A record's kind (records written before kinds existed are generation jobs)."""
+    return record.get("kind") or GENERATION.name
+
+
 @dataclass
 class _Entry:
     record: dict
@@ -182,17 +287,22 @@ class JobManager:
         ``cluster.task_candidates``); the request, input, output and cache always win.
     cache_path : str or None
         The fitted-model cache directory (local only).
+    kinds : tuple of JobKind
+        Kinds of job besides generation jobs (:data:`GENERATION`, always there).
     """
 
     def __init__(self, store: OutputStore, datasets: DatasetStore, client: Callable[[], Client],
                  *, max_concurrent: int = 2, run_overrides: Mapping[str, Any] | None = None,
-                 cache_path: str | None = None) -> None:
+                 cache_path: str | None = None, kinds: tuple[JobKind, ...] = ()) -> None:
         self.store = store
         self.datasets = datasets
         self._client = client
         self.max_concurrent = max_concurrent
         self.run_overrides = dict(run_overrides or {})
         self.cache_path = cache_path
+        self.kinds = {k.name: k for k in (GENERATION, *kinds)}
+        self._id_pattern = re.compile(
+            "^(" + "|".join(re.escape(k.prefix) for k in self.kinds.values()) + ")_[0-9a-f]{32}$")
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._shutting_down = False
@@ -206,7 +316,12 @@ class JobManager:
     def load(self) -> None:
         """Read job records; jobs left queued/running by a previous server are marked failed."""
         entries = {}
-        for job_id, record in read_records(self.store, "jobs", RECORD, JOB_ID):
+        for job_id, record in read_records(self.store, "jobs", RECORD, self._id_pattern):
+            kind = self.kinds.get(kind_of(record))
+            if kind is None or not job_id.startswith(kind.prefix + "_"):
+                log.warning("skipping job %s: its record's kind %r is unknown", job_id,
+                            kind_of(record))
+                continue
             entry = _Entry(record)
             if record.get("status") in ACTIVE_STATUSES:
                 record.update(status="failed", error=RESTART_ERROR,
@@ -246,9 +361,15 @@ class JobManager:
             entry = self._entries.get(job_id)
             return (entry.version, copy.deepcopy(entry.record)) if entry else None
 
-    def list(self) -> list[dict]:
+    def client(self) -> Client:
+        """The shared Dask client."""
+        return self._client()
+
+    def list(self, kind: str | None = None) -> list[dict]:
+        """Records of every job (of kind ``kind``), newest first."""
         with self._lock:
-            records = [copy.deepcopy(e.record) for e in self._entries.values()]
+            records = [copy.deepcopy(e.record) for e in self._entries.values()
+                       if kind is None or kind_of(e.record) == kind]
         return sorted(records, key=lambda r: (r["created_at"], r["id"]), reverse=True)
 
     def active_count(self) -> int:
@@ -263,13 +384,19 @@ class JobManager:
 
     # -- config --------------------------------------------------------------------------------
 
-    def run_config(self, job_id: str | None, request: Mapping[str, Any]) -> RunConfig:
+    def run_config(self, job_id: str | None, request: Mapping[str, Any],
+                   sources: tuple[tuple[str, Any, tuple[str, ...]], ...] = JOB_REQUEST_SOURCES
+                   ) -> RunConfig:
         """The run configuration of a job request (validated like a YAML config).
 
-        ``job_id`` None: a configuration that only serves a preflight (it writes nothing).
+        ``sources`` says which request fields go to which config section
+        (:data:`~pipeline.api.schemas.JOB_REQUEST_SOURCES` for generation jobs); the input
+        (the request's datasets), output (the job's folder), cache and the server's
+        ``run_overrides`` are the same for every kind. ``job_id`` None: a configuration that
+        only serves a preflight (it writes nothing).
         """
-        sections: dict[str, dict[str, Any]] = {}
-        for section, _model, names in JOB_REQUEST_SOURCES:
+        sections: dict[str, dict[str, Any]] = {"output": {}}
+        for section, _model, names in sources:
             sections[section] = {n: request[n] for n in names if n in request}
         options = self.store.storage_options
         source: dict[str, Any]
@@ -300,20 +427,22 @@ class JobManager:
     def preflight(self, request: Mapping[str, Any]) -> dict:
         """The preflight of a job request, without starting a job (the fitted model comes from
         the cache when an identical fit was made before); ``Preflight.to_dict()``."""
-        config = self.run_config(None, request)
+        config = GENERATION.config(self, None, request)
         return run_preflight(config, self._client()).to_dict()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def submit(self, request: Mapping[str, Any], dataset_name: str | None = None,
-               symbols: list[str] | None = None) -> dict:
-        """Create a job for a validated request and start it; returns its record."""
-        job_id = f"job_{uuid.uuid4().hex}"
+               symbols: list[str] | None = None, kind: str = GENERATION.name) -> dict:
+        """Create a job of ``kind`` for a validated request and start it; returns its record."""
+        job_kind = self.kinds[kind]
+        job_id = f"{job_kind.prefix}_{uuid.uuid4().hex}"
         if request.get("resume_from"):
             self._check_source(request["resume_from"])
-        config = self.run_config(job_id, request)  # ConfigError (422) before anything is made
+        config = job_kind.config(self, job_id, request)  # ConfigError (422) before anything
         record = {
             "id": job_id,
+            "kind": job_kind.name,
             "dataset_id": job_dataset_ids(request)[0],
             "dataset_ids": dict(request["dataset_ids"]) if request.get("dataset_ids") else None,
             "symbols": symbols,
@@ -323,14 +452,10 @@ class JobManager:
             "started_at": None,
             "finished_at": None,
             "request": dict(request),
-            "progress": JobProgress(requested=config.generation.n_samples).model_dump(),
             "error": None,
             "run_id": None,
-            "artifacts": [],
             "cancel_requested": False,
-            "preflight": None,
-            "warnings": [],
-            "partial": None,
+            **job_kind.fresh_fields(config, None),
         }
         entry = _Entry(record)
         with self._lock:
@@ -362,6 +487,7 @@ class JobManager:
             if entry is None:
                 raise JobNotFound(job_id)
             status = entry.record["status"]
+            job_kind = self.kinds[kind_of(entry.record)]
             if status == "partial":
                 raise JobConflict(
                     f"job {job_id} is partial: rerun in place, it would fail the same way; "
@@ -377,20 +503,15 @@ class JobManager:
             if self.datasets.get(dataset_id) is None:
                 raise JobConflict(f"the dataset {dataset_id} of job {job_id} was deleted; "
                                   "upload it again and submit a new job")
-        config = self.run_config(job_id, request)
+        config = job_kind.config(self, job_id, request)
         with self._lock:
             if entry.record["status"] not in ("failed", "cancelled"):
                 raise JobConflict(f"job {job_id} is {entry.record['status']} already")
             self._check_capacity()
             entry.cancel = threading.Event()
-            # The scenarios the earlier run kept are on disk and will be resumed.
-            kept = int((entry.record.get("progress") or {}).get("accepted") or 0)
-            entry.record.update(
-                status="queued", started_at=None, finished_at=None, error=None, artifacts=[],
-                cancel_requested=False, preflight=None, warnings=[], partial=None,
-                progress=JobProgress(requested=config.generation.n_samples, accepted=kept,
-                                     resumed=kept).model_dump(),
-            )
+            fresh = job_kind.fresh_fields(config, entry.record)
+            entry.record.update(status="queued", started_at=None, finished_at=None, error=None,
+                                cancel_requested=False, **fresh)
             entry.version += 1
         self._save(entry, force=True)
         self._start(entry, config)
@@ -404,7 +525,7 @@ class JobManager:
             raise TooManyJobs(
                 f"{active} jobs are queued or running and this server runs at most "
                 f"{self.max_concurrent} at once; wait for one to finish or cancel one "
-                "(DELETE /api/jobs/{id}), then submit again"
+                "(DELETE /api/jobs/{id} or /api/calibrations/{id}), then submit again"
             )
 
     def _start(self, entry: _Entry, config: RunConfig) -> None:
@@ -420,38 +541,16 @@ class JobManager:
             return
         self._update(entry, status="running", started_at=now_iso())
         self._save(entry, force=True)
-        last_stage = None
-
-        def on_progress(p: Progress) -> None:
-            nonlocal last_stage
-            progress = JobProgress(**{k: v for k, v in p.as_dict().items()
-                                      if k in JobProgress.model_fields}).model_dump()
-            changes: dict[str, Any] = {"progress": progress, "run_id": p.run_id}
-            if p.preflight is not None:
-                changes["preflight"] = p.preflight.to_dict()
-                changes["warnings"] = [] if p.preflight.ok else [p.preflight.message]
-            self._update(entry, **changes)
-            try:
-                self._save(entry, force=p.stage != last_stage)
-            except Exception:  # noqa: BLE001 - a failed progress save must not stop the run
-                log.warning("could not save progress of job %s", job_id, exc_info=True)
-            last_stage = p.stage
-
+        job_kind = self.kinds[kind_of(entry.record)]
         try:
-            result = run_pipeline(config, client=self._client(), progress=on_progress,
-                                  cancel=entry.cancel)
+            status, changes = job_kind.execute(self, entry, config)
         except RunCancelled as exc:
             # The counts of what is on disk (a retry resumes from it).
-            progress = dict(entry.record["progress"], accepted=exc.accepted,
-                            attempts=exc.attempts, resumed=exc.resumed, eta_seconds=None)
+            progress = job_kind.cancelled_progress(entry.record["progress"], exc)
             if self._shutting_down and not entry.record.get("cancel_requested"):
                 self._finish(entry, "failed", RESTART_ERROR, progress=progress)
             else:
                 self._finish(entry, "cancelled", None, progress=progress)
-        except FidelityNotReachedError as exc:
-            self._finish(entry, "partial", None, run_id=entry.record.get("run_id"),
-                         artifacts=_artifacts(config), partial=self._partial(job_id, exc),
-                         progress=dict(entry.record["progress"], stage="done", eta_seconds=0.0))
         except SMEError as exc:
             self._finish(entry, "failed", self._logged_error(job_id, exc))
         except Exception as exc:  # noqa: BLE001 - reported on the job, logged in full here
@@ -460,21 +559,29 @@ class JobManager:
                          f"internal error while running the job ({type(exc).__name__}); "
                          "see the server log")
         else:
-            progress = dict(entry.record["progress"], stage="done", accepted=result.n_accepted,
-                            failed=len(result.failed), eta_seconds=0.0)
-            partial = result.partial_error
-            self._finish(entry, "partial" if partial else "succeeded", None,
-                         run_id=result.run_id, artifacts=_artifacts(config), progress=progress,
-                         partial=self._partial(job_id, partial) if partial else None)
+            self._finish(entry, status, None, **changes)
+
+    def report(self, entry: _Entry, stage: str, **changes: Any) -> None:
+        """Progress of a running job: update its record; save it at once when the stage
+        changed, else at most once a second."""
+        with self._lock:
+            previous = (entry.record.get("progress") or {}).get("stage")
+        self._update(entry, **changes)
+        try:
+            self._save(entry, force=stage != previous)
+        except Exception:  # noqa: BLE001 - a failed progress save must not stop the run
+            log.warning("could not save progress of job %s", entry.record["id"], exc_info=True)
 
     def _logged_error(self, job_id: str, exc: BaseException) -> str:
+        """The public text of a job's error; the full text goes to the log."""
         text = str(exc)
         shown = self.public_text(text)
         if shown != text:
             log.warning("job %s: %s", job_id, text)  # the full text, with the location
         return shown
 
-    def _partial(self, job_id: str, exc: FidelityNotReachedError) -> dict:
+    def partial(self, job_id: str, exc: FidelityNotReachedError) -> dict:
+        """The record's ``partial`` of a run that ended partial."""
         return {"reason": self._logged_error(job_id, exc), "accepted": exc.accepted,
                 "failed": len(exc.failed_scenarios), "best_score": exc.best_score,
                 "suggested_min_fidelity": exc.suggested_min_fidelity}

@@ -35,7 +35,13 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.config import GenerationConfig, InputConfig, OutputConfig, ScoringConfig
+from pipeline.config import (
+    CalibrationConfig,
+    GenerationConfig,
+    InputConfig,
+    OutputConfig,
+    ScoringConfig,
+)
 
 # The symbol rule of multi-asset inputs (the reader's, so a symbol the API accepts loads).
 from pipeline.io.assets import SYMBOL_PATTERN
@@ -43,7 +49,18 @@ from pipeline.io.assets import SYMBOL_PATTERN
 __all__ = [
     "DATASET_ID",
     "JOB_ID",
+    "CALIBRATION_ID",
     "SYMBOL",
+    "CalibrationRequest",
+    "CALIBRATION_REQUEST_SOURCES",
+    "CalibrationProgress",
+    "CoverageLevel",
+    "StatisticCalibration",
+    "CalibrationSummary",
+    "CalibrationOrigins",
+    "FailedFits",
+    "Calibration",
+    "CALIBRATION_STATUSES",
     "JobRequest",
     "JOB_REQUEST_SOURCES",
     "JobProgress",
@@ -78,6 +95,7 @@ __all__ = [
 #: Server-made ids: a prefix and 32 lowercase hex digits (``uuid4().hex``).
 DATASET_ID = re.compile(r"^ds_[0-9a-f]{32}$")
 JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
+CALIBRATION_ID = re.compile(r"^cal_[0-9a-f]{32}$")
 #: Asset symbols: letters, digits and ``_ . ^ = -``, at most 40 characters.
 SYMBOL = SYMBOL_PATTERN
 
@@ -549,3 +567,139 @@ METHOD_DESCRIPTIONS: dict[str, str] = {
     "regime": "Regime-switching bootstrap: calm and volatile regimes labelled in the input, "
               "blocks drawn within a simulated regime path, which can be conditioned.",
 }
+
+
+# --------------------------------------------------------------------------- calibrations
+# A calibration job runs pipeline.calibrate on one uploaded dataset. Its request is derived from
+# the config's models like the generation job's: the walk forward's fields are those of
+# CalibrationConfig, seed and drift those of GenerationConfig.
+
+#: Statuses of a calibration (it has no partial outcome: every origin is computed or it fails).
+CALIBRATION_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+#: Where each calibration-request field comes from: (config section, model, field names).
+CALIBRATION_REQUEST_SOURCES: tuple[tuple[str, type[BaseModel], tuple[str, ...]], ...] = (
+    ("calibration", CalibrationConfig, (
+        "methods", "horizon", "n_scenarios", "step", "min_window", "window",
+    )),
+    ("generation", GenerationConfig, ("seed", "drift")),
+)
+
+
+def _calibration_request_model() -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        "dataset_id": (
+            DatasetId,
+            Field(description="Id of an uploaded single-series dataset.",
+                  examples=["ds_0123456789abcdef0123456789abcdef"]),
+        ),
+    }
+    validators: dict[str, Any] = {}
+    for _section, model, names in CALIBRATION_REQUEST_SOURCES:
+        for name in names:
+            info = copy.deepcopy(model.model_fields[name])
+            fields[name] = (info.annotation, info)
+        validators.update(_copied_validators(model, names))
+    return create_model(
+        "CalibrationRequest",
+        __config__=ConfigDict(extra="forbid", frozen=True, validate_default=True),
+        __doc__="A walk-forward calibration: the calibration section of a run config, with "
+                "the generation seed and drift, on one uploaded dataset.",
+        __validators__=validators,
+        **fields,
+    )
+
+
+CalibrationRequest = _calibration_request_model()
+
+
+class CalibrationProgress(BaseModel):
+    """Progress of a calibration: origins finished of all origins."""
+
+    stage: str = Field("preparing",
+                       description="preparing | fitting | origins | summary | done")
+    done: int = Field(0, description="Origins finished (those read back from disk included).")
+    total: int = Field(0, description="Origins of the walk forward.")
+    resumed: int = Field(0, description="Origins found on disk from an interrupted run, not "
+                                        "computed again.")
+    elapsed_seconds: float = 0.0
+
+
+class CoverageLevel(BaseModel):
+    """How often the central ``level`` interval of the scenarios held the realized value."""
+
+    level: float
+    hits: int
+    n: int
+    share: float | None = Field(description="hits / n (null without origins).")
+    band: list[float | None] = Field(
+        description="[low, high]: the 95 % range of the share a calibrated forecast gives with "
+                    "n origins; below: too narrow, above: too wide.")
+    verdict: Literal["ok", "too narrow", "too wide", "too few origins"]
+
+
+class StatisticCalibration(BaseModel):
+    """The calibration of one method for one path statistic over all origins."""
+
+    method: str
+    statistic: str
+    label: str = Field(description="The statistic in words, e.g. '21-bar volatility'.")
+    n: int = Field(description="Origins with a PIT.")
+    coverage: list[CoverageLevel]
+    uniformity_p: float | None = Field(
+        description="Kolmogorov-Smirnov p-value of the PITs against uniform.")
+    mean_pit: float | None
+    bias: str = Field(description="none | scenarios too low | scenarios too high")
+    histogram: list[int] = Field(description="PIT counts in equal bins of [0, 1].")
+    crps: float | None = Field(description="Mean CRPS, in the statistic's units.")
+    verdict: Literal["calibrated", "too narrow", "too wide", "biased", "misshapen",
+                     "too few origins"]
+    sentence: str = Field(description="The verdict in plain words.")
+
+
+class CalibrationSummary(BaseModel):
+    """The summary of a finished calibration (``calibration.json``)."""
+
+    horizon: int
+    methods: list[str]
+    overlapping: bool = Field(description="Origins closer than the horizon: their PITs are "
+                                          "dependent and the tests too confident.")
+    rows: list[StatisticCalibration]
+
+
+class CalibrationOrigins(BaseModel):
+    """The walk forward's origins."""
+
+    count: int
+    first: str
+    last: str
+
+
+class FailedFits(BaseModel):
+    """Origins at which a method could not be fitted (no PIT there)."""
+
+    origins: int
+    first_error: str
+
+
+class Calibration(BaseModel):
+    """A calibration job and its state; with its summary once it has succeeded."""
+
+    id: str
+    dataset_id: str
+    dataset_name: str | None = None
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    request: dict[str, Any]
+    progress: CalibrationProgress
+    error: str | None = None
+    run_id: str | None = None
+    cancel_requested: bool = Field(False, description="DELETE was called while it ran.")
+    summary: CalibrationSummary | None = Field(
+        None, description="Set on GET /api/calibrations/{id} of a succeeded calibration.")
+    origins: CalibrationOrigins | None = None
+    failed_fits: dict[str, FailedFits] | None = Field(
+        None, description="Methods whose fit failed at some origins: method -> count, first "
+                          "error.")

@@ -21,7 +21,7 @@ from pipeline.io.writers import OutputStore
 from pipeline.runner.cluster import connect
 
 from .datasets import DatasetStore
-from .jobs import JobManager
+from .jobs import JobKind, JobManager
 from .runs import RunCache
 from .uploads import UploadParser
 
@@ -89,18 +89,22 @@ class AppState:
         Limits of jobs and uploads.
     run_overrides : mapping, optional
         Server-side run settings applied under every job's request.
+    job_kinds : tuple of JobKind
+        Kinds of job the job manager runs besides generation jobs.
     """
 
     def __init__(self, data_dir: str, storage_options: Mapping[str, Any] | None, *,
                  client: Client | None, scheduler: str | None, n_workers: int | None,
                  processes: bool, settings: ServerSettings,
-                 run_overrides: Mapping[str, Any] | None) -> None:
+                 run_overrides: Mapping[str, Any] | None,
+                 job_kinds: tuple[JobKind, ...] = ()) -> None:
         self.store = OutputStore(data_dir, dict(storage_options or {}) or None)
         cache = self.store.path("cache") if self.store.is_local else None
         self.datasets = DatasetStore(self.store)
         self.jobs = JobManager(self.store, self.datasets, self.get_client,
                                max_concurrent=settings.max_concurrent_jobs,
-                               run_overrides=run_overrides, cache_path=cache)
+                               run_overrides=run_overrides, cache_path=cache,
+                               kinds=job_kinds)
         self.uploads = UploadParser(settings.input_limits, settings.upload_parse_seconds)
         self.runs = RunCache()
         self._given_client = client

@@ -22,7 +22,7 @@ from ..deps import (
 from ..jobs import JobManager, JobNotFound
 from ..schemas import ACTIVE_STATUSES, Job, JobRequest
 
-__all__ = ["SSE_INTERVAL", "SSE_KEEPALIVE", "links", "router"]
+__all__ = ["SSE_INTERVAL", "SSE_KEEPALIVE", "event_stream", "links", "router"]
 
 #: Seconds between SSE polls of a job (so at most 5 events a second) and between keep-alives.
 SSE_INTERVAL = 0.2
@@ -49,7 +49,7 @@ def create_job(request: JobRequest, state: AppStateDep,  # type: ignore[valid-ty
 
 @router.get("/jobs", response_model=list[Job])
 def list_jobs(state: AppStateDep) -> list[dict]:
-    return state.jobs.list()
+    return state.jobs.list("generation")
 
 
 @router.get("/jobs/{job_id}", response_model=Job)
@@ -85,8 +85,12 @@ async def _events(jobs: JobManager, job_id: str, request: Request):
            responses={200: {"content": {"text/event-stream": {}}}})
 async def job_events(job: JobRecord, request: Request, state: AppStateDep) -> StreamingResponse:
     """Server-sent events: ``progress`` with the Job whenever it changes, then ``end``."""
-    return StreamingResponse(_events(state.jobs, job["id"], request),
-                             media_type="text/event-stream",
+    return event_stream(state.jobs, job["id"], request)
+
+
+def event_stream(jobs: JobManager, job_id: str, request: Request) -> StreamingResponse:
+    """The server-sent events of a job of any kind (see :func:`_events`)."""
+    return StreamingResponse(_events(jobs, job_id, request), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 

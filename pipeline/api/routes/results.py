@@ -44,11 +44,11 @@ from ..schemas import (
 )
 from ..state import AppState
 
-__all__ = ["links", "router"]
+__all__ = ["file_response", "links", "router"]
 
 _CHUNK = 1 << 20
 _MEDIA = {".zip": "application/zip", ".json": "application/json",
-          ".parquet": "application/vnd.apache.parquet"}
+          ".parquet": "application/vnd.apache.parquet", ".html": "text/html; charset=utf-8"}
 
 router = APIRouter(prefix="/api", tags=["results"], dependencies=[Depends(require_token)])
 #: Routes a browser opens as a link (downloads): the token may be ``?token=``.
@@ -151,8 +151,8 @@ def job_series(job_id: str, k: int, state: AppStateDep,
             "timeframe": timeframe, "regimes": bands}
 
 
-def _attachment(filename: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+def _attachment(filename: str, disposition: str = "attachment") -> dict[str, str]:
+    return {"Content-Disposition": f'{disposition}; filename="{filename}"'}
 
 
 def _bundle_parquet(state: AppState, job: dict, out: OutputStore, name: str) -> None:
@@ -165,19 +165,22 @@ def _bundle_parquet(state: AppState, job: dict, out: OutputStore, name: str) -> 
             out.write_zip_from(name, members)
 
 
-def _file_response(out: OutputStore, name: str, filename: str) -> Response:
-    """The file, from disk when the data directory is local, streamed from fsspec otherwise."""
+def file_response(out: OutputStore, name: str, filename: str,
+                  disposition: str = "attachment") -> Response:
+    """The file, from disk when the data directory is local, streamed from fsspec otherwise;
+    ``disposition`` ``inline`` lets a browser show it (a report page) instead of saving it."""
     media = _MEDIA.get(Path(filename).suffix, "application/octet-stream")
     if out.is_local:
         return FileResponse(out.path(name), media_type=media, filename=filename,
-                            content_disposition_type="attachment")
+                            content_disposition_type=disposition)
 
     def chunks() -> Iterator[bytes]:
         with out.fs.open(out.path(name), "rb") as handle:
             while chunk := handle.read(_CHUNK):
                 yield chunk
 
-    return StreamingResponse(chunks(), media_type=media, headers=_attachment(filename))
+    return StreamingResponse(chunks(), media_type=media,
+                             headers=_attachment(filename, disposition))
 
 
 @links.get("/jobs/{job_id}/download/{artifact}",
@@ -207,4 +210,4 @@ def download(job_id: str, artifact: str, state: AppStateDep) -> Response:
         _bundle_parquet(state, job, out, name)
     if not out.exists(name):
         raise HTTPException(404, f"{artifact} of job {job_id} is missing from its output")
-    return _file_response(out, name, filename)
+    return file_response(out, name, filename)

@@ -1,5 +1,7 @@
 /** A small client of the REST API: JSON in and out, `detail` errors, an optional bearer token. */
 import type {
+  Calibration,
+  CalibrationRequest,
   Dataset,
   Health,
   Job,
@@ -178,4 +180,13 @@ export const api = {
     ),
   eventsUrl: (id: string) => withToken(`/api/jobs/${enc(id)}/events`),
   downloadUrl: (id: string, artifact: string) => `/api/jobs/${enc(id)}/download/${enc(artifact)}`,
+  calibrations: () => request<Calibration[]>("/api/calibrations"),
+  /** A calibration, with its summary once it succeeded. */
+  calibration: (id: string) => request<Calibration>(`/api/calibrations/${enc(id)}`),
+  createCalibration: (req: CalibrationRequest) =>
+    request<Calibration>("/api/calibrations", { method: "POST", body: JSON.stringify(req) }),
+  cancelCalibration: (id: string) =>
+    request<Calibration | undefined>(`/api/calibrations/${enc(id)}`, { method: "DELETE" }),
+  /** `report` (the report page) or `table` (calibration.parquet) of a succeeded calibration. */
+  calibrationFileUrl: (id: string, name: "report" | "table") => withToken(`/api/calibrations/${enc(id)}/${name}`),
 };

@@ -62,6 +62,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/calibrations/{calibration_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Calibration Events
+         * @description Server-sent events: ``progress`` with the Calibration (without its summary) whenever it
+         *     changes, then ``end``.
+         */
+        get: operations["calibration_events_api_calibrations__calibration_id__events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/calibrations/{calibration_id}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Calibration File
+         * @description ``report``: the calibration's report page (HTML); ``table``: ``calibration.parquet``,
+         *     a row per method, origin and statistic (realized value, PIT, CRPS, quantiles).
+         */
+        get: operations["calibration_file_api_calibrations__calibration_id___name__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/options": {
         parameters: {
             query?: never;
@@ -227,6 +269,82 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/calibrations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Calibrations
+         * @description Every calibration, newest first (without summaries: GET one for its summary).
+         */
+        get: operations["list_calibrations_api_calibrations_get"];
+        put?: never;
+        /**
+         * Create Calibration
+         * @description Start a walk-forward calibration of a single-series dataset: at origins every ``step``
+         *     bars after a first fit window of ``min_window`` bars, each method of ``methods`` is fitted
+         *     on the bars up to the origin and its ``n_scenarios`` scenarios of ``horizon`` bars are
+         *     ranked against what followed.
+         */
+        post: operations["create_calibration_api_calibrations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/calibrations/{calibration_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Calibration
+         * @description A calibration's state and progress; once it succeeded, its summary (coverage of each
+         *     central interval, PIT histogram and verdict per method and statistic), its origins and the
+         *     methods' failed fits.
+         */
+        get: operations["get_calibration_api_calibrations__calibration_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Calibration
+         * @description Running or queued: cancel and wait until it stopped (202 Calibration; the origins it
+         *     finished stay on disk, a retry resumes from them). Finished: delete it with its files
+         *     (204).
+         */
+        delete: operations["delete_calibration_api_calibrations__calibration_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/calibrations/{calibration_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry Calibration
+         * @description Rerun a failed or cancelled calibration into its own output directory; the origins it
+         *     finished before are read back, not computed again.
+         */
+        post: operations["retry_calibration_api_calibrations__calibration_id__retry_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/preflight": {
         parameters: {
             query?: never;
@@ -345,6 +463,178 @@ export interface components {
             date_format?: string | null;
         };
         /**
+         * Calibration
+         * @description A calibration job and its state; with its summary once it has succeeded.
+         */
+        Calibration: {
+            /** Id */
+            id: string;
+            /** Dataset Id */
+            dataset_id: string;
+            /** Dataset Name */
+            dataset_name?: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** Created At */
+            created_at: string;
+            /** Started At */
+            started_at?: string | null;
+            /** Finished At */
+            finished_at?: string | null;
+            /** Request */
+            request: {
+                [key: string]: unknown;
+            };
+            progress: components["schemas"]["CalibrationProgress"];
+            /** Error */
+            error?: string | null;
+            /** Run Id */
+            run_id?: string | null;
+            /**
+             * Cancel Requested
+             * @description DELETE was called while it ran.
+             * @default false
+             */
+            cancel_requested: boolean;
+            /** @description Set on GET /api/calibrations/{id} of a succeeded calibration. */
+            summary?: components["schemas"]["CalibrationSummary"] | null;
+            origins?: components["schemas"]["CalibrationOrigins"] | null;
+            /**
+             * Failed Fits
+             * @description Methods whose fit failed at some origins: method -> count, first error.
+             */
+            failed_fits?: {
+                [key: string]: components["schemas"]["FailedFits"];
+            } | null;
+        };
+        /**
+         * CalibrationOrigins
+         * @description The walk forward's origins.
+         */
+        CalibrationOrigins: {
+            /** Count */
+            count: number;
+            /** First */
+            first: string;
+            /** Last */
+            last: string;
+        };
+        /**
+         * CalibrationProgress
+         * @description Progress of a calibration: origins finished of all origins.
+         */
+        CalibrationProgress: {
+            /**
+             * Stage
+             * @description preparing | fitting | origins | summary | done
+             * @default preparing
+             */
+            stage: string;
+            /**
+             * Done
+             * @description Origins finished (those read back from disk included).
+             * @default 0
+             */
+            done: number;
+            /**
+             * Total
+             * @description Origins of the walk forward.
+             * @default 0
+             */
+            total: number;
+            /**
+             * Resumed
+             * @description Origins found on disk from an interrupted run, not computed again.
+             * @default 0
+             */
+            resumed: number;
+            /**
+             * Elapsed Seconds
+             * @default 0
+             */
+            elapsed_seconds: number;
+        };
+        /**
+         * CalibrationRequest
+         * @description A walk-forward calibration: the calibration section of a run config, with the generation seed and drift, on one uploaded dataset.
+         */
+        CalibrationRequest: {
+            /**
+             * Dataset Id
+             * @description Id of an uploaded single-series dataset.
+             * @example ds_0123456789abcdef0123456789abcdef
+             */
+            dataset_id: string;
+            /**
+             * Methods
+             * @description Methods compared side by side; each uses the generation section's options.
+             */
+            methods?: ("stationary" | "circular" | "moving" | "iid" | "garch" | "regime")[];
+            /**
+             * Horizon
+             * @description Bars per scenario after each origin.
+             * @default 21
+             */
+            horizon: number;
+            /**
+             * N Scenarios
+             * @description Scenarios per origin and method.
+             * @default 500
+             */
+            n_scenarios: number;
+            /**
+             * Step
+             * @description Bars between origins.
+             * @default 21
+             */
+            step: number;
+            /**
+             * Min Window
+             * @description Bars of the first fit (and of every fit when rolling).
+             * @default 500
+             */
+            min_window: number;
+            /**
+             * Window
+             * @description Fit on every bar up to the origin, or on the last min_window.
+             * @default expanding
+             * @enum {string}
+             */
+            window: "expanding" | "rolling";
+            /**
+             * Seed
+             * @description Root seed of the run.
+             * @default 42
+             */
+            seed: number;
+            /**
+             * Drift
+             * @description The scenarios' trend: keep the history's, zero, or an annualized log return (a number from -10 to 10, e.g. 0.05).
+             * @default keep
+             */
+            drift: ("keep" | "zero") | number;
+        };
+        /**
+         * CalibrationSummary
+         * @description The summary of a finished calibration (``calibration.json``).
+         */
+        CalibrationSummary: {
+            /** Horizon */
+            horizon: number;
+            /** Methods */
+            methods: string[];
+            /**
+             * Overlapping
+             * @description Origins closer than the horizon: their PITs are dependent and the tests too confident.
+             */
+            overlapping: boolean;
+            /** Rows */
+            rows: components["schemas"]["StatisticCalibration"][];
+        };
+        /**
          * Correlation
          * @description Original vs synthetic correlation of one asset pair (multi-asset runs).
          */
@@ -377,6 +667,33 @@ export interface components {
             median: number | null;
             /** Max */
             max: number | null;
+        };
+        /**
+         * CoverageLevel
+         * @description How often the central ``level`` interval of the scenarios held the realized value.
+         */
+        CoverageLevel: {
+            /** Level */
+            level: number;
+            /** Hits */
+            hits: number;
+            /** N */
+            n: number;
+            /**
+             * Share
+             * @description hits / n (null without origins).
+             */
+            share: number | null;
+            /**
+             * Band
+             * @description [low, high]: the 95 % range of the share a calibrated forecast gives with n origins; below: too narrow, above: too wide.
+             */
+            band: (number | null)[];
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "ok" | "too narrow" | "too wide" | "too few origins";
         };
         /**
          * Dataset
@@ -444,6 +761,16 @@ export interface components {
                     [key: string]: unknown;
                 };
             } | null;
+        };
+        /**
+         * FailedFits
+         * @description Origins at which a method could not be fitted (no PIT there).
+         */
+        FailedFits: {
+            /** Origins */
+            origins: number;
+            /** First Error */
+            first_error: string;
         };
         /**
          * FanChart
@@ -1149,6 +1476,60 @@ export interface components {
             max: number | null;
         };
         /**
+         * StatisticCalibration
+         * @description The calibration of one method for one path statistic over all origins.
+         */
+        StatisticCalibration: {
+            /** Method */
+            method: string;
+            /** Statistic */
+            statistic: string;
+            /**
+             * Label
+             * @description The statistic in words, e.g. '21-bar volatility'.
+             */
+            label: string;
+            /**
+             * N
+             * @description Origins with a PIT.
+             */
+            n: number;
+            /** Coverage */
+            coverage: components["schemas"]["CoverageLevel"][];
+            /**
+             * Uniformity P
+             * @description Kolmogorov-Smirnov p-value of the PITs against uniform.
+             */
+            uniformity_p: number | null;
+            /** Mean Pit */
+            mean_pit: number | null;
+            /**
+             * Bias
+             * @description none | scenarios too low | scenarios too high
+             */
+            bias: string;
+            /**
+             * Histogram
+             * @description PIT counts in equal bins of [0, 1].
+             */
+            histogram: number[];
+            /**
+             * Crps
+             * @description Mean CRPS, in the statistic's units.
+             */
+            crps: number | null;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "calibrated" | "too narrow" | "too wide" | "biased" | "misshapen" | "too few origins";
+            /**
+             * Sentence
+             * @description The verdict in plain words.
+             */
+            sentence: string;
+        };
+        /**
          * TimeframeScore
          * @description A scenario's score and metrics at one higher timeframe.
          */
@@ -1282,6 +1663,78 @@ export interface operations {
                     "application/json": unknown;
                     "application/zip": unknown;
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    calibration_events_api_calibrations__calibration_id__events_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                calibration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    calibration_file_api_calibrations__calibration_id___name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                calibration_id: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/html": unknown;
+                    "application/vnd.apache.parquet": unknown;
+                };
+            };
+            /** @description the calibration has not succeeded */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -1668,6 +2121,171 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_calibrations_api_calibrations_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Calibration"][];
+                };
+            };
+        };
+    };
+    create_calibration_api_calibrations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CalibrationRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Calibration"];
+                };
+            };
+            /** @description unknown dataset */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description invalid settings, or settings the dataset cannot support (the message says what to change) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description too many jobs running */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_calibration_api_calibrations__calibration_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                calibration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Calibration"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_calibration_api_calibrations__calibration_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                calibration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description cancelled (was running) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Calibration"];
+                };
+            };
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    retry_calibration_api_calibrations__calibration_id__retry_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                calibration_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Calibration"];
                 };
             };
             /** @description Validation Error */

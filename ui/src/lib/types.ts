@@ -216,3 +216,13 @@ export function isTerminal(status: JobStatus): boolean {
 export function hasResults(status: JobStatus): boolean {
   return status === "succeeded" || status === "partial";
 }
+
+/** A walk-forward calibration job (`/api/calibrations`); `summary` once it succeeded. */
+export type Calibration = Schemas["Calibration"];
+export type CalibrationStatus = Calibration["status"];
+/** The request of `POST /api/calibrations`, as the calibration form builds it. */
+export type CalibrationRequest = Schemas["CalibrationRequest"];
+export type CalibrationSummary = Schemas["CalibrationSummary"];
+/** One method and path statistic of a calibration: coverage per level, PIT histogram, verdict. */
+export type StatisticCalibration = Schemas["StatisticCalibration"];
+export type CoverageLevel = Schemas["CoverageLevel"];
