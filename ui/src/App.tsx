@@ -4,6 +4,7 @@ import type { Dataset, Health, Job, JobRequest, Options, Series } from "./lib/ty
 import { hasResults, isTerminal } from "./lib/types";
 import { formatCount, formatDate, formatMetric } from "./lib/format";
 import { useJobEvents } from "./lib/useJobEvents";
+import CalibrationView from "./components/CalibrationView";
 import CandleChart from "./components/CandleChart";
 import JobForm from "./components/JobForm";
 import JobsList from "./components/JobsList";
@@ -15,7 +16,7 @@ import TokenPrompt from "./components/TokenPrompt";
 import ReadReportView from "./components/ReadReportView";
 import UploadPanel from "./components/UploadPanel";
 
-type Tab = "dataset" | "job";
+type Tab = "dataset" | "job" | "calibration";
 
 function upsert(jobs: Job[], job: Job): Job[] {
   const i = jobs.findIndex((j) => j.id === job.id);
@@ -250,6 +251,15 @@ export default function App() {
               Run &amp; results
               {job && !isTerminal(job.status) && <span className="dot" />}
             </button>
+            <button
+              type="button"
+              role="tab"
+              aria-selected={tab === "calibration"}
+              onClick={() => setTab("calibration")}
+              data-testid="tab-calibration"
+            >
+              Calibration
+            </button>
           </nav>
 
           {tab === "dataset" && (
@@ -275,6 +285,11 @@ export default function App() {
               )}
             </div>
           )}
+
+          {/* Kept mounted while hidden so a running calibration keeps its form and progress across tabs. */}
+          <div className="tab-body" role="tabpanel" hidden={tab !== "calibration"}>
+            <CalibrationView dataset={dataset} />
+          </div>
 
           {tab === "job" && job && (
             <div className="tab-body" role="tabpanel">
