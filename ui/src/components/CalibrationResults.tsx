@@ -94,8 +94,8 @@ export default function CalibrationResults({ calibration }: { calibration: Calib
         <ul className="verdicts" data-testid="calibration-verdicts">
           {summary.rows.map((r) => (
             <li key={`${r.method}|${r.statistic}`}>
-              <span className={`badge verdict ${r.verdict.replace(/ /g, "-")}`}>{r.verdict}</span> <strong>{r.method}</strong>,{" "}
-              {r.label}: {r.sentence}
+              {/* The sentence names the method and the statistic itself. */}
+              <span className={`badge verdict ${r.verdict.replace(/ /g, "-")}`}>{r.verdict}</span> {r.sentence}
             </li>
           ))}
         </ul>

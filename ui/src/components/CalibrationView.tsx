@@ -141,8 +141,8 @@ export default function CalibrationView({ dataset }: { dataset: Dataset | null }
                 onChange={(e) => setWindowKind(e.target.value as CalibrationRequest["window"])}
                 data-testid="calibration-window"
               >
-                <option value="expanding">expanding: every bar up to the origin</option>
-                <option value="rolling">rolling: the last minimum-window bars</option>
+                <option value="expanding" title="fit on every bar up to the origin">expanding</option>
+                <option value="rolling" title="fit on the last minimum-window bars">rolling</option>
               </select>
             </label>
           </div>
