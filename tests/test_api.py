@@ -405,6 +405,8 @@ def test_job_lifecycle_and_events(api):
     assert stages[-1] == "done"
     assert api.get("/api/jobs").json()[-1]["id"] == job["id"]
     record = json.loads((api.data_dir / "jobs" / job["id"] / "job.json").read_text())
+    # The stored record also says which kind of job it is (/api/jobs serves generation jobs).
+    assert record.pop("kind") == "generation"
     assert record == job
     # A finished job's stream is one progress event and the end.
     events = sse_events(api, f"/api/jobs/{job['id']}/events")
