@@ -44,7 +44,7 @@ from .schemas import ACTIVE_STATUSES, JOB_REQUEST_SOURCES, RESULT_STATUSES, JobP
 
 __all__ = ["JobManager", "JobKind", "GenerationKind", "GENERATION", "TooManyJobs",
            "JobConflict", "JobNotFound", "RESTART_ERROR", "artifact_files", "job_dataset_ids",
-           "public_manifest_chunks"]
+           "public_manifest_chunks", "kind_of"]
 
 log = logging.getLogger(__name__)
 

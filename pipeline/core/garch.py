@@ -176,7 +176,12 @@ def fit_garch(log_returns: np.ndarray, vol: str = "garch", dist: str = "normal",
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arch's convergence warnings: checked below instead
         try:
-            res = arch_model(r, rescale=False, **spec).fit(disp="off", show_warning=False)
+            res = arch_model(r, rescale=False, **spec).fit(
+                disp="off", show_warning=False,
+                # scipy's SLSQP stops at 100 iterations; an EGARCH likelihood can need more
+                # (newer scipy releases reach the limit where older ones converged). A fit that
+                # converges sooner stops sooner, so this changes no fit that converged before.
+                options={"maxiter": _MAX_ITERATIONS})
         except (ValueError, np.linalg.LinAlgError) as exc:
             raise InputDataError(f"GARCH fit ({vol}, {dist}) failed: {exc}. Try another "
                                  "generation.garch.vol or dist, or a bootstrap method.") from None
@@ -201,6 +206,10 @@ def fit_garch(log_returns: np.ndarray, vol: str = "garch", dist: str = "normal",
             f"volatility would drift without bound. Try {_other_options(vol, dist)}, or a "
             "bootstrap method.")
     return fit
+
+
+#: Iterations the GARCH likelihood's optimizer may take (scipy's SLSQP default is 100).
+_MAX_ITERATIONS = 1000
 
 
 def _other_options(vol: str, dist: str) -> str:

@@ -42,7 +42,8 @@ from pipeline.runner.cluster import connect, total_threads
 from pipeline.runner.coordinator import RunCancelled, _wait_on
 from pipeline.runner.inputs import content_hash, load_input
 
-__all__ = ["CalibrationProgress", "CalibrationResult", "calibrate", "TABLE", "SUMMARY",
+__all__ = ["CalibrationProgress", "CalibrationResult", "calibrate", "calibration_id",
+           "failed_fits", "TABLE", "SUMMARY",
            "REPORT_PAGE", "PARTS_DIR"]
 
 #: The files of a calibration's output folder.
