@@ -38,6 +38,7 @@ from pipeline.errors import ConfigError, InputDataError
 __all__ = [
     "walk_origins",
     "origin_seed",
+    "window_start",
     "fit_at",
     "realized_bars",
     "score_forecast",
@@ -77,6 +78,12 @@ def origin_seed(seed: int, bar: int, method: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), int(bar), tag])
 
 
+def window_start(bar: int, window: int | None) -> int:
+    """The first bar a fit at ``bar`` sees: 0 (expanding), or the first of the last ``window``
+    bars up to ``bar`` (rolling)."""
+    return 0 if window is None else max(0, bar + 1 - window)
+
+
 def fit_at(assets: Assets, settings: GenerationSettings, bar: int, horizon: int,
            window: int | None = None) -> GenerationModel:
     """The model of ``settings`` fitted on the bars up to ``bar`` (the last ``window`` of them
@@ -86,7 +93,7 @@ def fit_at(assets: Assets, settings: GenerationSettings, bar: int, horizon: int,
     then shortened to ``horizon`` bars (:meth:`GenerationModel.with_length`), which keeps the
     state at the origin.
     """
-    first = 0 if window is None else max(0, bar + 1 - window)
+    first = window_start(bar, window)
     cut = assets.map(lambda f: f.iloc[first : bar + 1])
     model = fit_generation_model(cut, replace(settings, start=-1, length=None, start_price=None))
     return model.with_length(horizon)
@@ -109,7 +116,7 @@ def score_forecast(model: GenerationModel, assets: Assets, bar: int, n_scenarios
     start from the origin's close.
     """
     frame = assets.first
-    first = 0 if window is None else max(0, bar + 1 - window)
+    first = window_start(bar, window)
     close = frame["Close"].to_numpy(dtype=float)[first : bar + 1]
     limit = var_threshold(np.diff(np.log(close)))
     start = float(close[-1])
@@ -154,7 +161,7 @@ def forecast_origin(assets: Assets, methods: Sequence[GenerationSettings], bar: 
                           "multi-asset input on its own")
     index = assets.first.index
     when = index[bar].isoformat() if isinstance(index, pd.DatetimeIndex) else str(bar)
-    fit_bars = bar + 1 if window is None else min(window, bar + 1)
+    fit_bars = bar + 1 - window_start(bar, window)
     out = []
     for settings in methods:
         head = {"method": settings.method, "origin": int(bar), "time": when,
