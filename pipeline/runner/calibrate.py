@@ -21,7 +21,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from pipeline.core.settings import GenerationSettings
 from pipeline.core.walkforward import forecast_origin, walk_origins
 from pipeline.errors import ConfigError
 from pipeline.io.writers import OutputStore, frame_to_bytes
+from pipeline.redaction import redact_text
 from pipeline.runner.cluster import connect, total_threads
 from pipeline.runner.coordinator import RunCancelled, _wait_on
 from pipeline.runner.inputs import content_hash, load_input
@@ -236,8 +237,7 @@ def _check_method(index: pd.Index, settings: GenerationSettings, cal: Calibratio
     try:
         check_settings(index[: cal.min_window], method=settings.method,
                        block_size=settings.block_size,
-                       regime={k: getattr(settings.regime, k)
-                               for k in settings.regime.__dataclass_fields__},
+                       regime=asdict(settings.regime),
                        n_bars=cal.min_window)
     except ConfigError as exc:
         raise ConfigError(f"{exc} (in a first fit window of calibration.min_window = "
@@ -310,10 +310,13 @@ def _parts_on_disk(store: OutputStore, run_id: str, origins: list[int]) -> set[i
     return {wanted[name] for name in store.list(PARTS_DIR + "/") if name in wanted}
 
 
+def _read_table(store: OutputStore, name: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(store.read_bytes(name)))
+
+
 def _read_parts(store: OutputStore, run_id: str, origins: list[int],
                 methods: list[str]) -> pd.DataFrame:
-    frames = [pd.read_parquet(io.BytesIO(store.read_bytes(_part_name(run_id, bar))))
-              for bar in origins]
+    frames = [_read_table(store, _part_name(run_id, bar)) for bar in origins]
     table = pd.concat(frames, ignore_index=True)
     # Origins ascending, methods in the configured order, statistics as each part has them.
     order = {m: i for i, m in enumerate(methods)}
@@ -349,8 +352,9 @@ def _write_report(store: OutputStore, table: pd.DataFrame, summary: CalibrationS
     from pipeline.report.calibration import render_calibration
 
     index = assets.first.index
-    source = cfg.input.sample and f"sample: {cfg.input.sample}" or Path(
-        str(cfg.input.path)).name
+    # The file's name only: never the server's path, and no token of a signed URL's query.
+    source = (f"sample: {cfg.input.sample}" if cfg.input.sample
+              else redact_text(Path(str(cfg.input.path)).name))
     gen = cfg.generation
     details = {
         "input": source,
@@ -386,7 +390,7 @@ def _finished(store: OutputStore, output_path: str, run_id: str, cfg: RunConfig,
     try:
         if store.read_json(SUMMARY).get("run_id") != run_id:
             return None
-        table = pd.read_parquet(io.BytesIO(store.read_bytes(TABLE)))
+        table = _read_table(store, TABLE)
     except (OSError, ValueError, KeyError, AttributeError):
         return None
     return CalibrationResult(run_id, output_path, cfg, table, summarize(table, cal.horizon),
